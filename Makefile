@@ -1,0 +1,26 @@
+# The two set-up commands (README): `make demo` runs the main job, `make test` runs the tests.
+# Both create the virtual environment on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
+export SCARF_ANALYTICS := false
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: install demo test bench
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet -e ".[hub,desktop,dev]"
+	touch $@
+
+demo: install
+	$(VENV)/bin/pneumo-hub demo
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) bench/train_overhead.py

@@ -1,0 +1,1 @@
+"""PneumoScan desktop app (clinic side): PySide6 + onnxruntime; never imports torch, mlflow, airflow or hub."""

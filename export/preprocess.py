@@ -1,0 +1,121 @@
+"""The one definition of how an X-ray becomes the model's input (numpy + Pillow, no torch).
+
+Evaluation in the hub, export verification and the desktop app all call :func:`preprocess`;
+training calls the same steps with augmentation inserted between :func:`resize_gray` and
+:func:`normalize`. The constants live in :class:`PreprocessSpec`, which is written into the
+model card (``model.json``) and read back from it, so a model and its preprocessing travel together.
+
+Contract: decode → grayscale float32 in [0, 1] (RGB by ITU-R 601 luma, 16-bit by /65535)
+→ bilinear resize to ``size``×``size`` (aspect ratio not kept: the training data already holds
+squashed copies) → replicate to 3 channels → subtract ``mean``, divide by ``std`` (ImageNet).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MIN_SIDE = 32
+MAX_PIXELS = 60_000_000  # larger than any real radiograph; guards against decompression bombs
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+COLOUR_MODES = {"RGB", "RGBA"}
+
+
+class ImageError(ValueError):
+    """An image that cannot be used, with a reason a person can act on."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessSpec:
+    size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    colour: str = "grayscale, replicated to 3 channels"
+    resample: str = "bilinear"
+
+    def to_dict(self) -> dict:
+        """JSON-ready (lists, not tuples), as written into model.json."""
+        return {**dataclasses.asdict(self), "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PreprocessSpec":
+        return cls(size=int(d["size"]), mean=tuple(d["mean"]), std=tuple(d["std"]),
+                   colour=d.get("colour", cls.colour), resample=d.get("resample", cls.resample))
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open and fully decode an image file; raise :class:`ImageError` saying why it is unusable."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise ImageError(f"cannot read file: {e.strerror}") from None
+    if size == 0:
+        raise ImageError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageError(f"image too large: {w}x{h} pixels (limit {max_pixels:,})")
+            img.load()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("not an image file (format not recognised)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError("image too large (decompression bomb guard)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"image data is corrupt or truncated ({e})") from None
+    if min(img.size) < MIN_SIDE:
+        raise ImageError(f"image too small: {img.size[0]}x{img.size[1]} (minimum side {MIN_SIDE} px)")
+    if img.mode not in GRAY_MODES | COLOUR_MODES:
+        raise ImageError(f"unsupported colour mode {img.mode!r}: expected grayscale or RGB")
+    return img
+
+
+def to_gray(img: Image.Image) -> np.ndarray:
+    """Grayscale float32 array in [0, 1], shape (H, W)."""
+    mode = img.mode
+    if mode in COLOUR_MODES:
+        return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    if mode in ("1", "L", "LA"):
+        return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    if mode == "F":
+        return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+    # 16/32-bit integer grayscale (e.g. 16-bit PNG)
+    arr = np.asarray(img).astype(np.float32)
+    top = 65535.0 if arr.max(initial=0) <= 65535 else float(arr.max())
+    return np.clip(arr / top, 0.0, 1.0)
+
+
+def resize_gray(gray: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of a float grayscale array to (size, size)."""
+    if gray.shape == (size, size):
+        return gray.astype(np.float32, copy=False)
+    out = Image.fromarray(gray.astype(np.float32, copy=False), mode="F").resize(
+        (size, size), Image.Resampling.BILINEAR)
+    return np.asarray(out, dtype=np.float32)
+
+
+def normalize(gray: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """(H, W) in [0, 1] → (3, H, W) float32, ImageNet-normalised."""
+    mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
+    return ((gray[None, :, :] - mean) / std).astype(np.float32)
+
+
+def preprocess(img: Image.Image, spec: PreprocessSpec = PreprocessSpec()) -> np.ndarray:
+    """A decoded image → the model's input tensor (3, size, size), float32."""
+    return normalize(resize_gray(to_gray(img), spec.size), spec)
+
+
+def preprocess_file(path: str | os.PathLike, spec: PreprocessSpec = PreprocessSpec()) -> np.ndarray:
+    return preprocess(read_image(path), spec)

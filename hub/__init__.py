@@ -1,0 +1,1 @@
+"""PneumoScan hub: data, training, evaluation and tracking (torch + mlflow side)."""

@@ -1,0 +1,66 @@
+"""A trained model as the hub keeps it: weights plus everything needed to use them right.
+
+Folder layout (``save``/``load`` pair): ``model.pt`` (state dict of the 2-class ResNet18) and
+``model_info.json`` (architecture, classes, preprocessing spec, temperature and operating
+threshold fitted on val, the dataset version it saw, training config, gold-test metrics).
+The ONNX model package (export/) is built from this.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from export.preprocess import PreprocessSpec
+from hub.data import LABELS, atomic_write_text
+from hub.model import build_model
+
+
+@dataclasses.dataclass
+class ModelInfo:
+    preprocess: dict
+    temperature: float
+    threshold: float
+    target_sensitivity: float
+    dataset_version: str
+    dvc_hash: str | None = None
+    train_config: dict = dataclasses.field(default_factory=dict)
+    best_epoch: int = 0
+    gold_metrics: dict = dataclasses.field(default_factory=dict)
+    mlflow_run_id: str | None = None
+    arch: str = "resnet18"
+    classes: tuple[str, ...] = LABELS
+
+    @property
+    def spec(self) -> PreprocessSpec:
+        return PreprocessSpec.from_dict(self.preprocess)
+
+
+@dataclasses.dataclass
+class ModelBundle:
+    model: nn.Module
+    info: ModelInfo
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / ".model.pt.tmp"
+        torch.save(self.model.state_dict(), tmp)
+        os.replace(tmp, directory / "model.pt")
+        atomic_write_text(directory / "model_info.json", json.dumps(dataclasses.asdict(self.info), indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path, device: str | torch.device = "cpu") -> "ModelBundle":
+        directory = Path(directory)
+        if not (directory / "model_info.json").is_file() or not (directory / "model.pt").is_file():
+            raise FileNotFoundError(f"{directory} is not a model bundle (needs model.pt and model_info.json)")
+        d = json.loads((directory / "model_info.json").read_text())
+        d["classes"] = tuple(d.get("classes", LABELS))
+        info = ModelInfo(**d)
+        model = build_model("none")
+        model.load_state_dict(torch.load(directory / "model.pt", map_location=device, weights_only=True))
+        return cls(model.to(device).eval(), info)

@@ -1,0 +1,82 @@
+"""The data steps the CLI and the pipeline call: import, split, status, and the training view."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+from hub import dvc
+from hub.config import HubPaths
+from hub.data import (GOLD, LABELS, TRAIN, VAL, DataError, Pool, PoolEntry, Split, ValidationReport,
+                      dataset_version, make_split, scan)
+
+logger = logging.getLogger(__name__)
+
+
+def validate(root: Path, paths: HubPaths | None = None) -> ValidationReport:
+    """Validate a folder (against the pool's content too, when a hub home is given)."""
+    known = Pool(paths.pool).known_hashes() if paths else None
+    return scan(root, known=known)
+
+
+def import_data(paths: HubPaths, root: Path, source: str | None = None) -> tuple[ValidationReport, list[PoolEntry]]:
+    """Validate ``root`` and copy what is accepted into the pool; DVC-track the new pool version."""
+    report = validate(root, paths)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    report.write(paths.reports / f"import-{stamp}-{Path(root).name}.json")
+    added = Pool(paths.pool).add(report.accepted, source or Path(root).resolve().name)
+    if added:
+        dvc.track(paths.home, "pool")
+    return report, added
+
+
+def split(paths: HubPaths, gold_frac: float = 0.15, val_frac: float = 0.15, seed: int = 42,
+          reset: bool = False) -> tuple[Split, bool]:
+    """Create the persisted split if there is none (or ``reset``); return it and whether it is new."""
+    if paths.splits.exists() and not reset:
+        return Split.load(paths.splits), False
+    s = make_split(Pool(paths.pool).entries(), gold_frac, val_frac, seed)
+    s.save(paths.splits)
+    return s, True
+
+
+@dataclasses.dataclass
+class TrainingView:
+    """Exactly what a run trains and scores on, with the names of that data."""
+
+    pool_root: Path
+    assigned: dict[str, list[PoolEntry]]
+    version: str
+    dvc_hash: str | None
+
+    def files(self, split: str) -> tuple[list[Path], list[int]]:
+        entries = self.assigned[split]
+        return ([self.pool_root / e.file for e in entries], [LABELS.index(e.label) for e in entries])
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {s: dict(Counter(e.label for e in v)) for s, v in self.assigned.items()}
+
+
+def training_view(paths: HubPaths) -> TrainingView:
+    entries = Pool(paths.pool).entries()
+    if not entries:
+        raise DataError(f"The pool at {paths.pool} is empty: run `pneumo-hub data import <folder>` first")
+    assigned = Split.load(paths.splits).assign(entries)
+    for s in (TRAIN, VAL, GOLD):
+        if not assigned[s]:
+            raise DataError(f"The {s} split is empty: import more data or re-split with other fractions")
+    return TrainingView(paths.pool, assigned, dataset_version(assigned), dvc.tracked_hash(paths.home))
+
+
+def status(paths: HubPaths) -> dict:
+    entries = Pool(paths.pool).entries()
+    out: dict = {"home": str(paths.home), "pool_images": len(entries),
+                 "pool_by_label": dict(Counter(e.label for e in entries)),
+                 "dvc_hash": dvc.tracked_hash(paths.home), "split": None}
+    if entries and paths.splits.exists():
+        view = training_view(paths)
+        out["split"] = view.counts()
+        out["dataset_version"] = view.version
+    return out

@@ -1,0 +1,138 @@
+"""Hub steps that tie data, training, evaluation and tracking together (called by CLI and DAG)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hub import evaluate as ev
+from hub import tracking
+from hub.bundle import ModelBundle, ModelInfo
+from hub.config import HubPaths
+from hub.data import GOLD, TRAIN, VAL
+from hub.datastore import TrainingView, training_view
+from hub.train import TrainConfig, XrayDataset, fit, make_loader, predict_logits, resolve_device
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Scores:
+    """Calibrated gold-test scores of one model: metrics plus what the plots need."""
+
+    metrics: ev.Metrics
+    y: np.ndarray
+    p: np.ndarray
+    p_uncalibrated: np.ndarray
+
+    def write_plots(self, directory: Path) -> list[Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        return [ev.plot_confusion(self.metrics, directory / "confusion_matrix.png"),
+                ev.plot_roc(self.y, self.p, directory / "roc.png", operating=self.metrics),
+                ev.plot_reliability(self.y, self.p, directory / "reliability.png",
+                                    p_uncalibrated=self.p_uncalibrated)]
+
+
+def score(bundle: ModelBundle, view: TrainingView, split: str = GOLD, num_workers: int = 0,
+          device: str = "auto") -> Scores:
+    """Score a model on a split of the view with its own preprocessing, temperature and threshold."""
+    dev = resolve_device(device)
+    ds = XrayDataset(*view.files(split), bundle.info.spec)
+    logits, y = predict_logits(bundle.model.to(dev), make_loader(ds, 64, False, num_workers=num_workers), dev,
+                               desc=split)
+    p = ev.softmax(logits, bundle.info.temperature)[:, 1]
+    return Scores(ev.compute_metrics(y, p, bundle.info.threshold), y, p, ev.softmax(logits)[:, 1])
+
+
+def calibrate(model, view: TrainingView, config: TrainConfig, target_sensitivity: float) -> tuple[float, float]:
+    """Temperature and operating threshold, both fitted on the val split."""
+    dev = resolve_device(config.device)
+    ds = XrayDataset(*view.files(VAL), config.spec())
+    logits, y = predict_logits(model, make_loader(ds, 64, False, num_workers=config.num_workers), dev, desc="val")
+    temperature = ev.fit_temperature(logits, y)
+    threshold = ev.threshold_for_sensitivity(y, ev.softmax(logits, temperature)[:, 1], target_sensitivity)
+    return temperature, threshold
+
+
+@dataclasses.dataclass
+class TrainResult:
+    run_id: str
+    bundle_dir: Path
+    metrics: ev.Metrics
+    registered_version: str | None
+    dataset_version: str
+    seconds: dict
+
+
+def train_and_evaluate(paths: HubPaths, config: TrainConfig, target_sensitivity: float = 0.95,
+                       register: bool = True, resume: bool = False, run_name: str | None = None,
+                       progress: bool | None = None) -> TrainResult:
+    """Train on the pool's train split, calibrate on val, score on gold, record it all in MLflow."""
+    import mlflow
+
+    view = training_view(paths)
+    experiment_id = tracking.setup(paths)
+    ckpt_dir = paths.runs / f"{view.version}-seed{config.seed}"
+    t0 = time.perf_counter()
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.set_tags({"mlflow.source.git.commit": tracking.git_commit() or "unknown",
+                         "dataset_version": view.version, "dvc_md5": view.dvc_hash or "",
+                         "checkpoint_dir": str(ckpt_dir)})
+        mlflow.log_params({**dataclasses.asdict(config), "target_sensitivity": target_sensitivity,
+                           **{f"n_{s}_{lbl}": n for s, c in view.counts().items() for lbl, n in c.items()}})
+        tracking.log_dataset(view)
+        result = fit(config, view.files(TRAIN), view.files(VAL), ckpt_dir, resume=resume, progress=progress,
+                     on_epoch=lambda row: mlflow.log_metrics(
+                         {k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]))
+        t_train = time.perf_counter() - t0
+        temperature, threshold = calibrate(result.model, view, config, target_sensitivity)
+        info = ModelInfo(preprocess=config.spec().to_dict(), temperature=temperature, threshold=threshold,
+                         target_sensitivity=target_sensitivity, dataset_version=view.version,
+                         dvc_hash=view.dvc_hash, train_config=dataclasses.asdict(config),
+                         best_epoch=result.best_epoch, mlflow_run_id=run.info.run_id)
+        bundle = ModelBundle(result.model.cpu().eval(), info)
+        scores = score(bundle, view, GOLD, num_workers=config.num_workers, device=config.device)
+        info.gold_metrics = scores.metrics.to_dict()
+        bundle_dir = bundle.save(ckpt_dir / "bundle")
+        mlflow.log_metrics({f"gold_{k}": v for k, v in scores.metrics.to_dict().items() if k != "n"})
+        mlflow.log_metrics({"temperature": temperature, "threshold": threshold, "best_epoch": result.best_epoch,
+                            "gold_ece_uncalibrated": ev.expected_calibration_error(scores.y, scores.p_uncalibrated)})
+        with tempfile.TemporaryDirectory() as tmp:
+            for png in scores.write_plots(Path(tmp)):
+                mlflow.log_artifact(str(png), "plots")
+            (Path(tmp) / "history.json").write_text(json.dumps(result.history, indent=1))
+            mlflow.log_artifact(str(Path(tmp) / "history.json"))
+        mlflow.log_artifacts(str(bundle_dir), "bundle")
+        example = np.zeros((1, 3, config.image_size, config.image_size), dtype=np.float32)
+        version = tracking.log_model(bundle.model, example, registered=register)
+        seconds = {"train": t_train, "total": time.perf_counter() - t0}
+        mlflow.log_metrics({"seconds_train": seconds["train"], "seconds_total": seconds["total"]})
+    return TrainResult(run.info.run_id, bundle_dir, scores.metrics, version, view.version, seconds)
+
+
+def evaluate_model(paths: HubPaths, model: str, log: bool = True, out_dir: Path | None = None) -> tuple[ev.Metrics, str | None]:
+    """Score a bundle (folder or MLflow URI) on the gold set; optionally record it as an MLflow run."""
+    import mlflow
+
+    view = training_view(paths)
+    experiment_id = tracking.setup(paths)
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = ModelBundle.load(tracking.resolve_bundle(model, Path(tmp)))
+        scores = score(bundle, view, GOLD)
+        if out_dir:
+            scores.write_plots(out_dir)
+        if not log:
+            return scores.metrics, None
+        with mlflow.start_run(experiment_id=experiment_id, run_name="evaluate") as run:
+            mlflow.set_tags({"evaluated_model": model, "dataset_version": view.version,
+                             "mlflow.source.git.commit": tracking.git_commit() or "unknown"})
+            tracking.log_dataset(view, context="evaluation")
+            mlflow.log_metrics({f"gold_{k}": v for k, v in scores.metrics.to_dict().items() if k != "n"})
+            for png in scores.write_plots(Path(tmp) / "plots"):
+                mlflow.log_artifact(str(png), "plots")
+        return scores.metrics, run.info.run_id

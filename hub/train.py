@@ -1,0 +1,217 @@
+"""Training: dataset, loaders, one epoch, prediction, and the fit loop with early stopping.
+
+Reproducible by seed: the model's initial weights, each epoch's shuffle and augmentation are
+drawn from generators seeded by (seed, epoch), so a resumed run continues exactly as an
+uninterrupted one would.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from export.preprocess import PreprocessSpec, normalize, read_image, resize_gray, to_gray
+from hub.model import build_model, set_trainable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3              # seed recipe: Adam, lr 0.001
+    weight_decay: float = 0.0
+    image_size: int = 224
+    weights: str = "imagenet"
+    trainable: str = "all"
+    seed: int = 42
+    patience: int = 3             # epochs without a better val loss before stopping
+    augment: bool = True
+    class_weights: bool = True    # inverse-frequency weights in the loss (3:1 PNEUMONIA:NORMAL)
+    num_workers: int = 1
+    device: str = "auto"
+    max_train_images: int | None = None  # subsample (stratified, seeded) for quick runs
+
+    def spec(self) -> PreprocessSpec:
+        return PreprocessSpec(size=self.image_size)
+
+
+class XrayDataset(Dataset):
+    """Images → the model's input, through the shared preprocessing; augmentation in between."""
+
+    def __init__(self, files: list[Path], labels: list[int], spec: PreprocessSpec, augment: bool = False):
+        self.files, self.labels, self.spec = list(files), list(labels), spec
+        self.augment = _augmentation() if augment else None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        gray = resize_gray(to_gray(read_image(self.files[i])), self.spec.size)
+        if self.augment is not None:
+            gray = self.augment(torch.tensor(gray)[None])[0].numpy()
+        return torch.from_numpy(normalize(gray, self.spec)), self.labels[i]
+
+
+def _augmentation():
+    from torchvision.transforms import v2
+    # Mild geometry and exposure changes seen between X-ray machines; no flips (anatomy is sided).
+    return v2.Compose([
+        v2.RandomAffine(degrees=7, translate=(0.05, 0.05), scale=(0.9, 1.1)),
+        v2.ColorJitter(brightness=0.15, contrast=0.15),
+    ])
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"Invalid device {name!r}: no CUDA GPU here. Supported: auto, cpu, cuda.")
+    return torch.device(name)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 1000 + epoch
+
+
+def make_loader(ds: Dataset, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int = 0,
+                drop_last: bool = False) -> DataLoader:
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      generator=torch.Generator().manual_seed(seed), drop_last=drop_last)
+
+
+def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer,
+                    loader, device: torch.device, desc: str = "train", progress: bool | None = None) -> float:
+    """One pass over ``loader``; returns the mean training loss."""
+    model.train()
+    total, n = torch.zeros((), device=device), 0
+    bar = tqdm(loader, desc=desc, leave=False, disable=not progress if progress is not None else None)
+    for images, labels in bar:
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        loss = criterion(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(labels)
+        n += len(labels)
+    return float(total) / max(n, 1)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, loader, device: torch.device, desc: str = "predict",
+                   progress: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (N, 2) and labels (N,) over ``loader``, in its order."""
+    model.eval()
+    outs, ys = [], []
+    for images, labels in tqdm(loader, desc=desc, leave=False,
+                               disable=not progress if progress is not None else None):
+        outs.append(model(images.to(device)).float().cpu())
+        ys.append(torch.as_tensor(labels))
+    return torch.cat(outs).numpy(), torch.cat(ys).numpy()
+
+
+@dataclasses.dataclass
+class FitResult:
+    model: nn.Module           # with the best epoch's weights
+    history: list[dict]
+    best_epoch: int
+    stopped_early: bool
+
+
+def _subsample(files: list[Path], labels: list[int], n: int | None, seed: int):
+    if n is None or n >= len(files):
+        return files, labels
+    rng = np.random.default_rng(seed)
+    idx = []
+    for c in (0, 1):  # stratified: keep the class ratio
+        members = np.flatnonzero(np.asarray(labels) == c)
+        k = round(n * len(members) / len(files))
+        idx += list(rng.choice(members, size=min(k, len(members)), replace=False))
+    idx.sort()
+    return [files[i] for i in idx], [labels[i] for i in idx]
+
+
+def fit(config: TrainConfig, train: tuple[list[Path], list[int]], val: tuple[list[Path], list[int]],
+        out_dir: Path, resume: bool = False, progress: bool | None = None,
+        on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+    """Train with early stopping on val loss; checkpoints ``last.pt`` every epoch in ``out_dir``."""
+    device = resolve_device(config.device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec = config.spec()
+    train_files, train_labels = _subsample(*train, config.max_train_images, config.seed)
+    if len(set(train_labels)) < 2:
+        raise ValueError("The training split needs images of both classes")
+    train_ds = XrayDataset(train_files, train_labels, spec, augment=config.augment)
+    val_ds = XrayDataset(*val, spec)
+
+    torch.manual_seed(config.seed)
+    model = build_model(config.weights)
+    set_trainable(model, config.trainable)
+    model.to(device)
+    counts = np.bincount(train_labels, minlength=2)
+    weight = torch.tensor(len(train_labels) / (2 * counts), dtype=torch.float32) if config.class_weights else None
+    criterion = nn.CrossEntropyLoss(weight=weight.to(device) if weight is not None else None)
+    val_criterion = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
+                                 lr=config.lr, weight_decay=config.weight_decay)
+
+    start, history = 1, []
+    best = {"val_loss": float("inf"), "epoch": 0, "state": copy.deepcopy(model.state_dict())}
+    last = out_dir / "last.pt"
+    if resume and last.exists():
+        ck = torch.load(last, map_location=device, weights_only=False)
+        if ck["config"] != dataclasses.asdict(config) | {"epochs": ck["config"]["epochs"]}:
+            logger.warning("Resuming with a different configuration than the checkpoint's")
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        start, history = ck["epoch"] + 1, ck["history"]
+        best = ck["best"]
+        logger.info("Resumed from %s at epoch %d", last, start)
+        if ck.get("stopped_early"):
+            start = config.epochs + 1
+
+    stopped_early = False
+    for epoch in range(start, config.epochs + 1):
+        t0 = time.perf_counter()
+        torch.manual_seed(_epoch_seed(config.seed, epoch))
+        loader = make_loader(train_ds, config.batch_size, shuffle=True, seed=_epoch_seed(config.seed, epoch),
+                             num_workers=config.num_workers, drop_last=len(train_ds) > config.batch_size)
+        train_loss = train_one_epoch(model, criterion, optimizer, loader, device,
+                                     desc=f"epoch {epoch}/{config.epochs}", progress=progress)
+        train_s = time.perf_counter() - t0
+        logits, y = predict_logits(model, make_loader(val_ds, 64, False, num_workers=config.num_workers),
+                                   device, desc="val", progress=progress)
+        val_loss = float(val_criterion(torch.from_numpy(logits), torch.from_numpy(y).long()))
+        val_acc = float((logits.argmax(1) == y).mean())
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc,
+               "epoch_seconds": time.perf_counter() - t0,
+               "train_images_per_second": len(loader) * config.batch_size / train_s if config.batch_size else 0.0}
+        history.append(row)
+        if val_loss < best["val_loss"]:
+            best = {"val_loss": val_loss, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+        stopped_early = epoch - best["epoch"] >= config.patience
+        tmp = last.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                    "history": history, "best": best, "config": dataclasses.asdict(config),
+                    "stopped_early": stopped_early}, tmp)
+        os.replace(tmp, last)
+        logger.info("epoch %d: train loss %.4f, val loss %.4f, val acc %.3f (%.0f s)",
+                    epoch, train_loss, val_loss, val_acc, row["epoch_seconds"])
+        if on_epoch:
+            on_epoch(row)
+        if stopped_early:
+            logger.info("Early stop: val loss has not improved for %d epochs", config.patience)
+            break
+    model.load_state_dict(best["state"])
+    return FitResult(model, history, best["epoch"], stopped_early)

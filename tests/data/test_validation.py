@@ -1,0 +1,108 @@
+"""Every bad file is reported with its reason and excluded; the rest is used."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hub import datastore
+from hub.config import HubPaths
+from hub.data import DataError, Pool, scan
+from tests.conftest import sample_files
+
+
+@pytest.fixture
+def messy_root(tmp_path):
+    root = tmp_path / "kaggle"
+    good = []
+    for split, label, files in (("train", "NORMAL", sample_files("NORMAL", 6)),
+                                ("train", "PNEUMONIA", sample_files("PNEUMONIA", 6)),
+                                ("val", "NORMAL", sample_files("NORMAL", 2, offset=10)),
+                                ("test", "PNEUMONIA", sample_files("PNEUMONIA", 2, offset=20))):
+        d = root / split / label
+        d.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copy(f, d / f.name)
+            good.append(f"{split}/{label}/{f.name}")
+    n = root / "train" / "NORMAL"
+    real = sample_files("NORMAL", 1, offset=30)[0].read_bytes()
+    (n / "truncated.jpeg").write_bytes(real[: len(real) // 2])
+    (n / "corrupt.jpeg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8)))
+    (n / "empty.jpeg").write_bytes(b"")
+    (n / "notes.txt").write_text("radiologist notes")
+    (n / "text-named.png").write_text("not a png at all")
+    Image.new("L", (8, 8)).save(n / "tiny.png")
+    Image.new("CMYK", (64, 64)).save(n / "cmyk.jpeg")
+    (root / "train" / "COVID").mkdir()
+    shutil.copy(sample_files("NORMAL", 1, offset=40)[0], root / "train" / "COVID" / "x.jpeg")
+    # the same image in train and val: the val copy is kept, the train copy rejected
+    shutil.copy(root / "val" / "NORMAL" / sample_files("NORMAL", 1, offset=10)[0].name, n / "copy-of-val.jpeg")
+    # the same image under both labels: every copy rejected
+    conflict = sample_files("PNEUMONIA", 1, offset=40)[0]
+    shutil.copy(conflict, n / "conflict.jpeg")
+    shutil.copy(conflict, root / "train" / "PNEUMONIA" / "conflict.jpeg")
+    return root, good
+
+
+def test_each_bad_file_is_reported_with_its_reason(messy_root):
+    root, good = messy_root
+    report = scan(root)
+    reasons = {r.rel: r.reason for r in report.rejected}
+    assert "truncated" in reasons["train/NORMAL/truncated.jpeg"]
+    assert "corrupt" in reasons["train/NORMAL/corrupt.jpeg"] or "not an image" in reasons["train/NORMAL/corrupt.jpeg"]
+    assert "empty" in reasons["train/NORMAL/empty.jpeg"]
+    assert "not an image file" in reasons["train/NORMAL/notes.txt"]
+    assert "not an image file" in reasons["train/NORMAL/text-named.png"]
+    assert "too small" in reasons["train/NORMAL/tiny.png"]
+    assert "colour mode" in reasons["train/NORMAL/cmyk.jpeg"]
+    assert "unknown label folder 'COVID'" in reasons["train/COVID/x.jpeg"]
+    assert "duplicate of val/NORMAL/" in reasons["train/NORMAL/copy-of-val.jpeg"]
+    assert "both NORMAL and PNEUMONIA" in reasons["train/NORMAL/conflict.jpeg"]
+    assert "both NORMAL and PNEUMONIA" in reasons["train/PNEUMONIA/conflict.jpeg"]
+    assert len(reasons) == 11
+    # the rest is used: every good train/val image accepted, the official test split kept aside
+    accepted = sorted(r.rel for r in report.accepted)
+    assert accepted == sorted(g for g in good if not g.startswith("test/"))
+    assert sorted(r.rel for r in report.kept_aside) == sorted(g for g in good if g.startswith("test/"))
+    assert "11 rejected" in report.summary()
+
+
+def test_duplicate_of_official_test_image_is_not_imported(tmp_path):
+    root = tmp_path / "k"
+    f = sample_files("PNEUMONIA", 1)[0]
+    for split in ("train", "test"):
+        (root / split / "PNEUMONIA").mkdir(parents=True)
+        shutil.copy(f, root / split / "PNEUMONIA" / f.name)
+    report = scan(root)
+    assert report.accepted == []
+    assert "duplicate of test/PNEUMONIA/" in report.rejected[0].reason
+
+
+def test_import_adds_only_accepted_images_and_reimport_adds_nothing(messy_root, tmp_path):
+    root, good = messy_root
+    paths = HubPaths(tmp_path / "home")
+    report, added = datastore.import_data(paths, root)
+    assert len(added) == len(report.accepted) == len([g for g in good if not g.startswith("test/")])
+    pool_files = sorted(p.relative_to(paths.pool).as_posix() for p in paths.pool.glob("*/*.jpeg"))
+    assert pool_files == sorted(e.file for e in Pool(paths.pool).entries())
+    assert (paths.home / "pool.dvc").exists(), "pool version tracked by DVC"
+    assert list(paths.reports.glob("import-*.json")), "report written"
+    report2, added2 = datastore.import_data(paths, root)
+    assert added2 == []
+    assert all("already in the pool" in r.reason or r.rel in {x.rel for x in report.rejected}
+               for r in report2.rejected)
+
+
+def test_batch_layout_and_missing_folder(tmp_path):
+    batch = tmp_path / "batch-7"
+    (batch / "PNEUMONIA").mkdir(parents=True)
+    for f in sample_files("PNEUMONIA", 3):
+        shutil.copy(f, batch / "PNEUMONIA" / f.name)
+    (batch / "stray.jpeg").write_bytes(sample_files("NORMAL", 1)[0].read_bytes())
+    report = scan(batch)
+    assert report.layout == "batch" and len(report.accepted) == 3
+    assert report.rejected[0].reason == "not inside a label folder"
+    with pytest.raises(DataError, match="not found"):
+        scan(tmp_path / "nope")

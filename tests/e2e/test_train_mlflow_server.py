@@ -1,0 +1,54 @@
+"""Train for real on the bundled sample through the CLI, tracked by a real MLflow server."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from hub.config import REGISTERED_MODEL
+from tests.e2e.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_cli_training_learns_and_is_visible_in_the_mlflow_server(sample_root, tmp_path, mlflow_server):
+    home = str(tmp_path / "home")
+    env = {"MLFLOW_TRACKING_URI": mlflow_server}
+    for args in (("data", "import", str(sample_root)), ("data", "split")):
+        r = run_cli("--home", home, *args, env=env)
+        assert r.returncode == 0, r.stderr
+    status = json.loads(run_cli("--home", home, "data", "status", "--json").stdout)
+
+    r = run_cli("--home", home, "train", "--epochs", "3", "--image-size", "128", "--weights", "none",
+                "--workers", "1", "--run-name", "ci", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "registered as version" in r.stdout
+
+    client = MlflowClient(mlflow_server)
+    exp = client.get_experiment_by_name("pneumoscan")
+    (run,) = client.search_runs([exp.experiment_id], "attributes.run_name = 'ci'")
+    m = run.data.metrics
+    # better than chance on the held-out gold patients (chance AUC is 0.5)
+    assert m["gold_roc_auc"] >= 0.75, m
+    assert m["gold_recall"] >= 0.8, m
+    for k in ("gold_accuracy", "gold_precision", "gold_specificity", "gold_f1", "gold_ece", "temperature",
+              "threshold", "train_loss", "val_loss"):
+        assert k in m
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) >= 1
+    assert run.data.params["lr"] == "0.001" and run.data.params["weights"] == "none"
+    assert run.data.tags["dataset_version"] == status["dataset_version"]
+    assert len(run.data.tags["mlflow.source.git.commit"]) >= 7
+    (ds_input,) = run.inputs.dataset_inputs
+    assert ds_input.dataset.digest == status["dataset_version"]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert artifacts == {"plots/confusion_matrix.png", "plots/roc.png", "plots/reliability.png"}
+    assert {"bundle/model.pt", "bundle/model_info.json"} <= {a.path for a in client.list_artifacts(run.info.run_id, "bundle")}
+    (version,) = client.search_model_versions(f"name = '{REGISTERED_MODEL}'")
+    assert version.run_id == run.info.run_id
+
+    # evaluate the registered model through the server: same model, same gold set, same numbers
+    r = run_cli("--home", home, "evaluate", "--model", f"models:/{REGISTERED_MODEL}/{version.version}", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"ROC AUC {m['gold_roc_auc']:.3f}" in r.stdout
+    assert f"accuracy {m['gold_accuracy']:.3f}" in r.stdout

@@ -1,0 +1,68 @@
+"""Metrics agree with an independent computation (scikit-learn) on hand-made predictions."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from hub import evaluate as ev
+
+Y = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+P = np.array([.05, .2, .35, .5, .5, .8, .3, .5, .55, .6, .7, .7, .8, .9, .95, .99])  # ties on purpose
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.65, 0.9])
+def test_confusion_based_metrics_match_sklearn(threshold):
+    m = ev.compute_metrics(Y, P, threshold)
+    pred = (P >= threshold).astype(int)
+    tn, fp, fn, tp = skm.confusion_matrix(Y, pred).ravel()
+    assert (m.tn, m.fp, m.fn, m.tp) == (tn, fp, fn, tp)
+    assert m.accuracy == pytest.approx(skm.accuracy_score(Y, pred))
+    assert m.precision == pytest.approx(skm.precision_score(Y, pred, zero_division=0))
+    assert m.recall == pytest.approx(skm.recall_score(Y, pred))
+    assert m.specificity == pytest.approx(skm.recall_score(Y, pred, pos_label=0))
+    assert m.f1 == pytest.approx(skm.f1_score(Y, pred, zero_division=0))
+    assert m.roc_auc == pytest.approx(skm.roc_auc_score(Y, P))
+    assert (m.confusion() == skm.confusion_matrix(Y, pred)).all()
+
+
+def test_roc_curve_matches_sklearn():
+    fpr, tpr, _ = ev.roc_curve(Y, P)
+    sk_fpr, sk_tpr, _ = skm.roc_curve(Y, P, drop_intermediate=False)
+    assert np.allclose(fpr, sk_fpr) and np.allclose(tpr, sk_tpr)
+
+
+def test_ece_by_hand():
+    # two bins used: confidence 0.9 (3 right of 4) and 0.6 (1 right of 2), 6 samples
+    y = np.array([1, 1, 1, 0, 0, 1])
+    p = np.array([.9, .9, .9, .9, .4, .4])  # p<0.5 predicts NORMAL with confidence 0.6
+    expected = 4 / 6 * abs(0.75 - 0.9) + 2 / 6 * abs(0.5 - 0.6)
+    assert ev.expected_calibration_error(y, p, n_bins=10) == pytest.approx(expected)
+
+
+def test_single_class_auc_is_nan_not_an_error():
+    assert np.isnan(ev.compute_metrics(np.ones(4), np.array([.2, .4, .6, .8])).roc_auc)
+
+
+def test_temperature_scaling_recovers_overconfidence():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 2, size=(4000, 2))
+    y = (rng.random(4000) < ev.softmax(z)[:, 1]).astype(int)
+    t = ev.fit_temperature(3.0 * z, y)  # logits three times too confident
+    assert t == pytest.approx(3.0, rel=0.1)
+    assert ev.nll(3.0 * z, y, t) < ev.nll(3.0 * z, y, 1.0)
+
+
+@pytest.mark.parametrize("target", [0.8, 0.9, 0.95, 1.0])
+def test_threshold_reaches_target_sensitivity_and_is_the_highest_that_does(target):
+    t = ev.threshold_for_sensitivity(Y, P, target)
+    assert ev.compute_metrics(Y, P, t).recall >= target
+    higher = np.nextafter(t, 1)
+    assert ev.compute_metrics(Y, P, higher).recall < target
+
+
+def test_plots_are_written(tmp_path):
+    m = ev.compute_metrics(Y, P, 0.5)
+    for path in (ev.plot_confusion(m, tmp_path / "cm.png"), ev.plot_roc(Y, P, tmp_path / "roc.png", m),
+                 ev.plot_reliability(Y, P, tmp_path / "rel.png", p_uncalibrated=P ** 2)):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000

@@ -1,0 +1,89 @@
+"""The training loop: seeded and reproducible, resumable, and learning on real images."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from export.preprocess import PreprocessSpec, preprocess_file
+from hub import datastore
+from hub.bundle import ModelBundle
+from hub.data import GOLD, TRAIN, VAL
+from hub.pipeline import score
+from hub.train import TrainConfig, XrayDataset, fit
+from tests.conftest import sample_files
+
+TINY = TrainConfig(epochs=2, batch_size=8, image_size=64, weights="none", num_workers=0, max_train_images=24,
+                   patience=5)
+
+
+def _same_weights(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.fixture
+def view(hub_paths):
+    return datastore.training_view(hub_paths)
+
+
+def test_same_seed_same_model_other_seed_other_model(view, tmp_path):
+    a = fit(TINY, view.files(TRAIN), view.files(VAL), tmp_path / "a")
+    b = fit(TINY, view.files(TRAIN), view.files(VAL), tmp_path / "b")
+    c = fit(dataclasses.replace(TINY, seed=1), view.files(TRAIN), view.files(VAL), tmp_path / "c")
+    assert _same_weights(a.model, b.model)
+    assert not _same_weights(a.model, c.model)
+    assert [h["val_loss"] for h in a.history] == [h["val_loss"] for h in b.history]
+
+
+def test_resume_continues_exactly_where_it_stopped(view, tmp_path):
+    straight = fit(TINY, view.files(TRAIN), view.files(VAL), tmp_path / "straight")
+    fit(dataclasses.replace(TINY, epochs=1), view.files(TRAIN), view.files(VAL), tmp_path / "resumed")
+    resumed = fit(TINY, view.files(TRAIN), view.files(VAL), tmp_path / "resumed", resume=True)
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    assert _same_weights(straight.model, resumed.model)
+
+
+def test_early_stopping_stops_when_val_loss_stops_improving(view, tmp_path):
+    cfg = dataclasses.replace(TINY, epochs=6, patience=1, lr=0.05)  # a rate that makes val loss bounce
+    result = fit(cfg, view.files(TRAIN), view.files(VAL), tmp_path / "es")
+    losses = [h["val_loss"] for h in result.history]
+    assert result.best_epoch == int(np.argmin(losses)) + 1
+    if result.stopped_early:
+        assert len(losses) == result.best_epoch + 1 < 6
+
+
+def test_evaluation_input_equals_the_shared_numpy_preprocessing(tmp_path):
+    files = sample_files("NORMAL", 2) + sample_files("PNEUMONIA", 2)
+    spec = PreprocessSpec(size=224)
+    ds = XrayDataset(files, [0, 0, 1, 1], spec, augment=False)
+    for i, f in enumerate(files):
+        x, _ = ds[i]
+        assert x.shape == (3, 224, 224) and x.dtype == torch.float32
+        assert np.array_equal(x.numpy(), preprocess_file(f, spec))
+
+
+def test_rgb_and_16_bit_images_give_the_same_input_as_grayscale(tmp_path):
+    f = sample_files("PNEUMONIA", 1)[0]
+    gray = np.asarray(Image.open(f))
+    Image.open(f).convert("RGB").save(tmp_path / "rgb.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")  # 16-bit, same picture
+    ref = preprocess_file(f)
+    assert np.abs(preprocess_file(tmp_path / "rgb.png") - ref).max() < 1e-5
+    assert np.abs(preprocess_file(tmp_path / "sixteen.png") - ref).max() < 1e-5
+
+
+def test_score_uses_the_bundle_threshold_and_temperature(view, tmp_path):
+    result = fit(TINY, view.files(TRAIN), view.files(VAL), tmp_path / "s")
+    from hub.bundle import ModelInfo
+    info = ModelInfo(preprocess=TINY.spec().to_dict(), temperature=2.0, threshold=0.0,
+                     target_sensitivity=0.95, dataset_version=view.version)
+    bundle = ModelBundle(result.model, info)
+    s = score(bundle, view, GOLD)
+    assert s.metrics.recall == 1.0 and s.metrics.specificity == 0.0  # threshold 0: all PNEUMONIA
+    bundle.save(tmp_path / "bundle")
+    again = ModelBundle.load(tmp_path / "bundle")
+    assert again.info == info and _same_weights(again.model, bundle.model)
+    assert np.allclose(score(again, view, GOLD).p, s.p)
