@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plots", type=Path, help="also write confusion/ROC/reliability PNGs to this folder")
     e.add_argument("--no-log", action="store_true", help="do not record an MLflow evaluation run")
 
+    x = sub.add_parser("export", help="export a trained model to a verified ONNX model package (fp32 + int8)")
+    x.add_argument("--model", required=True, help="bundle folder, runs:/<run_id>/bundle, models:/<name>/<version> "
+                                                  "or models:/<name>@<alias>")
+    x.add_argument("--version", type=_positive_int, required=True,
+                   help="package version: an integer above every version already published")
+    x.add_argument("--out", type=Path, help="package folder to create (default $PNEUMO_HOME/packages/<version>)")
+    x.add_argument("--no-int8", action="store_true", help="skip the int8 model")
+
     d = sub.add_parser("demo", help="the main job on the embedded default: import the bundled sample, split, "
                                     "train, evaluate, log to MLflow")
     d.add_argument("--data", type=_existing_dir, default=SAMPLE_DATA, help="data folder (default: bundled sample)")
@@ -173,6 +181,21 @@ def run(args, paths: HubPaths) -> int:
             print(f"MLflow run {run_id}")
         return 0
 
+    if args.command == "export":
+        from export.package import ModelPackage
+        from hub.packaging import export_model
+        out = export_model(paths, args.model, args.version, args.out, int8=not args.no_int8)
+        card = ModelPackage.load(out).card
+        print(f"model package v{card['version']} at {out}: {', '.join(sorted(card['files']))}")
+        v = card["verification"]
+        print(f"verified against torch on {v['n']} gold images: max |dp| {v['max_abs_prob_diff']:.1e}, "
+              f"min CAM correlation {v['min_cam_correlation']:.4f}")
+        if card.get("int8"):
+            q = card["int8"]
+            print(f"int8 {'kept' if q['kept'] else 'dropped'}: label agreement {q['label_agreement']:.3f}, "
+                  f"sensitivity drop {q['sensitivity_drop']:+.3f} on {q['n']} gold images")
+        return 0
+
     if args.command == "demo":
         from hub.model import imagenet_cache_file
         from hub.pipeline import train_and_evaluate
@@ -203,9 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     from hub.data import DataError
     from hub.dvc import DvcError
     from hub.model import WeightsError
+    errors: tuple[type[BaseException], ...] = (DataError, DvcError, WeightsError, FileNotFoundError, ValueError)
+    if args.command == "export":
+        from export.onnx_export import ExportError
+        errors += (ExportError,)
     try:
         return run(args, paths)
-    except (DataError, DvcError, WeightsError, FileNotFoundError, ValueError) as e:
+    except errors as e:
         print(f"pneumo-hub: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

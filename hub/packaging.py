@@ -1,0 +1,54 @@
+"""Hub step: a trained bundle → a verified ONNX model package (export/ does the work)."""
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from hub import tracking
+from hub.bundle import ModelBundle
+from hub.config import REGISTERED_MODEL, HubPaths
+from hub.data import GOLD, TRAIN
+from hub.datastore import training_view
+
+logger = logging.getLogger(__name__)
+
+
+def _registered_version(run_id: str | None) -> str | None:
+    if not run_id:
+        return None
+    try:
+        from mlflow import MlflowClient
+        versions = MlflowClient().search_model_versions(f"run_id = '{run_id}'")
+        return str(versions[0].version) if versions else None
+    except Exception as e:  # a tracking server that is down must not block an export
+        logger.warning("Could not look up the registered version of run %s: %s", run_id, e)
+        return None
+
+
+def export_model(paths: HubPaths, model: str, version: int, out_dir: Path | None = None, int8: bool = True,
+                 n_verify: int = 32, n_calibration: int = 128, seed: int = 0) -> Path:
+    """Export ``model`` (bundle folder or MLflow URI) as package ``version``; refused if verification fails."""
+    from export.onnx_export import build_package
+
+    view = training_view(paths)
+    tracking.setup(paths)
+    out_dir = Path(out_dir or paths.home / "packages" / str(version))
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = ModelBundle.load(tracking.resolve_bundle(model, Path(tmp)))
+        info = bundle.info
+        gold_files, gold_labels = view.files(GOLD)
+        train_files, _ = view.files(TRAIN)
+        rng = np.random.default_rng(seed)
+        calibration = [train_files[i] for i in sorted(rng.choice(len(train_files),
+                                                                 min(n_calibration, len(train_files)), replace=False))]
+        provenance = {"mlflow_run_id": info.mlflow_run_id, "registered_model": REGISTERED_MODEL,
+                      "registered_version": _registered_version(info.mlflow_run_id),
+                      "dataset_version": info.dataset_version, "dvc_md5": info.dvc_hash,
+                      "git_commit": tracking.git_commit()}
+        return build_package(bundle.model, temperature=info.temperature, threshold=info.threshold, spec=info.spec,
+                             version=version, out_dir=out_dir, metrics=info.gold_metrics, provenance=provenance,
+                             verify_files=gold_files[:n_verify], gold_files=gold_files, gold_labels=gold_labels,
+                             calibration_files=calibration, int8=int8)

@@ -1,0 +1,109 @@
+"""Export: one ONNX file with logits/probabilities/CAM that agrees with torch, or nothing at all."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+import export.onnx_export as ox
+from export.inference import OnnxModel
+from export.package import ModelPackage, PackageError
+from export.preprocess import PreprocessSpec, preprocess_file
+from hub import datastore
+from hub.bundle import ModelBundle, ModelInfo
+from hub.config import HubPaths
+from hub.data import GOLD, TRAIN, VAL
+from hub.packaging import export_model
+from hub.train import TrainConfig, fit
+
+CFG = TrainConfig(epochs=2, batch_size=8, image_size=64, weights="none", num_workers=0, max_train_images=48)
+
+
+@pytest.fixture(scope="module")
+def trained(_imported_home, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("trained")
+    shutil.copytree(_imported_home, tmp_path / "home")
+    hub_paths = HubPaths(tmp_path / "home")
+    view = datastore.training_view(hub_paths)
+    result = fit(CFG, view.files(TRAIN), view.files(VAL), tmp_path / "ckpt")
+    info = ModelInfo(preprocess=CFG.spec().to_dict(), temperature=1.7, threshold=0.4, target_sensitivity=0.95,
+                     dataset_version=view.version, gold_metrics={"accuracy": 0.5})
+    bundle_dir = ModelBundle(result.model, info).save(tmp_path / "bundle")
+    return hub_paths, view, bundle_dir
+
+
+def test_package_agrees_with_torch_and_has_the_contract_outputs(trained, tmp_path):
+    paths, view, bundle_dir = trained
+    out = export_model(paths, str(bundle_dir), version=3, out_dir=tmp_path / "pkg")
+    pkg = ModelPackage.load(out)  # checks sha256 and size of every file
+    card = pkg.card
+    assert card["version"] == 3 and card["classes"] == ["NORMAL", "PNEUMONIA"]
+    assert PreprocessSpec.from_dict(card["preprocessing"]) == CFG.spec()
+    assert card["temperature"] == 1.7 and card["threshold"] == 0.4
+    assert card["provenance"]["dataset_version"] == view.version
+    assert sorted(p.name for p in out.iterdir()) == sorted([*card["files"], "model.json"])
+    onnx.checker.check_model(str(out / "model.onnx"), full_check=True)
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL
+                   for t in onnx.load(str(out / "model.onnx")).graph.initializer), "one self-contained file"
+
+    bundle = ModelBundle.load(bundle_dir)
+    files = view.files(GOLD)[0][:5]
+    batch = np.stack([preprocess_file(f, CFG.spec()) for f in files])
+    logits_t, probs_t, cam_t = ox.torch_outputs(bundle.model, 1.7, batch)
+    model = OnnxModel(out / "model.onnx")
+    got = model.run(batch)
+    assert got["logits"].shape == (5, 2) and got["cam"].shape == (5, 2, 2)  # 64 px / 32
+    assert np.abs(got["probabilities"] - probs_t).max() <= 1e-4
+    # temperature is inside the graph: probabilities = softmax(logits / T)
+    z = got["logits"] / 1.7
+    assert np.allclose(got["probabilities"], np.exp(z) / np.exp(z).sum(1, keepdims=True), atol=1e-5)
+    assert got["cam"].min() >= 0 and got["cam"].max() <= 1 + 1e-6
+    assert np.allclose(model.run(batch[:1])["probabilities"], got["probabilities"][:1], atol=1e-6), "dynamic batch"
+
+    ref = model.run(preprocess_file(out / "reference.png", CFG.spec())[None])["probabilities"][0]
+    assert np.allclose(ref, card["reference"]["probabilities"], atol=card["reference"]["tolerance"])
+    if card["int8"]["kept"]:
+        assert "model.int8.onnx" in card["files"] and card["int8"]["label_agreement"] >= 0.99
+        assert OnnxModel(out / "model.int8.onnx").run(batch)["probabilities"].shape == (5, 2)
+
+
+def test_export_that_disagrees_with_torch_is_refused_and_leaves_nothing(trained, tmp_path, monkeypatch):
+    paths, _, bundle_dir = trained
+    real = ox.to_onnx
+    # inject wrong constants: the graph gets a different temperature than the model card
+    monkeypatch.setattr(ox, "to_onnx", lambda resnet, t, spec, path: real(resnet, t * 4, spec, path))
+    with pytest.raises(ox.ExportError, match="disagrees with torch"):
+        export_model(paths, str(bundle_dir), version=1, out_dir=tmp_path / "bad", int8=False)
+    assert list(tmp_path.glob("*bad*")) == []
+
+
+def test_int8_that_disagrees_is_dropped_and_the_card_says_why(trained, tmp_path, monkeypatch):
+    paths, _, bundle_dir = trained
+    real = ox.build_package
+    monkeypatch.setattr(ox, "build_package", lambda *a, **k: real(*a, **{**k, "min_agreement": 1.01}))
+    out = export_model(paths, str(bundle_dir), version=2, out_dir=tmp_path / "pkg")
+    card = json.loads((out / "model.json").read_text())
+    assert card["int8"]["kept"] is False and 0 <= card["int8"]["label_agreement"] <= 1
+    assert "model.int8.onnx" not in card["files"] and not (out / "model.int8.onnx").exists()
+
+
+def test_altered_package_file_is_refused(trained, tmp_path):
+    paths, _, bundle_dir = trained
+    out = export_model(paths, str(bundle_dir), version=1, out_dir=tmp_path / "pkg", int8=False)
+    with open(out / "reference.png", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00\x01")
+    with pytest.raises(PackageError, match="reference.png does not match its sha256"):
+        ModelPackage.load(out)
+
+
+def test_clinic_side_modules_do_not_import_torch():
+    code = ("import sys, export.preprocess, export.inference, export.package, export.quantize; "
+            "bad = [m for m in ('torch', 'mlflow', 'airflow', 'hub') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ox.Path(ox.__file__).parent.parent)
