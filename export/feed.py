@@ -1,0 +1,505 @@
+"""The model feed, repository side: a TUF repository of static files (python-tuf Metadata API).
+
+Layout (docs/model-package.md, "Feed")::
+
+    <feed>/metadata/  1.root.json, N.targets.json, N.snapshot.json, timestamp.json, root.json
+    <feed>/targets/   models/<version>/<sha256>.<file>   and   <sha256>.champion.json
+
+One ed25519 key per top-level role, threshold 1, private keys as PEM files in the keys folder.
+Only ``init_feed`` and a root re-sign need the root key; ``publish`` and ``refresh`` use the
+online keys (targets, snapshot, timestamp), so the root key can live offline.
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import fcntl
+import functools
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from securesystemslib.signer import CryptoSigner
+from tuf.api.metadata import (
+    TOP_LEVEL_ROLE_NAMES,
+    MetaFile,
+    Metadata,
+    Root,
+    Snapshot,
+    TargetFile,
+    Targets,
+    Timestamp,
+)
+
+from export.package import CARD, ModelPackage, PackageError
+
+logger = logging.getLogger(__name__)
+
+CHAMPION = "champion.json"
+ROLES = ("root", "targets", "snapshot", "timestamp")
+
+
+class FeedError(RuntimeError):
+    """The feed cannot be created, published to or read; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Expiry:
+    """How long each role's signature stays valid after signing.
+
+    The timestamp is re-signed by ``refresh`` (a daily cron job), so its period is the longest
+    a client can be kept on stale metadata (freeze attack) — and the longest the hub may be down.
+    """
+
+    root: timedelta = timedelta(days=365)
+    targets: timedelta = timedelta(days=90)
+    snapshot: timedelta = timedelta(days=30)
+    timestamp: timedelta = timedelta(days=7)
+
+
+@dataclasses.dataclass(frozen=True)
+class RoleStatus:
+    version: int
+    expires: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedStatus:
+    champion: int | None
+    files: tuple[str, ...]
+    roles: dict[str, RoleStatus]
+
+    def expired(self, now: datetime | None = None) -> list[str]:
+        now = now or datetime.now(timezone.utc)
+        return [r for r, s in self.roles.items() if s.expires <= now]
+
+    def to_dict(self) -> dict:
+        return {"champion": self.champion, "files": list(self.files),
+                "roles": {r: {"version": s.version, "expires": s.expires.isoformat()}
+                          for r, s in self.roles.items()}}
+
+
+# ---- files ------------------------------------------------------------------------------------
+
+def _metadata_dir(feed_dir: Path) -> Path:
+    return Path(feed_dir) / "metadata"
+
+
+def _targets_dir(feed_dir: Path) -> Path:
+    return Path(feed_dir) / "targets"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder + fsync + os.replace: readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the web server must be able to read it
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _consistent_name(target_path: str, sha256: str) -> str:
+    """``models/3/model.onnx`` → ``models/3/<sha256>.model.onnx`` (what ngclient requests)."""
+    dirname, sep, base = target_path.rpartition("/")
+    return f"{dirname}{sep}{sha256}.{base}"
+
+
+@contextlib.contextmanager
+def _publish_lock(feed_dir: Path) -> Iterator[None]:
+    """One writer at a time (a DAG run and a person may both publish)."""
+    if not _metadata_dir(feed_dir).is_dir():
+        raise FeedError(f"{feed_dir} is not a feed (no metadata/ folder); create one with `feed init`")
+    with open(Path(feed_dir) / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FeedError(f"Another publish or refresh is running on {feed_dir}; try again when it ends") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# ---- keys -------------------------------------------------------------------------------------
+
+def _write_key(keys_dir: Path, role: str, signer: CryptoSigner) -> None:
+    path = keys_dir / f"{role}.pem"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(signer.private_bytes)
+
+
+def _load_signer(key_file: Path, root: Root, role: str) -> CryptoSigner:
+    """Load a PEM key and check it is one of ``role``'s keys in the feed's current root."""
+    try:
+        private = load_pem_private_key(Path(key_file).read_bytes(), None)
+    except FileNotFoundError:
+        hint = " (the root key belongs offline: pass its path)" if role == "root" else ""
+        raise FeedError(f"No {role} key at {key_file}{hint}") from None
+    except (ValueError, TypeError) as e:
+        raise FeedError(f"{key_file} is not an unencrypted PEM private key ({e})") from None
+    signer = CryptoSigner(private)
+    if signer.public_key.keyid not in root.roles[role].keyids:
+        raise FeedError(f"{key_file} is not a {role} key of this feed (keyid {signer.public_key.keyid[:12]}…)")
+    return signer
+
+
+def _signers(keys_dir: Path, root: Root, roles: tuple[str, ...]) -> dict[str, CryptoSigner]:
+    return {r: _load_signer(Path(keys_dir) / f"{r}.pem", root, r) for r in roles}
+
+
+# ---- reading the current state ----------------------------------------------------------------
+
+@dataclasses.dataclass
+class _State:
+    root: Metadata[Root]
+    targets: Metadata[Targets]
+    snapshot: Metadata[Snapshot]
+    timestamp: Metadata[Timestamp]
+
+
+def _load_md(path: Path) -> Metadata:
+    try:
+        return Metadata.from_file(str(path))
+    except FileNotFoundError:
+        raise FeedError(f"{path} is missing: not a feed, or a damaged one (create one with `feed init`)") from None
+    except Exception as e:  # a deserialisation error of any kind: say which file
+        raise FeedError(f"{path} is not valid TUF metadata ({e})") from None
+
+
+def _latest_root_path(meta: Path) -> Path:
+    versions = [int(m.group(1)) for p in meta.glob("*.root.json") if (m := re.fullmatch(r"(\d+)\.root\.json", p.name))]
+    if not versions:
+        raise FeedError(f"{meta} has no N.root.json: not a feed (create one with `feed init`)")
+    return meta / f"{max(versions)}.root.json"
+
+
+def _load_state(feed_dir: Path) -> _State:
+    meta = _metadata_dir(feed_dir)
+    root = _load_md(_latest_root_path(meta))
+    timestamp = _load_md(meta / "timestamp.json")
+    snapshot = _load_md(meta / f"{timestamp.signed.snapshot_meta.version}.snapshot.json")
+    targets = _load_md(meta / f"{snapshot.signed.meta['targets.json'].version}.targets.json")
+    return _State(root, targets, snapshot, timestamp)
+
+
+def _read_champion(feed_dir: Path, targets: Targets) -> dict | None:
+    info = targets.targets.get(CHAMPION)
+    if info is None:
+        return None
+    path = _targets_dir(feed_dir) / _consistent_name(CHAMPION, info.hashes["sha256"])
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise FeedError(f"The feed's {CHAMPION} cannot be read ({e}); the feed is damaged") from None
+
+
+# ---- signing ----------------------------------------------------------------------------------
+
+def _sign_bytes(md: Metadata, signer: CryptoSigner, expires: datetime, bump: bool = True) -> bytes:
+    if bump:  # every re-signed file is a new version: clients refuse anything not newer than what they saw
+        md.signed.version += 1
+    md.signed.expires = expires
+    md.sign(signer)
+    return md.to_bytes()
+
+
+def _sign_top_level(state: _State, signers: dict[str, CryptoSigner], expiry: Expiry, now: datetime,
+                    new_targets: bool, bump: bool = True) -> list[tuple[str, bytes]]:
+    """Sign [targets →] snapshot → timestamp; return ``(file name, bytes)`` in the order they must be written.
+
+    Everything is signed in memory first, so a signing error leaves the feed untouched.
+    """
+    out = []
+    if new_targets:
+        data = _sign_bytes(state.targets, signers["targets"], now + expiry.targets, bump)
+        out.append((f"{state.targets.signed.version}.targets.json", data))
+        state.snapshot.signed.meta["targets.json"] = MetaFile.from_data(state.targets.signed.version, data, ["sha256"])
+    data = _sign_bytes(state.snapshot, signers["snapshot"], now + expiry.snapshot, bump)
+    out.append((f"{state.snapshot.signed.version}.snapshot.json", data))
+    state.timestamp.signed.snapshot_meta = MetaFile.from_data(state.snapshot.signed.version, data, ["sha256"])
+    out.append(("timestamp.json", _sign_bytes(state.timestamp, signers["timestamp"], now + expiry.timestamp, bump)))
+    return out
+
+
+def _write_metadata(feed_dir: Path, files: list[tuple[str, bytes]]) -> None:
+    for name, data in files:  # each in place before the next one refers to it; timestamp.json last
+        _write_atomic(_metadata_dir(feed_dir) / name, data)
+
+
+def _canonical(value):
+    """TUF's canonical JSON has no floats: custom metadata carries them as exact decimal strings."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+# ---- public API -------------------------------------------------------------------------------
+
+def init_feed(feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), now: datetime | None = None) -> Path:
+    """Create an empty feed: one ed25519 key per role (0600 files in ``keys_dir``) and signed v1 metadata.
+
+    Returns the path of the trust root (``<feed>/metadata/root.json``) that the installer ships.
+    Refuses to touch an existing feed or existing keys.
+    """
+    feed_dir, keys_dir = Path(feed_dir).resolve(), Path(keys_dir).resolve()
+    meta = _metadata_dir(feed_dir)
+    if meta.exists() and any(meta.iterdir()):
+        raise FeedError(f"{feed_dir} already holds a feed; refusing to overwrite it")
+    if keys_dir == feed_dir or feed_dir in keys_dir.parents:
+        raise FeedError(f"The keys folder {keys_dir} is inside the feed folder {feed_dir}, which is served to "
+                        "everyone; choose a keys folder outside it")
+    existing = [f"{r}.pem" for r in ROLES if (keys_dir / f"{r}.pem").exists()]
+    if existing:
+        raise FeedError(f"{keys_dir} already holds {', '.join(existing)}; refusing to overwrite keys")
+    now = now or datetime.now(timezone.utc)
+
+    signers = {r: CryptoSigner.generate_ed25519() for r in ROLES}
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for role, signer in signers.items():
+        _write_key(keys_dir, role, signer)
+
+    root = Metadata(Root(expires=now + expiry.root, consistent_snapshot=True))
+    for role in TOP_LEVEL_ROLE_NAMES:
+        root.signed.add_key(signers[role].public_key, role)
+    root.sign(signers["root"])
+    root_bytes = root.to_bytes()
+    _write_atomic(meta / "1.root.json", root_bytes)
+    _write_atomic(meta / "root.json", root_bytes)
+    _targets_dir(feed_dir).mkdir(parents=True, exist_ok=True)
+    state = _State(root, Metadata(Targets()), Metadata(Snapshot()), Metadata(Timestamp()))
+    _write_metadata(feed_dir, _sign_top_level(state, signers, expiry, now, new_targets=True, bump=False))
+    logger.info("Created feed %s (keys in %s)", feed_dir, keys_dir)
+    return meta / "root.json"
+
+
+def publish(feed_dir: Path, keys_dir: Path, package_dir: Path, expiry: Expiry = Expiry(),
+            now: datetime | None = None) -> int:
+    """Publish a verified model package as the new champion; returns its version.
+
+    Target files are written first, then targets → snapshot → timestamp, each via an atomic
+    rename, so a reader sees the old champion or the new one, never half of a version.
+    Refuses (``FeedError``, nothing written) a package that fails verification or whose version
+    is not above the current champion's.
+    """
+    feed_dir = Path(feed_dir)
+    try:
+        pkg = ModelPackage.load(package_dir)
+    except PackageError as e:
+        raise FeedError(f"Refusing to publish {package_dir}: {e}") from None
+    now = now or datetime.now(timezone.utc)
+    with _publish_lock(feed_dir):
+        state = _load_state(feed_dir)
+        current = _read_champion(feed_dir, state.targets.signed)
+        if current is not None and pkg.version <= int(current["version"]):
+            raise FeedError(f"Refusing to publish version {pkg.version}: the feed's champion is already version "
+                            f"{current['version']} (versions only go up)")
+        signers = _signers(keys_dir, state.root.signed, ("targets", "snapshot", "timestamp"))
+
+        # Read and check every file, build and sign all metadata in memory; write only when all of that passed.
+        names = sorted({*pkg.card["files"], CARD})
+        blobs = {f"models/{pkg.version}/{name}": _read_checked(pkg, name) for name in names}
+        blobs[CHAMPION] = json.dumps({"version": pkg.version, "files": names}, sort_keys=True).encode()
+        added = {path: TargetFile.from_data(path, data, ["sha256"]) for path, data in blobs.items()}
+        card_info = added[f"models/{pkg.version}/{CARD}"]
+        card_info.unrecognized_fields["custom"] = {"pneumoscan": _canonical({
+            "version": pkg.version, "sha256": card_info.hashes["sha256"],
+            "metrics": pkg.card["metrics"], "threshold": pkg.card["threshold"]})}
+        state.targets.signed.targets.update(added)
+        metadata = _sign_top_level(state, signers, expiry, now, new_targets=True)
+
+        for path, data in blobs.items():  # 1. files, under content-addressed names nothing refers to yet
+            _write_atomic(_targets_dir(feed_dir) / _consistent_name(path, added[path].hashes["sha256"]), data)
+        _write_metadata(feed_dir, metadata)  # 2. N.targets.json → N.snapshot.json → timestamp.json
+    logger.info("Published version %d to %s (targets v%d)", pkg.version, feed_dir, state.targets.signed.version)
+    return pkg.version
+
+
+def _read_checked(pkg: ModelPackage, name: str) -> bytes:
+    """The bytes of one package file, re-checked against the card (the folder may change after ``load``)."""
+    data = pkg.path(name).read_bytes()
+    if name == CARD:
+        changed = json.loads(data) != pkg.card
+    else:
+        entry = pkg.card["files"][name]
+        changed = hashlib.sha256(data).hexdigest() != entry["sha256"] or len(data) != entry["size"]
+    if changed:
+        raise FeedError(f"{pkg.path(name)} changed after it was verified; nothing was published")
+    return data
+
+
+def refresh(feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), root_key: Path | None = None,
+            now: datetime | None = None) -> FeedStatus:
+    """Re-sign snapshot and timestamp with fresh expiry dates (run daily, well before timestamp expiry).
+
+    Targets is re-signed too when less than half of its validity is left. With ``root_key``
+    (the offline root key), root is re-signed as a new version N+1 with a fresh expiry as well.
+    """
+    feed_dir = Path(feed_dir)
+    now = now or datetime.now(timezone.utc)
+    with _publish_lock(feed_dir):
+        state = _load_state(feed_dir)
+        if root_key is not None:
+            _resign_root(feed_dir, state.root, _load_signer(Path(root_key), state.root.signed, "root"), expiry, now)
+        signers = _signers(keys_dir, state.root.signed, ("targets", "snapshot", "timestamp"))
+        new_targets = state.targets.signed.expires - now < expiry.targets / 2
+        _write_metadata(feed_dir, _sign_top_level(state, signers, expiry, now, new_targets=new_targets))
+    logger.info("Refreshed %s: timestamp v%d", feed_dir, state.timestamp.signed.version)
+    return status(feed_dir)
+
+
+def _resign_root(feed_dir: Path, root: Metadata[Root], signer: CryptoSigner, expiry: Expiry, now: datetime) -> None:
+    meta = _metadata_dir(feed_dir)
+    data = _sign_bytes(root, signer, now + expiry.root)
+    _write_atomic(meta / f"{root.signed.version}.root.json", data)
+    _write_atomic(meta / "root.json", data)  # new installers may ship this one; old ones chain up to it
+    logger.info("Re-signed root as version %d", root.signed.version)
+
+
+def status(feed_dir: Path) -> FeedStatus:
+    """Current champion, and the version and expiry date of each role's metadata."""
+    state = _load_state(Path(feed_dir))
+    champion = _read_champion(Path(feed_dir), state.targets.signed)
+    roles = {name: RoleStatus(md.signed.version, md.signed.expires)
+             for name, md in (("root", state.root), ("targets", state.targets),
+                              ("snapshot", state.snapshot), ("timestamp", state.timestamp))}
+    if champion is None:
+        return FeedStatus(None, (), roles)
+    return FeedStatus(int(champion["version"]), tuple(champion["files"]), roles)
+
+
+# ---- serving ----------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    path: str
+    status: int
+    bytes: int
+
+
+class _FeedHandler(SimpleHTTPRequestHandler):
+    """Static files of the feed folder; no directory listings; each request recorded on the server."""
+
+    def do_GET(self) -> None:
+        self._status, self._sent = 0, 0
+        self.server.begin()
+        try:
+            if any(part.startswith(".") for part in urlsplit(self.path).path.split("/")):
+                self.send_error(404, "Not found")  # the lock file and half-written temp files
+            else:
+                super().do_GET()
+        finally:
+            self.server.record(Request(self.path, int(self._status), self._sent))
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._status = code
+        super().send_response(code, message)
+
+    def end_headers(self) -> None:
+        if self._status == 200:  # versioned and hash-named files never change; timestamp.json must not be cached
+            name = urlsplit(self.path).path.rsplit("/", 1)[-1]
+            immutable = re.match(r"\d+\.|[0-9a-f]{64}\.", name) is not None
+            self.send_header("Cache-Control", "public, max-age=31536000, immutable" if immutable else "no-cache")
+        super().end_headers()
+
+    def copyfile(self, source, outputfile) -> None:
+        for chunk in iter(functools.partial(source.read, 1 << 16), b""):
+            outputfile.write(chunk)
+            self._sent += len(chunk)
+
+    def list_directory(self, path):
+        self.send_error(404, "No directory listings")
+        return None
+
+    def log_message(self, format: str, *args) -> None:
+        logger.debug("%s %s", self.address_string(), format % args)
+
+
+class FeedServer(ThreadingHTTPServer):
+    """A static HTTP server for a feed folder; ``requests`` records what it served (for tests and bench)."""
+
+    daemon_threads = True
+
+    def __init__(self, feed_dir: Path, host: str, port: int, handler=_FeedHandler):
+        self.feed_dir = Path(feed_dir)
+        self.requests: collections.deque[Request] = collections.deque(maxlen=10_000)  # bounded: servers run for months
+        self._busy = 0
+        self._idle = threading.Condition()
+        self._thread: threading.Thread | None = None
+        super().__init__((host, port), functools.partial(handler, directory=str(self.feed_dir)))
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def begin(self) -> None:
+        with self._idle:
+            self._busy += 1
+
+    def record(self, request: Request) -> None:
+        with self._idle:
+            self.requests.append(request)
+            self._busy -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 5.0) -> list[Request]:
+        """The requests served so far, once no request is in flight (a client may return before the
+        handler thread has recorded the response it just finished sending)."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout)
+            return list(self.requests)
+
+    def start(self) -> "FeedServer":
+        """Serve in a background thread (tests, the embedded setup); ``close()`` stops it. Idempotent."""
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="feed-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+        self.server_close()
+
+    def __enter__(self) -> "FeedServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def serve(feed_dir: Path, host: str = "127.0.0.1", port: int = 8765) -> FeedServer:
+    """A bound (not yet running) static server for ``feed_dir``: ``.serve_forever()`` or ``.start()``."""
+    if not _metadata_dir(feed_dir).is_dir():
+        raise FeedError(f"{feed_dir} is not a feed (no metadata/ folder); create one with `feed init`")
+    try:
+        return FeedServer(feed_dir, host, port)
+    except OSError as e:
+        raise FeedError(f"Cannot serve on {host}:{port}: {e.strerror or e}") from None

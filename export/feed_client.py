@@ -1,0 +1,254 @@
+"""The model feed, client side: what the desktop app uses to find and fetch a newer champion.
+
+Every byte comes through python-tuf's ``Updater``, which checks signatures against the trusted
+``root.json`` shipped by the installer and refuses tampered files, rollbacks, stale (frozen)
+metadata, mix-and-match and endless data. On top of that the package is checked against its
+card (``ModelPackage.load``) and a champion older than the installed model is refused.
+
+No torch, mlflow, airflow or ``hub`` here: this runs in the clinic install.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import urllib3
+from tuf.api import exceptions as tuf_errors
+from tuf.api.metadata import TargetFile
+from tuf.ngclient import Updater, Urllib3Fetcher
+
+from export.package import CARD, ModelPackage, PackageError, sha256_of
+
+logger = logging.getLogger(__name__)
+
+CHAMPION = "champion.json"
+
+
+class FeedClientError(RuntimeError):
+    """Base class: no update happened; the message says why."""
+
+
+class FeedUnreachable(FeedClientError):
+    """The feed could not be reached (offline, server down, wrong URL): try again later."""
+
+
+class UpdateRefused(FeedClientError):
+    """The feed answered but what it offered failed verification: nothing was installed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Offer:
+    """The feed's current champion, from signed metadata (nothing downloaded but champion.json)."""
+
+    version: int
+    files: tuple[str, ...]
+    size: int  # bytes to download
+    card_sha256: str
+    metrics: dict
+    threshold: float
+
+
+def _number(value: object) -> object:
+    """Custom TUF metadata carries floats as decimal strings (canonical JSON has no floats)."""
+    return float(value) if isinstance(value, str) else value
+
+
+def _plain_name(name: object) -> bool:
+    return isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name and "\\" not in name
+
+
+class FeedClient:
+    """Checks and downloads model packages from a TUF feed into ``cache_dir``.
+
+    ``cache_dir/metadata`` keeps the last trusted metadata (the basis of rollback protection);
+    ``cache_dir/packages/<version>/`` holds verified packages. One client per cache folder.
+    ``timeout`` (seconds) bounds connecting and each wait for data: offline, a refused connection or
+    an unknown host fail within a second; a server that accepts but never answers fails after about
+    4 × ``timeout`` (urllib3 tries a GET four times).
+    """
+
+    def __init__(self, trusted_root: Path, feed_url: str, cache_dir: Path, timeout: float = 5.0):
+        try:
+            self._root_bytes = Path(trusted_root).read_bytes()
+        except OSError as e:
+            raise FeedClientError(f"Cannot read the trusted root {trusted_root}: {e.strerror or e}") from None
+        self.feed_url = feed_url.rstrip("/")
+        self.cache_dir = Path(cache_dir)
+        self.timeout = timeout
+
+    @property
+    def packages_dir(self) -> Path:
+        return self.cache_dir / "packages"
+
+    # -- public -------------------------------------------------------------------------------
+
+    def check(self, installed_version: int | None = None) -> Offer | None:
+        """Refresh the signed metadata and return the feed's champion.
+
+        ``None`` when the feed has no champion yet or offers exactly ``installed_version``.
+        Raises ``FeedUnreachable`` or ``UpdateRefused`` (including for a champion older than
+        ``installed_version``: an app never goes back).
+        """
+        with self._errors():
+            offer = self._offer(self._updater())
+        if offer is None or offer.version == installed_version:
+            return None
+        self._refuse_rollback(offer.version, installed_version)
+        return offer
+
+    def download(self, installed_version: int | None = None) -> Path:
+        """Download and verify the feed's champion; return its folder ``cache_dir/packages/<version>``.
+
+        Every file is verified by TUF (signature chain, length, sha256), then the folder by
+        ``ModelPackage.load`` against ``model.json``; it is moved into place only when all of
+        that passed, so no partial package is ever left behind.
+        """
+        self._clean_staging()
+        with self._errors():
+            updater = self._updater()
+            offer = self._offer(updater)
+            if offer is None:
+                raise UpdateRefused(f"The feed at {self.feed_url} has no champion model yet")
+            self._refuse_rollback(offer.version, installed_version)
+            final = self.packages_dir / str(offer.version)
+            if self._is_verified(final, offer):
+                return final
+            return self._fetch_package(updater, offer, final)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _updater(self) -> Updater:
+        """A fresh ``Updater`` per operation (ngclient refreshes once per instance)."""
+        meta = self.cache_dir / "metadata"
+        meta.mkdir(parents=True, exist_ok=True)
+        fetcher = Urllib3Fetcher(socket_timeout=self.timeout, app_user_agent="PneumoScan")
+        try:
+            return Updater(str(meta), f"{self.feed_url}/metadata/", str(self.cache_dir / "targets"),
+                           f"{self.feed_url}/targets/", fetcher=fetcher, bootstrap=self._root_bytes)
+        except tuf_errors.RepositoryError as e:
+            raise FeedClientError(f"The trusted root is not valid TUF root metadata: {e}") from None
+
+    def _offer(self, updater: Updater) -> Offer | None:
+        updater.refresh()
+        info = updater.get_targetinfo(CHAMPION)
+        if info is None:
+            return None
+        cached = updater.find_cached_target(info)  # unchanged champion → no download at all
+        path = cached or updater.download_target(info)
+        try:
+            champion = json.loads(Path(path).read_bytes())
+            version, files = int(champion["version"]), tuple(champion["files"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise UpdateRefused(f"The feed's {CHAMPION} is malformed ({e})") from None
+        if version < 1 or CARD not in files or "model.onnx" not in files or not all(map(_plain_name, files)):
+            raise UpdateRefused(f"The feed's {CHAMPION} is malformed: version {version}, files {list(files)}")
+        infos = [self._targetinfo(updater, version, name) for name in files]
+        card = infos[files.index(CARD)]
+        essentials = (card.custom or {}).get("pneumoscan") or {}
+        if essentials.get("version") != version:
+            raise UpdateRefused(f"The feed's champion says version {version} but its model.json metadata says "
+                                f"{essentials.get('version')!r}")
+        try:
+            metrics = {k: _number(v) for k, v in (essentials.get("metrics") or {}).items()}
+            threshold = float(essentials["threshold"])
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise UpdateRefused(f"The feed's model.json metadata for version {version} is malformed ({e})") from None
+        return Offer(version, files, sum(i.length for i in infos), card.hashes["sha256"], metrics, threshold)
+
+    @staticmethod
+    def _targetinfo(updater: Updater, version: int, name: str) -> TargetFile:
+        info = updater.get_targetinfo(f"models/{version}/{name}")
+        if info is None:
+            raise UpdateRefused(f"The feed's champion lists models/{version}/{name}, which is not a signed target")
+        return info
+
+    @staticmethod
+    def _refuse_rollback(version: int, installed_version: int | None) -> None:
+        if installed_version is not None and version < installed_version:
+            raise UpdateRefused(f"The feed offers version {version}, older than the installed version "
+                                f"{installed_version}: refusing to go back")
+
+    def _is_verified(self, folder: Path, offer: Offer) -> bool:
+        """An already downloaded copy of this version that still verifies (its card is the signed one)."""
+        if not folder.is_dir():
+            return False
+        try:
+            pkg = ModelPackage.load(folder)
+            ok = pkg.version == offer.version and sha256_of(folder / CARD) == offer.card_sha256
+        except PackageError:
+            ok = False
+        if not ok:
+            logger.warning("Discarding %s: it no longer matches the signed version %d", folder, offer.version)
+            shutil.rmtree(folder)
+        return ok
+
+    def _fetch_package(self, updater: Updater, offer: Offer, final: Path) -> Path:
+        self.packages_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.packages_dir))
+        try:
+            for name in offer.files:
+                info = self._targetinfo(updater, offer.version, name)
+                try:
+                    updater.download_target(info, str(staging / name))
+                except tuf_errors.LengthOrHashMismatchError:
+                    raise UpdateRefused(f"{info.path} from the feed does not match its signed sha256 and length: "
+                                        "altered on the server or in transit") from None
+                except tuf_errors.DownloadLengthMismatchError:
+                    raise UpdateRefused(f"The feed sent more than the signed {info.length} bytes of {info.path}: "
+                                        "refusing endless data") from None
+            try:
+                pkg = ModelPackage.load(staging)
+            except PackageError as e:
+                raise UpdateRefused(f"Version {offer.version} from the feed fails its model card check: {e}") from None
+            if pkg.version != offer.version or set(offer.files) != {*pkg.card["files"], CARD}:
+                raise UpdateRefused(f"Version {offer.version} from the feed does not match its card "
+                                    f"(card version {pkg.version}, files {sorted(pkg.card['files'])})")
+            os.replace(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        logger.info("Downloaded and verified model version %d into %s", offer.version, final)
+        return final
+
+    def _clean_staging(self) -> None:
+        """Remove half-downloaded folders a crash may have left."""
+        if self.packages_dir.is_dir():
+            for p in self.packages_dir.glob(".incoming-*"):
+                shutil.rmtree(p, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn python-tuf and urllib3 errors into one-line FeedUnreachable / UpdateRefused messages."""
+        try:
+            yield
+        except tuf_errors.DownloadLengthMismatchError as e:
+            raise UpdateRefused(f"The feed sent more data than its signed metadata allows ({e}): refusing endless "
+                                "data") from None
+        except tuf_errors.DownloadHTTPError as e:
+            raise FeedUnreachable(f"The feed at {self.feed_url} answered HTTP {e.status_code}; "
+                                  "is the URL right and the feed published?") from None
+        except (tuf_errors.DownloadError, urllib3.exceptions.HTTPError) as e:
+            cause = e.__cause__ or e
+            reason = getattr(cause, "reason", None) or cause
+            raise FeedUnreachable(f"Cannot reach the feed at {self.feed_url}: {reason}") from None
+        except tuf_errors.ExpiredMetadataError as e:
+            raise UpdateRefused(f"The feed's signed metadata has expired ({e}): the feed is stale or being "
+                                "replayed; the hub must run `feed refresh`") from None
+        except tuf_errors.BadVersionNumberError as e:
+            raise UpdateRefused(f"The feed served metadata older than, or not matching, what this app has already "
+                                f"seen ({e}): a rollback or mix-and-match attack, or a feed restored from an old "
+                                "backup") from None
+        except tuf_errors.UnsignedMetadataError as e:
+            raise UpdateRefused(f"The feed's metadata is not signed by the trusted keys ({e})") from None
+        except tuf_errors.LengthOrHashMismatchError as e:
+            raise UpdateRefused(f"The feed's metadata files do not match the sha256/length signed for them ({e}): "
+                                "mix-and-match or tampering") from None
+        except tuf_errors.RepositoryError as e:
+            raise UpdateRefused(f"The feed's metadata failed verification: {e}") from None
