@@ -13,11 +13,11 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet -e ".[hub,desktop,dev]"
+	$(PY) -m pip install --quiet -e ".[hub,orchestration,desktop,dev]"
 	touch $@
 
 demo: install
-	$(VENV)/bin/pneumo-hub demo
+	$(VENV)/bin/pneumo-hub --home .pneumo-demo demo
 
 test: install
 	$(PY) -m pytest -q

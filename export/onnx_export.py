@@ -61,7 +61,7 @@ def to_onnx(resnet: nn.Module, temperature: float, spec: PreprocessSpec, path: P
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     torch.onnx.export(wrapped, (example,), str(tmp), input_names=[INPUT], output_names=list(OUTPUTS),
-                      opset_version=OPSET, dynamo=True, external_data=False,
+                      opset_version=OPSET, dynamo=True, external_data=False, verbose=False,
                       dynamic_shapes={"image": {0: torch.export.Dim("batch", min=1, max=1024)}})
     onnx.checker.check_model(str(tmp), full_check=True)
     os.replace(tmp, path)

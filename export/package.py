@@ -98,7 +98,11 @@ class ModelPackage:
 
     def verify(self) -> None:
         """Every listed file exists with the listed size and sha256."""
-        for name, entry in self.card["files"].items():
+        files = self.card["files"]
+        if not isinstance(files, dict) or not all(isinstance(e, dict) and isinstance(e.get("size"), int)
+                                                  and isinstance(e.get("sha256"), str) for e in files.values()):
+            raise PackageError("the card's files entry is malformed (each file needs size and sha256)")
+        for name, entry in files.items():
             p = self.directory / name
             if Path(name).name != name:
                 raise PackageError(f"Invalid file name in card: {name!r}")

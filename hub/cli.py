@@ -11,6 +11,9 @@ from pathlib import Path
 from hub.config import HubPaths, telemetry_off
 
 logger = logging.getLogger("hub")
+# failures that are the user's or the environment's, reported by their message alone
+EXPECTED_ERRORS = {"DataError", "DvcError", "WeightsError", "ExportError", "FeedError", "PackageError",
+                   "MlflowException", "RestException", "FeedClientError", "UpdateRefused", "FeedUnreachable"}
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data" / "chest_xray"
 
 
@@ -92,10 +95,30 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", type=Path, help="package folder to create (default $PNEUMO_HOME/packages/<version>)")
     x.add_argument("--no-int8", action="store_true", help="skip the int8 model")
 
-    d = sub.add_parser("demo", help="the main job on the embedded default: import the bundled sample, split, "
-                                    "train, evaluate, log to MLflow")
+    from hub.cli_feed import add_feed_parser
+    add_feed_parser(sub)
+
+    c = sub.add_parser("cycle", help="run one retraining cycle now (the same steps as the Airflow DAG): new "
+                                     "batches → validate → ingest → train → judge → promote → publish")
+    c.add_argument("--settings", type=json.loads, default={},
+                   help='JSON overrides, e.g. \'{"epochs": 3, "image_size": 128, "warm_start": true, '
+                        '"policy": {"min_recall": 0.9}}\'')
+
+    pr = sub.add_parser("promote", help="registry operations on the champion")
+    pr.add_argument("--rollback", action="store_true", required=True,
+                    help="give the champion alias back to the previous model and republish it to the feed")
+
+    u = sub.add_parser("up", help="start the embedded services: MLflow server, Airflow standalone with the "
+                                  "DAGs, feed server; Ctrl-C stops them")
+    u.add_argument("--mlflow-port", type=_positive_int, default=5000)
+    u.add_argument("--airflow-port", type=_positive_int, default=8080)
+    u.add_argument("--feed-port", type=_positive_int, default=8765)
+
+    d = sub.add_parser("demo", help="the main job on the embedded default: two batches of the bundled sample "
+                                    "through a full cycle each (first → champion, second → judged challenger)")
     d.add_argument("--data", type=_existing_dir, default=SAMPLE_DATA, help="data folder (default: bundled sample)")
-    _train_options(d, epochs=4, image_size=160, weights="auto")
+    d.add_argument("--epochs", type=_positive_int, default=4, help="epochs per training (4)")
+    d.add_argument("--image-size", type=_positive_int, default=128, help="input side in px (128; the product uses 224)")
     return p
 
 
@@ -107,9 +130,7 @@ def _train_options(p: argparse.ArgumentParser, epochs: int = 10, image_size: int
     p.add_argument("--image-size", type=_positive_int, default=image_size,
                    help=f"input side in px ({image_size}; the product model uses 224)")
     p.add_argument("--weights", default=weights,
-                   help="initial weights: imagenet (torchvision cache, no download), none, or a .pt/.pth path"
-                        + ("; auto = imagenet if cached, else none" if weights == "auto" else "")
-                        + f" ({weights})")
+                   help=f"initial weights: imagenet (torchvision cache, no download), none, or a .pt/.pth path ({weights})")
     p.add_argument("--trainable", choices=("all", "layer4", "head"), default="all",
                    help="which layers learn: all (seed recipe), layer4 + head, or head only")
     p.add_argument("--seed", type=int, default=42, help="training seed (42)")
@@ -181,6 +202,10 @@ def run(args, paths: HubPaths) -> int:
             print(f"MLflow run {run_id}")
         return 0
 
+    if args.command == "feed":
+        from hub.cli_feed import run_feed
+        return run_feed(args, paths)
+
     if args.command == "export":
         from export.package import ModelPackage
         from hub.packaging import export_model
@@ -196,22 +221,25 @@ def run(args, paths: HubPaths) -> int:
                   f"sensitivity drop {q['sensitivity_drop']:+.3f} on {q['n']} gold images")
         return 0
 
-    if args.command == "demo":
-        from hub.model import imagenet_cache_file
-        from hub.pipeline import train_and_evaluate
-        if args.weights == "auto":
-            args.weights = "imagenet" if imagenet_cache_file().is_file() else "none"
-            if args.weights == "none":
-                print(f"note: no ImageNet weights at {imagenet_cache_file()}; training from random init")
-        report, added = datastore.import_data(paths, args.data, "sample")
-        print(f"[1/3] data: {len(report.accepted)} accepted, {len(report.rejected)} rejected, "
-              f"{len(added)} new in the pool at {paths.pool}")
-        s, _ = datastore.split(paths)
-        print(f"[2/3] split by patient: {json.dumps(datastore.training_view(paths).counts())}")
-        print(f"[3/3] training {args.epochs} epochs at {args.image_size}px on the CPU/GPU ...")
-        result = train_and_evaluate(paths, _config(args), args.target_sensitivity, run_name="demo")
-        _print_train(result, paths)
+    if args.command == "cycle":
+        from hub import cycle
+        summary = cycle.run_once(paths, cycle.CycleConfig.from_env(paths, args.settings))
+        print(cycle.describe(summary))
         return 0
+
+    if args.command == "promote":
+        from hub import cycle
+        version, feed_version = cycle.rollback(paths, cycle.CycleConfig.from_env(paths))
+        print(f"champion is now registered version {version}, published as feed version {feed_version}")
+        return 0
+
+    if args.command == "up":
+        from hub.services import Ports, up
+        return up(paths, Ports(args.mlflow_port, args.airflow_port, args.feed_port))
+
+    if args.command == "demo":
+        from hub.demo import demo
+        return demo(paths, args.data, epochs=args.epochs, image_size=args.image_size)
     raise AssertionError(args.command)
 
 
@@ -223,17 +251,14 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     telemetry_off()
     paths = HubPaths.from_env(args.home)
-    from hub.data import DataError
-    from hub.dvc import DvcError
-    from hub.model import WeightsError
-    errors: tuple[type[BaseException], ...] = (DataError, DvcError, WeightsError, FileNotFoundError, ValueError)
-    if args.command == "export":
-        from export.onnx_export import ExportError
-        errors += (ExportError,)
     try:
         return run(args, paths)
-    except errors as e:
-        print(f"pneumo-hub: error: {e}", file=sys.stderr)
+    except Exception as e:  # every failure is one line; the traceback is there with -v
+        message = " ".join(str(e).split()) or type(e).__name__
+        expected = type(e).__name__ in EXPECTED_ERRORS or isinstance(e, (ValueError, FileNotFoundError))
+        logger.debug("traceback", exc_info=True)
+        print(f"pneumo-hub: error: {message}" + ("" if expected else f" ({type(e).__name__}; run with -v for details)"),
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("pneumo-hub: interrupted (a training run can continue with --resume)", file=sys.stderr)

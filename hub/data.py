@@ -15,6 +15,7 @@ arrive later go to train or val, never to gold.
 from __future__ import annotations
 
 import csv
+import fcntl
 import dataclasses
 import hashlib
 import io
@@ -172,11 +173,11 @@ def _classify(root: Path, f: Path, layout: str) -> tuple[str | None, str | None,
 _SPLIT_PRIORITY = {"test": 0, "val": 1, "train": 2, "batch": 3}
 
 
-def scan(root: str | os.PathLike, known: dict[str, str] | None = None) -> ValidationReport:
+def scan(root: str | os.PathLike, known: dict[str, tuple[str, str]] | None = None) -> ValidationReport:
     """Validate every file under ``root``.
 
-    ``known`` maps sha256 → description of images already owned (the pool); a file with the same
-    content is rejected as a duplicate. Across splits, the copy in the most protected split
+    ``known`` maps sha256 → (place, label) of images already owned (the pool); a file with the same
+    content is rejected as a duplicate, or as a label conflict when its label differs. Across splits, the copy in the most protected split
     (test, then val, then train) is kept. The same content under both labels rejects every copy.
     """
     root = Path(root).resolve()
@@ -205,7 +206,10 @@ def scan(root: str | os.PathLike, known: dict[str, str] | None = None) -> Valida
     for sha, recs in groups.items():
         recs.sort(key=lambda r: (_SPLIT_PRIORITY[r.split], r.rel))
         if sha in known:
-            rejected += [Rejection(r.rel, f"duplicate of {known[sha]} already in the pool") for r in recs]
+            place, pool_label = known[sha]
+            rejected += [Rejection(r.rel, f"duplicate of {place} already in the pool") if r.label == pool_label else
+                         Rejection(r.rel, f"same image content labelled both NORMAL and PNEUMONIA ({place} is "
+                                          f"{pool_label})") for r in recs]
             continue
         labels = {r.label for r in recs}
         if len(labels) > 1:
@@ -255,14 +259,22 @@ class Pool:
         return [PoolEntry(r["file"], r["label"], r["sha256"], r["patient"], r["source"],
                           int(r["width"]), int(r["height"])) for r in rows]
 
-    def known_hashes(self) -> dict[str, str]:
-        return {e.sha256: f"pool/{e.file}" for e in self.entries()}
+    def known_hashes(self) -> dict[str, tuple[str, str]]:
+        """sha256 → (where in the pool, label)."""
+        return {e.sha256: (f"pool/{e.file}", e.label) for e in self.entries()}
 
     def add(self, records: list[ImageRecord], source: str) -> list[PoolEntry]:
         """Copy accepted images in, then publish them by rewriting the manifest atomically.
 
         A crash mid-way leaves at most unreferenced files, never a manifest naming a missing file.
         """
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as lock:
+            # one writer at a time: the DAG, `data import` and `cycle` may run side by side
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._add(records, source)
+
+    def _add(self, records: list[ImageRecord], source: str) -> list[PoolEntry]:
         entries = self.entries()
         taken = {e.file for e in entries}
         added = []

@@ -27,7 +27,8 @@ def import_data(paths: HubPaths, root: Path, source: str | None = None) -> tuple
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report.write(paths.reports / f"import-{stamp}-{Path(root).name}.json")
     added = Pool(paths.pool).add(report.accepted, source or Path(root).resolve().name)
-    if added:
+    if added or Pool(paths.pool).manifest.exists():
+        # also when nothing was added: a retry after a crash between copy and `dvc add` catches up
         dvc.track(paths.home, "pool")
     return report, added
 

@@ -21,7 +21,7 @@ def _registered_version(run_id: str | None) -> str | None:
         return None
     try:
         from mlflow import MlflowClient
-        versions = MlflowClient().search_model_versions(f"run_id = '{run_id}'")
+        versions = MlflowClient().search_model_versions(f"name = '{REGISTERED_MODEL}' and run_id = '{run_id}'")
         return str(versions[0].version) if versions else None
     except Exception as e:  # a tracking server that is down must not block an export
         logger.warning("Could not look up the registered version of run %s: %s", run_id, e)
@@ -29,7 +29,8 @@ def _registered_version(run_id: str | None) -> str | None:
 
 
 def export_model(paths: HubPaths, model: str, version: int, out_dir: Path | None = None, int8: bool = True,
-                 n_verify: int = 32, n_calibration: int = 128, seed: int = 0) -> Path:
+                 n_verify: int = 32, n_calibration: int = 128, seed: int = 0,
+                 registered_version: str | None = None) -> Path:
     """Export ``model`` (bundle folder or MLflow URI) as package ``version``; refused if verification fails."""
     from export.onnx_export import build_package
 
@@ -45,7 +46,7 @@ def export_model(paths: HubPaths, model: str, version: int, out_dir: Path | None
         calibration = [train_files[i] for i in sorted(rng.choice(len(train_files),
                                                                  min(n_calibration, len(train_files)), replace=False))]
         provenance = {"mlflow_run_id": info.mlflow_run_id, "registered_model": REGISTERED_MODEL,
-                      "registered_version": _registered_version(info.mlflow_run_id),
+                      "registered_version": registered_version or _registered_version(info.mlflow_run_id),
                       "dataset_version": info.dataset_version, "dvc_md5": info.dvc_hash,
                       "git_commit": tracking.git_commit()}
         return build_package(bundle.model, temperature=info.temperature, threshold=info.threshold, spec=info.spec,

@@ -71,7 +71,7 @@ class TrainResult:
 
 def train_and_evaluate(paths: HubPaths, config: TrainConfig, target_sensitivity: float = 0.95,
                        register: bool = True, resume: bool = False, run_name: str | None = None,
-                       progress: bool | None = None) -> TrainResult:
+                       progress: bool | None = None, tags: dict | None = None) -> TrainResult:
     """Train on the pool's train split, calibrate on val, score on gold, record it all in MLflow."""
     import mlflow
 
@@ -82,7 +82,7 @@ def train_and_evaluate(paths: HubPaths, config: TrainConfig, target_sensitivity:
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags({"mlflow.source.git.commit": tracking.git_commit() or "unknown",
                          "dataset_version": view.version, "dvc_md5": view.dvc_hash or "",
-                         "checkpoint_dir": str(ckpt_dir)})
+                         "checkpoint_dir": str(ckpt_dir), **(tags or {})})
         mlflow.log_params({**dataclasses.asdict(config), "target_sensitivity": target_sensitivity,
                            **{f"n_{s}_{lbl}": n for s, c in view.counts().items() for lbl, n in c.items()}})
         tracking.log_dataset(view)

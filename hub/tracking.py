@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from pathlib import Path
 
@@ -13,6 +14,7 @@ logger = logging.getLogger(__name__)
 def setup(paths: HubPaths, experiment: str = EXPERIMENT) -> str:
     """Point MLflow at the server in MLFLOW_TRACKING_URI, or the embedded SQLite store; return its id."""
     telemetry_off()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in logs and CLI output
     import mlflow
 
     paths.home.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,20 @@ class TrainConfig:
     def spec(self) -> PreprocessSpec:
         return PreprocessSpec(size=self.image_size)
 
+    def validate(self) -> "TrainConfig":
+        """Raise ValueError naming the first setting of the wrong type or out of range."""
+        for name in ("epochs", "batch_size", "image_size", "patience"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"Invalid {name} {v!r}: must be a positive integer")
+        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise ValueError(f"Invalid lr {self.lr!r}: must be a positive number")
+        if not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise ValueError(f"Invalid num_workers {self.num_workers!r}: must be 0 or more")
+        if not isinstance(self.weights, str):
+            raise ValueError(f"Invalid weights {self.weights!r}: imagenet, none, or a path")
+        return self
+
 
 class XrayDataset(Dataset):
     """Images → the model's input, through the shared preprocessing; augmentation in between."""
@@ -78,7 +92,10 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"Invalid device {name!r}: no CUDA GPU here. Supported: auto, cpu, cuda.")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"Invalid device {name!r}. Supported: auto, cpu, cuda, cuda:N.") from None
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:

@@ -106,3 +106,16 @@ def test_batch_layout_and_missing_folder(tmp_path):
     assert report.rejected[0].reason == "not inside a label folder"
     with pytest.raises(DataError, match="not found"):
         scan(tmp_path / "nope")
+
+
+def test_image_relabelled_against_the_pool_is_a_conflict_not_a_duplicate(hub_paths, tmp_path):
+    entry = Pool(hub_paths.pool).entries()[0]
+    other = "PNEUMONIA" if entry.label == "NORMAL" else "NORMAL"
+    batch = tmp_path / "batch"
+    (batch / other).mkdir(parents=True)
+    (batch / entry.label).mkdir(parents=True)
+    shutil.copy(hub_paths.pool / entry.file, batch / other / "relabelled.jpeg")
+    shutil.copy(hub_paths.pool / entry.file, batch / entry.label / "same.jpeg")
+    reasons = {r.rel: r.reason for r in datastore.validate(batch, hub_paths).rejected}
+    assert "labelled both NORMAL and PNEUMONIA" in reasons[f"{other}/relabelled.jpeg"]
+    assert reasons[f"{entry.label}/same.jpeg"].startswith("duplicate of pool/")

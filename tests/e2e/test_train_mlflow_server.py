@@ -7,7 +7,7 @@ import pytest
 from mlflow import MlflowClient
 
 from hub.config import REGISTERED_MODEL
-from tests.e2e.conftest import run_cli
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +44,7 @@ def test_cli_training_learns_and_is_visible_in_the_mlflow_server(sample_root, tm
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert artifacts == {"plots/confusion_matrix.png", "plots/roc.png", "plots/reliability.png"}
     assert {"bundle/model.pt", "bundle/model_info.json"} <= {a.path for a in client.list_artifacts(run.info.run_id, "bundle")}
-    (version,) = client.search_model_versions(f"name = '{REGISTERED_MODEL}'")
-    assert version.run_id == run.info.run_id
+    (version,) = client.search_model_versions(f"name = '{REGISTERED_MODEL}' and run_id = '{run.info.run_id}'")
 
     # evaluate the registered model through the server: same model, same gold set, same numbers
     r = run_cli("--home", home, "evaluate", "--model", f"models:/{REGISTERED_MODEL}/{version.version}", env=env)

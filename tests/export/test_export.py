@@ -107,3 +107,25 @@ def test_clinic_side_modules_do_not_import_torch():
             "bad = [m for m in ('torch', 'mlflow', 'airflow', 'hub') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ox.Path(ox.__file__).parent.parent)
+
+
+def test_round_trip_export_publish_serve_download_infer(trained, tmp_path):
+    """Hub → signed feed → real HTTP server → client → onnxruntime: the clinic gets torch's probabilities."""
+    from export import feed
+    from export.feed_client import FeedClient
+
+    paths, view, bundle_dir = trained
+    pkg = export_model(paths, str(bundle_dir), version=1, out_dir=tmp_path / "pkg")
+    root = feed.init_feed(tmp_path / "feed", tmp_path / "keys")
+    feed.publish(tmp_path / "feed", tmp_path / "keys", pkg)
+    with feed.serve(tmp_path / "feed", "127.0.0.1", 0).start() as server:
+        client = FeedClient(root, server.url, tmp_path / "clinic")
+        assert client.check().version == 1
+        local = client.download()
+    got = ModelPackage.load(local)  # verified again, on the clinic side
+    assert got.card == ModelPackage.load(pkg).card
+    files = view.files(GOLD)[0][:6]
+    batch = np.stack([preprocess_file(f, PreprocessSpec.from_dict(got.card["preprocessing"])) for f in files])
+    _, probs_torch, _ = ox.torch_outputs(ModelBundle.load(bundle_dir).model, got.card["temperature"], batch)
+    probs_ort = OnnxModel(got.model_file("fp32")).run(batch)["probabilities"]
+    assert np.abs(probs_ort - probs_torch).max() <= 1e-4

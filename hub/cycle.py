@@ -1,0 +1,392 @@
+"""One retraining cycle, as idempotent steps (the Airflow DAG calls these; so can a person).
+
+detect → validate (quarantine bad batches) → ingest (new DVC version) → train challenger →
+score challenger and champion on the same gold set → decide → promote → export + publish.
+
+State lives in files under ``PNEUMO_HOME`` so a re-run finds what is already done:
+``batches/<id>.json`` (one record per batch: ingested or quarantined) and
+``cycles/<dataset-version>.json`` (challenger run, scores, decision, published feed version).
+Steps exchange only small values (ids, paths, versions), as Airflow's XCom should.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from hub import datastore, registry
+from hub.config import HubPaths
+from hub.data import GOLD, DataError, Rejection, ValidationReport, atomic_write_text
+from hub.promote import Policy, decide
+from hub.train import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class CycleConfig:
+    incoming: Path
+    feed_dir: Path
+    keys_dir: Path
+    train: TrainConfig
+    policy: Policy
+    warm_start: bool = False        # challenger starts from the champion's weights instead of train.weights
+    settle_seconds: float = 60.0    # a batch folder must be unchanged this long before it is read
+    target_sensitivity: float = 0.95
+
+    @classmethod
+    def from_env(cls, paths: HubPaths, overrides: dict | None = None) -> "CycleConfig":
+        """Defaults for the embedded setup, then env vars, then ``overrides`` (DAG params)."""
+        if not isinstance(overrides or {}, dict):
+            raise ValueError(f"Cycle settings must be a JSON object, got {overrides!r}")
+        o = dict(overrides or {})
+        env = os.environ
+        policy = {}
+        if env.get("PNEUMO_POLICY"):
+            policy = json.loads(Path(env["PNEUMO_POLICY"]).read_text())
+        policy.update(o.pop("policy", None) or {})
+        train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        train = TrainConfig(**{k: o.pop(k) for k in list(o) if k in train_fields}).validate()
+        warm = o.pop("warm_start", env.get("PNEUMO_WARM_START", "false"))
+        if isinstance(warm, str):
+            warm = warm.strip().lower() in ("1", "true", "yes")
+        cfg = cls(incoming=Path(o.pop("incoming", env.get("PNEUMO_INCOMING", paths.home / "incoming"))),
+                  feed_dir=Path(o.pop("feed_dir", env.get("PNEUMO_FEED_DIR", paths.home / "feed"))),
+                  keys_dir=Path(o.pop("keys_dir", env.get("PNEUMO_FEED_KEYS", paths.home / "feed-keys"))),
+                  train=train, policy=Policy.from_dict(policy),
+                  warm_start=bool(warm),
+                  settle_seconds=float(o.pop("settle_seconds", env.get("PNEUMO_BATCH_SETTLE_SECONDS", 60))),
+                  target_sensitivity=float(o.pop("target_sensitivity", 0.95)))
+        if o:
+            raise ValueError(f"Unknown cycle settings {sorted(o)}")
+        return cfg
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _batch_record(paths: HubPaths, batch: str) -> Path:
+    return paths.home / "batches" / f"{batch}.json"
+
+
+def _cycle_file(paths: HubPaths, version: str) -> Path:
+    return paths.home / "cycles" / f"{version}.json"
+
+
+def read_cycle(paths: HubPaths, version: str) -> dict:
+    f = _cycle_file(paths, version)
+    return json.loads(f.read_text()) if f.exists() else {"dataset_version": version}
+
+
+def _write_cycle(paths: HubPaths, version: str, **updates) -> dict:
+    state = read_cycle(paths, version) | updates
+    atomic_write_text(_cycle_file(paths, version), json.dumps(state, indent=2, default=float))
+    return state
+
+
+# ---------------------------------------------------------------------------------------------
+def detect(paths: HubPaths, cfg: CycleConfig) -> list[str]:
+    """Batch folders in the incoming folder that were never processed and have settled."""
+    if not cfg.incoming.is_dir():
+        return []
+    found = []
+    for d in sorted(p for p in cfg.incoming.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        record = _batch_record(paths, d.name)
+        if record.exists():
+            if json.loads(record.read_text()).get("status") != "quarantined":
+                logger.warning("Batch name %s was already ingested; rename the folder to add it as new data", d.name)
+                continue
+            logger.info("Batch %s was quarantined before and is back: validating it again", d.name)
+        newest = max((f.stat().st_mtime for f in d.rglob("*")), default=d.stat().st_mtime)
+        if time.time() - newest < cfg.settle_seconds:
+            logger.info("Batch %s is still being written; next run", d.name)
+            continue
+        found.append(d.name)
+    return found
+
+
+def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]:
+    """Validate each batch; quarantine a bad one (any rejected file, or nothing usable) with its report.
+
+    Returns the good batches. Exact duplicates (of the pool or within the batch, same label) are
+    skipped without making a batch bad; the same image under two labels does.
+    """
+    good = []
+    for b in batches:
+        src = cfg.incoming / b
+        if not src.is_dir():  # handled by an earlier try of this step
+            continue
+        try:
+            report = datastore.validate(src, paths)
+        except DataError as e:  # not a batch at all (no label folders): quarantine, don't block the queue
+            report = ValidationReport(src, "batch", [], [Rejection(".", str(e))], [])
+        problems = [r for r in report.rejected if not r.reason.startswith("duplicate of")]
+        if report.accepted and not problems:
+            good.append(b)
+            continue
+        dest = paths.home / "quarantine" / b
+        if dest.exists():  # the same name was quarantined before: keep that copy beside it
+            dest.rename(dest.with_name(f"{b}.{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        report.write(dest.parent / f"{b}.report.json")
+        atomic_write_text(_batch_record(paths, b), json.dumps(
+            {"batch": b, "status": "quarantined", "at": _now(), "accepted": len(report.accepted),
+             "problems": [dataclasses.asdict(r) for r in problems][:200],
+             "report": str(dest.parent / f"{b}.report.json")}, indent=2))
+        shutil.move(str(src), dest)
+        logger.warning("Quarantined batch %s: %d problem files (report in %s)", b, len(problems), dest.parent)
+    return good
+
+
+def ingest(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> str:
+    """Add good batches to the pool (one DVC version), make the split if there is none; return the dataset version."""
+    for b in batches:
+        src, done = cfg.incoming / b, paths.home / "ingested" / b
+        if src.is_dir():  # not yet moved: (re-)import; images already in the pool are skipped
+            datastore.import_data(paths, src, source=b)
+            if done.exists():
+                done.rename(done.with_name(f"{b}.{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"))
+            done.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(src), done)
+        atomic_write_text(_batch_record(paths, b), json.dumps(
+            {"batch": b, "status": "ingested", "at": _now(), "folder": str(done)}, indent=2))
+    datastore.split(paths)
+    return datastore.training_view(paths).version
+
+
+def pending(paths: HubPaths) -> str | None:
+    """The dataset version that still needs a challenger judged (or a promotion published), if any."""
+    try:
+        version = datastore.training_view(paths).version
+    except DataError as e:  # empty pool, no split yet, an empty split
+        logger.info("Nothing to train on yet: %s", e)
+        return None
+    state = read_cycle(paths, version)
+    if "decision" not in state:
+        return version
+    if state["decision"]["promote"] and "feed_version" not in state:
+        return version
+    return None
+
+
+def train_challenger(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
+    """Train (or find the already trained) challenger for ``version``; returns its MLflow run id."""
+    from hub.pipeline import train_and_evaluate
+    from hub.tracking import resolve_bundle, setup
+
+    state = read_cycle(paths, version)
+    if state.get("challenger_run_id"):
+        return state["challenger_run_id"]
+    setup(paths)
+    train_cfg = cfg.train
+    champion = registry.get_alias(registry.CHAMPION)
+    with tempfile.TemporaryDirectory() as tmp:
+        if cfg.warm_start and champion:
+            bundle = resolve_bundle(f"runs:/{champion.run_id}/bundle", Path(tmp))
+            train_cfg = dataclasses.replace(train_cfg, weights=str(bundle / "model.pt"))
+        result = train_and_evaluate(paths, train_cfg, cfg.target_sensitivity, run_name=f"challenger-{version}",
+                                    tags={"cycle.role": "challenger", "cycle.dataset_version": version,
+                                          "cycle.warm_start_from": champion.version if cfg.warm_start and champion else ""})
+    _write_cycle(paths, version, challenger_run_id=result.run_id, challenger_version=result.registered_version)
+    return result.run_id
+
+
+def score_pair(paths: HubPaths, version: str) -> str:
+    """Score challenger and current champion on the same gold set in one go; returns the scores file."""
+    import mlflow
+
+    from hub.bundle import ModelBundle
+    from hub.pipeline import score
+    from hub.tracking import resolve_bundle, setup
+
+    state = read_cycle(paths, version)
+    if state.get("scores"):
+        return state["scores"]
+    setup(paths)
+    view = datastore.training_view(paths)
+    run_id = state["challenger_run_id"]
+    champion = registry.get_alias(registry.CHAMPION)
+    out: dict = {"gold_images": len(view.assigned[GOLD])}
+    with tempfile.TemporaryDirectory() as tmp:
+        for role, ref in (("challenger", run_id), ("champion", champion.run_id if champion else None)):
+            if ref is None:
+                out[role] = None
+                continue
+            s = score(ModelBundle.load(resolve_bundle(f"runs:/{ref}/bundle", Path(tmp) / role)), view, GOLD)
+            out[role] = {"metrics": s.metrics.to_dict(), "correct": ((s.p >= s.metrics.threshold) == s.y).tolist(),
+                         "run_id": ref}
+    out["champion_version"] = champion.version if champion else None
+    if out["champion"]:
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_metrics({f"champion_gold_{k}": v for k, v in out["champion"]["metrics"].items() if k != "n"})
+            mlflow.set_tag("cycle.champion_version", champion.version)
+    f = paths.home / "cycles" / version / "scores.json"
+    f.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(f, json.dumps(out))
+    _write_cycle(paths, version, scores=str(f))
+    return str(f)
+
+
+def judge(paths: HubPaths, cfg: CycleConfig, version: str) -> bool:
+    """Apply the promotion policy; record decision, inputs and reasons on the run and in the cycle file."""
+    from hub.tracking import setup
+
+    state = read_cycle(paths, version)
+    if "decision" in state:
+        return state["decision"]["promote"]
+    scores = json.loads(Path(state["scores"]).read_text())
+    champ = scores["champion"]
+    paired = None
+    if champ:
+        paired = (np.array(champ["correct"]), np.array(scores["challenger"]["correct"]))
+    d = decide(scores["challenger"]["metrics"], champ["metrics"] if champ else None, cfg.policy, paired).to_dict()
+    d["inputs"]["champion_version"] = scores["champion_version"]
+    setup(paths)
+    registry.record_decision(state["challenger_run_id"], d)
+    _write_cycle(paths, version, decision=d)
+    logger.info("Decision for %s: %s — %s", version, "PROMOTE" if d["promote"] else "reject", "; ".join(d["reasons"]))
+    return d["promote"]
+
+
+def _feed_champion(cfg: CycleConfig) -> int | None:
+    from export import feed
+
+    if not (cfg.feed_dir / "metadata" / "root.json").exists():
+        logger.warning("No feed at %s: creating one with keys in %s (move the root key offline)",
+                       cfg.feed_dir, cfg.keys_dir)
+        feed.init_feed(cfg.feed_dir, cfg.keys_dir)
+    return feed.status(cfg.feed_dir).champion
+
+
+def build_package(paths: HubPaths, cfg: CycleConfig, registered_version: str) -> Path:
+    """Export + verify ``registered_version`` as the next feed version's package (refused → exception)."""
+    from hub.config import REGISTERED_MODEL
+    from hub.packaging import export_model
+
+    new = (_feed_champion(cfg) or 0) + 1
+    out = paths.home / "packages" / str(new)
+    if out.exists():
+        card = json.loads((out / "model.json").read_text()) if (out / "model.json").exists() else {}
+        if str(card.get("provenance", {}).get("registered_version")) == str(registered_version):
+            return out  # built by an earlier try
+        shutil.rmtree(out)  # an unpublished leftover of another model
+    return export_model(paths, f"models:/{REGISTERED_MODEL}/{registered_version}", new, out,
+                        registered_version=str(registered_version))
+
+
+def _publish(cfg: CycleConfig, package: Path) -> int:
+    """Publish a built package unless the feed already has it (or something newer): idempotent."""
+    from export import feed
+
+    version = int(json.loads((package / "model.json").read_text())["version"])
+    if (_feed_champion(cfg) or 0) < version:
+        feed.publish(cfg.feed_dir, cfg.keys_dir, package)
+    return version
+
+
+def promote(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
+    """Export and verify the challenger first; only then move ``champion`` to it (old one → ``previous``).
+
+    A model whose export is refused is never promoted.
+    """
+    from hub.tracking import setup
+
+    setup(paths)
+    state = read_cycle(paths, version)
+    ref = registry.version_of_run(state["challenger_run_id"])
+    if ref is None:
+        raise RuntimeError(f"Challenger run {state['challenger_run_id']} has no registered model version")
+    package = build_package(paths, cfg, ref.version)
+    registry.promote(ref.version)
+    _write_cycle(paths, version, promoted_version=ref.version, package=str(package))
+    return ref.version
+
+
+def publish_step(paths: HubPaths, cfg: CycleConfig, version: str) -> int:
+    """Publish the verified package of the promoted challenger (idempotent)."""
+    state = read_cycle(paths, version)
+    if "feed_version" not in state:
+        state = _write_cycle(paths, version, feed_version=_publish(cfg, Path(state["package"])))
+    return state["feed_version"]
+
+
+def rollback(paths: HubPaths, cfg: CycleConfig) -> tuple[str, int]:
+    """Give ``champion`` back to the ``previous`` model and republish it as a new feed version.
+
+    The package is built and verified before any alias moves, and the intent is recorded first,
+    so a retry after a failure finishes the same rollback instead of swapping back.
+    """
+    from hub.tracking import setup
+
+    setup(paths)
+    intent_file = paths.home / "rollback.json"
+    intent = json.loads(intent_file.read_text()) if intent_file.exists() else None
+    if intent is None or intent.get("done"):
+        prev, champ = registry.get_alias(registry.PREVIOUS), registry.get_alias(registry.CHAMPION)
+        if prev is None or champ is None:
+            raise ValueError("Nothing to roll back to: the registry has no 'previous' model")
+        intent = {"to": prev.version, "from": champ.version, "at": _now(), "done": False}
+        atomic_write_text(intent_file, json.dumps(intent))
+    package = build_package(paths, cfg, intent["to"])
+    if registry.get_alias(registry.CHAMPION).version != intent["to"]:
+        registry.rollback()
+    feed_version = _publish(cfg, package)
+    atomic_write_text(intent_file, json.dumps({**intent, "done": True, "feed_version": feed_version}))
+    return intent["to"], feed_version
+
+
+def run_once(paths: HubPaths, cfg: CycleConfig) -> dict:
+    """All steps in order, as the DAG runs them; returns what happened."""
+    out: dict = {"batches": detect(paths, cfg)}
+    out["good"] = validate(paths, cfg, out["batches"])
+    out["quarantined"] = [b for b in out["batches"] if b not in out["good"]]
+    if out["good"]:
+        out["dataset_version"] = ingest(paths, cfg, out["good"])
+    version = pending(paths)
+    if version is None:
+        return out
+    out["dataset_version"] = version
+    out["run_id"] = train_challenger(paths, cfg, version)
+    score_pair(paths, version)
+    out["promote"] = judge(paths, cfg, version)
+    out["decision"] = read_cycle(paths, version)["decision"]
+    if out["promote"]:
+        out["registered_version"] = promote(paths, cfg, version)
+        out["feed_version"] = publish_step(paths, cfg, version)
+    return out
+
+
+def describe(summary: dict) -> str:
+    """A person-readable account of one cycle."""
+    lines = [f"new batches: {', '.join(summary['batches']) or 'none'}"]
+    if summary.get("quarantined"):
+        lines.append(f"quarantined (see {', '.join(summary['quarantined'])} under quarantine/): "
+                     f"{', '.join(summary['quarantined'])}")
+    if "run_id" not in summary:
+        lines.append("nothing new to train on: the cycle ended early and changed nothing")
+        return "\n".join(lines)
+    d = summary["decision"]
+    champ = d["inputs"].get("champion")
+    ch = d["inputs"]["challenger"]
+    lines.append(f"dataset {summary['dataset_version']}: challenger run {summary['run_id']}")
+    lines.append(f"  challenger on gold: accuracy {ch['accuracy']:.3f}, recall {ch['recall']:.3f}, "
+                 f"specificity {ch['specificity']:.3f}, ROC AUC {ch['roc_auc']:.3f}")
+    if champ:
+        lines.append(f"  champion v{d['inputs']['champion_version']} on the same gold set: accuracy "
+                     f"{champ['accuracy']:.3f}, recall {champ['recall']:.3f}, specificity {champ['specificity']:.3f}")
+    lines += [f"  {r}" for r in d["reasons"]]
+    if summary["promote"]:
+        lines.append(f"PROMOTED: registered version {summary['registered_version']} is champion, "
+                     f"published as feed version {summary['feed_version']}")
+    else:
+        lines.append("REJECTED: the champion and the feed are unchanged")
+    return "\n".join(lines)

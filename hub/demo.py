@@ -1,0 +1,72 @@
+"""`pneumo-hub demo`: the whole loop on the bundled sample, on the embedded default, in a few minutes."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from hub import cycle
+from hub.config import HubPaths
+from hub.data import LABELS, patient_id
+
+MARKER = ".pneumoscan-demo"
+# Floors a model trained for a few minutes on 300 small images can clear; production uses Policy().
+DEMO_POLICY = {"min_recall": 0.85, "min_accuracy": 0.6, "recall_tolerance": 0.02}
+
+
+def stage_batches(data: Path, incoming: Path, names=("demo-batch-1", "demo-batch-2")) -> list[Path]:
+    """Cut a labelled folder into two incoming batches by patient (about 2/3 and 1/3 of the patients)."""
+    out = [incoming / n for n in names]
+    for label in LABELS:
+        for f in sorted(data.rglob(f"{label}/*")):
+            if not f.is_file():
+                continue
+            part = int(hashlib.sha256(patient_id(f.name).encode()).hexdigest()[:4], 16) % 3 == 2
+            dest = out[int(part)] / label / f.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, dest)
+    return out
+
+
+def demo(paths: HubPaths, data: Path, epochs: int = 4, image_size: int = 128, out=sys.stdout) -> int:
+    home = paths.home
+    if home.exists() and any(home.iterdir()):
+        if not (home / MARKER).exists():
+            print(f"pneumo-hub: error: {home} already holds hub data; the demo needs its own folder "
+                  f"(use --home or PNEUMO_HOME)", file=sys.stderr)
+            return 1
+        shutil.rmtree(home)  # an earlier demo: start over
+    home.mkdir(parents=True)
+    (home / MARKER).write_text("created by `pneumo-hub demo`; safe to delete\n")
+
+    from hub.model import imagenet_cache_file
+    weights = "imagenet" if imagenet_cache_file().is_file() else "none"
+    # everything inside the demo's folder, whatever MLFLOW_TRACKING_URI or PNEUMO_FEED_* say
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    settings = {"epochs": epochs, "image_size": image_size, "weights": weights, "settle_seconds": 0,
+                "target_sensitivity": 0.9, "policy": DEMO_POLICY, "incoming": str(home / "incoming"),
+                "feed_dir": str(home / "feed"), "keys_dir": str(home / "feed-keys")}
+    os.environ.pop("PNEUMO_POLICY", None)
+    cfg = cycle.CycleConfig.from_env(paths, settings)
+    print(f"PneumoScan demo in {home}", file=out)
+    if weights == "none":
+        print(f"  (no ImageNet weights at {imagenet_cache_file()}: training from random initialisation)", file=out)
+    print(f"  demo promotion floors: {DEMO_POLICY}", file=out)
+    batches = stage_batches(data, Path(settings["incoming"]))
+    staging = home / "demo-staging"
+    shutil.move(str(batches[1]), staging)  # the second batch arrives after the first cycle
+    for i in (1, 2):
+        if i == 2:
+            shutil.move(str(staging), batches[1])
+        print(f"\n== cycle {i}: batch {batches[i - 1].name} arrives ==", file=out, flush=True)
+        print(cycle.describe(cycle.run_once(paths, cfg)), file=out, flush=True)
+
+    print("\nWhere to look:", file=out)
+    print(f"  runs, metrics, plots, registry: mlflow ui --backend-store-uri {paths.tracking_uri()}", file=out)
+    print(f"  model packages: {home / 'packages'}   signed feed: {cfg.feed_dir} "
+          f"(serve it: pneumo-hub --home {home} feed serve)", file=out)
+    print(f"  data pool (DVC): {paths.pool}   decisions: {home / 'cycles'}", file=out)
+    print("  the same cycle runs daily and on new batches under Airflow: pneumo-hub up", file=out)
+    return 0

@@ -1,0 +1,141 @@
+"""`pneumo-hub up`: the embedded default's services on one machine, started and stopped together.
+
+MLflow server (SQLite + local artifacts), Airflow standalone (SQLite; api-server, scheduler,
+dag-processor, triggerer) with this project's DAGs, and the feed's static server. Ctrl-C (or
+SIGTERM) stops all of them. Retraining runs inside Airflow's own processes, so it never blocks
+the feed server or the web UIs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from hub.config import TELEMETRY_OFF, HubPaths
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclasses.dataclass
+class Ports:
+    mlflow: int = 5000
+    airflow: int = 8080
+    feed: int = 8765
+
+
+def service_env(paths: HubPaths, ports: Ports) -> dict[str, str]:
+    """Environment shared by every service (same names as docker-compose.yml)."""
+    airflow_home = Path(os.environ.get("AIRFLOW_HOME", paths.home / "airflow"))
+    return {**os.environ, **TELEMETRY_OFF,
+            "PNEUMO_HOME": str(paths.home),
+            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports.mlflow}",
+            "PNEUMO_FEED_URL": os.environ.get("PNEUMO_FEED_URL", f"http://127.0.0.1:{ports.feed}"),
+            "AIRFLOW_HOME": str(airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__API__PORT": str(ports.airflow),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{airflow_home / 'airflow.db'}")}
+
+
+def _wait(url: str, procs: list[subprocess.Popen], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            time.sleep(1)
+    return False
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        try:  # the group, even when its leader already exited: Airflow leaves children behind
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 30
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+
+
+def up(paths: HubPaths, ports: Ports = Ports(), out=sys.stdout) -> int:
+    """Start the services, print where they are, block until Ctrl-C/SIGTERM, then stop them all."""
+    env = service_env(paths, ports)
+    paths.home.mkdir(parents=True, exist_ok=True)
+    logs = paths.home / "logs"
+    logs.mkdir(exist_ok=True)
+    bin_dir = Path(sys.executable).parent
+    feed_dir = Path(env.get("PNEUMO_FEED_DIR", paths.home / "feed"))
+    keys_dir = Path(env.get("PNEUMO_FEED_KEYS", paths.home / "feed-keys"))
+    if not (feed_dir / "metadata" / "root.json").exists():
+        from export.feed import init_feed
+        init_feed(feed_dir, keys_dir)
+        print(f"created the feed at {feed_dir} (keys in {keys_dir}: move the root key offline, see "
+              f"`pneumo-hub feed init --help`)", file=out)
+    (Path(env.get("PNEUMO_INCOMING", paths.home / "incoming"))).mkdir(parents=True, exist_ok=True)
+    commands = {
+        "mlflow": [str(bin_dir / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{paths.home / 'mlflow.db'}",
+                   "--artifacts-destination", str(paths.mlflow_artifacts), "--host", "127.0.0.1",
+                   "--port", str(ports.mlflow), "--workers", "1"],
+        "airflow": [str(bin_dir / "airflow"), "standalone"],
+        "feed": [str(bin_dir / "pneumo-hub"), "--home", str(paths.home), "feed", "serve", "--feed", str(feed_dir),
+                 "--host", "127.0.0.1", "--port", str(ports.feed)],
+    }
+    procs: list[subprocess.Popen] = []
+    stop = {"now": False}
+
+    def on_signal(signum, frame):
+        stop["now"] = True
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for name, cmd in commands.items():
+            log = open(logs / f"{name}.log", "ab")
+            # own process group: Ctrl-C reaches us once, and we stop each service with its children
+            procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        urls = {"MLflow": f"http://127.0.0.1:{ports.mlflow}", "Airflow": f"http://127.0.0.1:{ports.airflow}",
+                "feed": f"http://127.0.0.1:{ports.feed}/metadata/root.json"}
+        checks = {"MLflow": urls["MLflow"] + "/health", "Airflow": urls["Airflow"] + "/api/v2/monitor/health",
+                  "feed": urls["feed"]}
+        for name, url in checks.items():
+            if stop["now"]:
+                break
+            if not _wait(url, procs, 300):
+                print(f"{name} did not start; see the logs in {logs}", file=out)
+                return 1
+            print(f"{name:8} {urls[name]}", file=out)
+        pw_file = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+        if pw_file.exists():
+            creds = json.loads(pw_file.read_text())
+            print("Airflow login: " + ", ".join(f"{u} / {p}" for u, p in creds.items()), file=out)
+        print(f"incoming batches: {env.get('PNEUMO_INCOMING', paths.home / 'incoming')}   logs: {logs}", file=out)
+        print("Ctrl-C stops everything.", file=out, flush=True)
+        while not stop["now"]:
+            if any(p.poll() is not None for p in procs):
+                print(f"a service exited; see the logs in {logs}; stopping the others", file=out)
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        _stop(procs)
+        for s, h in old.items():
+            signal.signal(s, h)
+        print("stopped.", file=out, flush=True)

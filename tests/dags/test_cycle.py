@@ -1,0 +1,186 @@
+"""The continuous_training DAG end to end with a real `dag.test()`, a real MLflow server and a real feed."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pendulum
+import pytest
+from PIL import Image
+
+from export.feed import FeedServer
+from export.feed_client import FeedClient
+from hub.config import HubPaths
+from hub.data import Pool, patient_id
+from tests.conftest import SAMPLE
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = {"image_size": 64, "epochs": 3, "batch_size": 16, "weights": "none", "num_workers": 0,
+            "settle_seconds": 0, "policy": {"min_recall": 0.6, "min_accuracy": 0.5, "recall_tolerance": 0.05}}
+
+
+def _sample_by_patient(part: int) -> list[tuple[Path, str]]:
+    """The bundled sample cut in two by patient: part 0 ≈ 2/3 of the patients, part 1 the rest."""
+    out = []
+    for label in ("NORMAL", "PNEUMONIA"):
+        for f in sorted((SAMPLE / "train" / label).glob("*.jpeg")):
+            h = int(hashlib.sha256(patient_id(f.name).encode()).hexdigest()[:4], 16) % 3
+            if (h < 2) == (part == 0):
+                out.append((f, label))
+    return out
+
+
+def make_batch(incoming: Path, name: str, items: list[tuple[Path, str]]) -> Path:
+    for f, label in items:
+        (incoming / name / label).mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, incoming / name / label / f.name)
+    return incoming / name
+
+
+def make_flipped_batch(incoming: Path, name: str, items: list[tuple[Path, str]], copies: int = 2) -> Path:
+    """Labels flipped on re-encoded copies (new content, new patient ids): outnumbers the true labels."""
+    for i, (f, label) in enumerate(items):
+        flipped = "NORMAL" if label == "PNEUMONIA" else "PNEUMONIA"
+        (incoming / name / flipped).mkdir(parents=True, exist_ok=True)
+        img = Image.open(f)
+        for c in range(copies):
+            img.save(incoming / name / flipped / f"person{70000 + i * copies + c}_bacteria_1.jpeg", quality=80 + c)
+    return incoming / name
+
+
+def run_dag(settings=SETTINGS, logical_date=None):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("continuous_training_dag", ROOT / "dags" / "continuous_training.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    dag = mod.continuous_training()
+    dr = dag.test(logical_date=logical_date or pendulum.now("UTC"), run_conf={"settings": settings})
+    return dr, {ti.task_id: ti.state for ti in dr.get_task_instances()}
+
+
+def feed_offer(paths: HubPaths, tmp: Path):
+    with FeedServer(paths.home / "feed", "127.0.0.1", 0).start() as server:
+        client = FeedClient(paths.home / "feed" / "metadata" / "root.json", server.url, tmp)
+        return client.check()
+
+
+@pytest.fixture
+def cycle_env(tmp_path, monkeypatch, airflow_db):
+    home = tmp_path / "home"
+    monkeypatch.setenv("PNEUMO_HOME", str(home))
+    monkeypatch.setenv("PNEUMO_INCOMING", str(tmp_path / "incoming"))
+    (tmp_path / "incoming").mkdir()
+    return HubPaths(home), tmp_path / "incoming"
+
+
+def _mlflow():
+    from mlflow import MlflowClient
+    from hub.config import REGISTERED_MODEL
+    return MlflowClient(), REGISTERED_MODEL
+
+
+def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_server, monkeypatch, tmp_path):
+    paths, incoming = cycle_env
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    import mlflow
+    mlflow.set_tracking_uri(mlflow_server)
+    client, name = _mlflow()
+
+    # -- cycle 1: first batch makes the first champion, exported and published as feed v1
+    make_batch(incoming, "batch-1", _sample_by_patient(0))
+    first = pendulum.now("UTC")
+    dr, states = run_dag(logical_date=first)
+    assert dr.state == "success", states
+    assert set(states.values()) == {"success"}
+    champ = client.get_model_version_by_alias(name, "champion")
+    offer = feed_offer(paths, tmp_path / "c1")
+    assert offer.version == 1
+    card = json.loads((paths.home / "packages" / "1" / "model.json").read_text())
+    assert card["provenance"]["registered_version"] == champ.version
+    decision = client.get_run(champ.run_id).data.tags
+    assert decision["promotion.decision"] == "promoted" and "no champion yet" in decision["promotion.reasons"]
+
+    # -- re-running the finished run (same logical date) changes nothing
+    dvc_before = (paths.home / "pool.dvc").read_text()
+    n_versions = len(client.search_model_versions(f"name = '{name}'"))
+    dr, states = run_dag(logical_date=first)
+    assert dr.state == "success" and states["has_work"] == "success" and states["train"] == "skipped", states
+    assert (paths.home / "pool.dvc").read_text() == dvc_before
+    assert len(client.search_model_versions(f"name = '{name}'")) == n_versions
+    assert feed_offer(paths, tmp_path / "c1b").version == 1
+
+    # -- cycle 2: a genuine new batch; challenger and champion scored on the same gold set. The policy
+    # here accepts a challenger within 0.1 accuracy of the champion (a configurable margin), so this
+    # small-sample cycle promotes and the feed moves on.
+    make_batch(incoming, "batch-2", _sample_by_patient(1))
+    lenient = {**SETTINGS, "policy": {**SETTINGS["policy"], "min_accuracy_gain": -0.1}}
+    dr, states = run_dag(lenient)
+    assert dr.state == "success", states
+    cycles = [json.loads(c.read_text()) for c in (paths.home / "cycles").glob("ds-*.json")]
+    (c2,) = [c for c in cycles if c["challenger_run_id"] != champ.run_id]
+    run2 = client.get_run(c2["challenger_run_id"])
+    assert "champion_gold_accuracy" in run2.data.metrics and "gold_accuracy" in run2.data.metrics
+    assert run2.data.tags["cycle.champion_version"] == champ.version
+    scores = json.loads(Path(c2["scores"]).read_text())
+    assert len(scores["champion"]["correct"]) == len(scores["challenger"]["correct"]) == scores["gold_images"]
+    decision2 = json.loads(Path(client.download_artifacts(run2.info.run_id, "decision.json", str(tmp_path))).read_text())
+    assert decision2["promote"] is True and decision2 == c2["decision"]
+    assert states["publish"] == "success"
+    assert client.get_model_version_by_alias(name, "champion").run_id == run2.info.run_id
+    assert client.get_model_version_by_alias(name, "previous").version == champ.version
+    assert feed_offer(paths, tmp_path / "c2").version == 2
+    champ_after_2 = client.get_model_version_by_alias(name, "champion")
+    feed_after_2 = feed_offer(paths, tmp_path / "c2b").version
+
+    # -- a harmful batch (labels flipped) → challenger rejected, reasons recorded, champion and feed unchanged
+    make_flipped_batch(incoming, "batch-flipped", _sample_by_patient(0) + _sample_by_patient(1))
+    dr, states = run_dag()
+    assert dr.state == "success", states
+    assert states["judge"] == "success" and states["promote"] == "skipped" and states["publish"] == "skipped"
+    c3 = [json.loads(c.read_text()) for c in sorted((paths.home / "cycles").glob("ds-*.json"))]
+    rejected = [c for c in c3 if not c["decision"]["promote"]]
+    assert rejected and any("fail:" in r for r in rejected[-1]["decision"]["reasons"])
+    assert client.get_run(rejected[-1]["challenger_run_id"]).data.tags["promotion.decision"] == "rejected"
+    assert client.get_model_version_by_alias(name, "champion").version == champ_after_2.version
+    assert feed_offer(paths, tmp_path / "c3").version == feed_after_2
+
+
+def test_corrupt_batch_is_quarantined_and_nothing_trains(cycle_env, tmp_path):
+    paths, incoming = cycle_env
+    batch = make_batch(incoming, "batch-bad", _sample_by_patient(0)[:20])
+    (batch / "NORMAL" / "broken.jpeg").write_bytes(b"\xff\xd8\xff" + b"\x00" * 100)
+    dr, states = run_dag()
+    assert dr.state == "success"
+    assert states["has_work"] == "success" and states["train"] == "skipped", states
+    assert Pool(paths.pool).entries() == []
+    assert (paths.home / "quarantine" / "batch-bad" / "NORMAL").is_dir() and not batch.exists()
+    report = json.loads((paths.home / "quarantine" / "batch-bad.report.json").read_text())
+    assert any(r["rel"] == "NORMAL/broken.jpeg" for r in report["rejected"])
+    assert not (paths.home / "cycles").exists(), "no training run was started"
+
+
+def test_failing_training_promotes_and_publishes_nothing(cycle_env, tmp_path):
+    paths, incoming = cycle_env
+    make_batch(incoming, "batch-1", _sample_by_patient(0))
+    dr, states = run_dag({**SETTINGS, "weights": str(tmp_path / "missing-weights.pt")})
+    assert dr.state == "failed"
+    assert states["train"] == "failed"
+    assert states["promote"] in ("upstream_failed", None) and states["publish"] in ("upstream_failed", None)
+    assert not (paths.home / "feed").exists() and not (paths.home / "packages").exists()
+    assert len(Pool(paths.pool).entries()) > 0, "the batch itself was fine and stays ingested"
+
+
+    # -- rollback: the previous champion comes back and is republished as a new feed version
+    from hub.cli import main
+    assert main(["promote", "--rollback"]) == 0
+    assert client.get_model_version_by_alias(name, "champion").version == champ.version
+    assert client.get_model_version_by_alias(name, "previous").run_id == run2.info.run_id
+    assert feed_offer(paths, tmp_path / "c4").version == feed_after_2 + 1
+    card = json.loads((paths.home / "packages" / str(feed_after_2 + 1) / "model.json").read_text())
+    assert card["provenance"]["registered_version"] == champ.version

@@ -1,0 +1,76 @@
+"""`pneumo-hub up` brings up MLflow, Airflow (with our DAGs) and the feed, and Ctrl-C stops them all."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as r:
+        return r.status, r.read()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path):
+    ports = {"mlflow": free_port(), "airflow": free_port(), "feed": free_port()}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "pneumo-hub"), "--home", str(tmp_path / "home"), "up",
+                             "--mlflow-port", str(ports["mlflow"]), "--airflow-port", str(ports["airflow"]),
+                             "--feed-port", str(ports["feed"])],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines = []
+    try:
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        out = "".join(lines)
+        assert "Ctrl-C stops everything" in out, out + (tmp_path / "home" / "logs" / "airflow.log").read_text()[-3000:]
+        assert f"http://127.0.0.1:{ports['airflow']}" in out and "Airflow login: admin / " in out
+
+        assert _get(f"http://127.0.0.1:{ports['mlflow']}/health")[0] == 200
+        status, root = _get(f"http://127.0.0.1:{ports['feed']}/metadata/root.json")
+        assert status == 200 and json.loads(root)["signed"]["_type"] == "root"
+        # our DAGs are loaded by Airflow's dag-processor: ask its REST API with the printed login
+        password = out.split("Airflow login: admin / ")[1].split()[0]
+        req = urllib.request.Request(f"http://127.0.0.1:{ports['airflow']}/auth/token", method="POST",
+                                     data=json.dumps({"username": "admin", "password": password}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            token = json.loads(r.read())["access_token"]
+        dags = set()
+        deadline = time.monotonic() + 180
+        while "continuous_training" not in dags and time.monotonic() < deadline:
+            _, body = _get(f"http://127.0.0.1:{ports['airflow']}/api/v2/dags",
+                           {"Authorization": f"Bearer {token}"})
+            dags = {d["dag_id"] for d in json.loads(body)["dags"]}
+            time.sleep(3)
+        assert {"continuous_training", "incoming_watch"} <= dags
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, rest
+    assert "stopped." in rest
+    time.sleep(1)
+    assert not any(_port_open(p) for p in ports.values()), "a service is still listening after Ctrl-C"
