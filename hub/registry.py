@@ -33,7 +33,9 @@ def get_alias(alias: str) -> ModelRef | None:
     try:
         mv = _client().get_model_version_by_alias(REGISTERED_MODEL, alias)
     except MlflowException as e:
-        if e.error_code == "RESOURCE_DOES_NOT_EXIST":  # no such model or alias yet
+        # no such model or alias yet (the SQL store on PostgreSQL says INVALID_PARAMETER_VALUE ... not found)
+        if e.error_code == "RESOURCE_DOES_NOT_EXIST" or (
+                e.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(e)):
             return None
         raise  # a server that is down must not read as "no champion"
     return ModelRef(str(mv.version), mv.run_id)

@@ -184,3 +184,30 @@ def test_failing_training_promotes_and_publishes_nothing(cycle_env, tmp_path):
     assert feed_offer(paths, tmp_path / "c4").version == feed_after_2 + 1
     card = json.loads((paths.home / "packages" / str(feed_after_2 + 1) / "model.json").read_text())
     assert card["provenance"]["registered_version"] == champ.version
+
+
+def test_one_cycle_with_mlflow_on_postgresql(cycle_env, monkeypatch, tmp_path):
+    """The DAG once against MLflow whose metadata store is a real PostgreSQL server, as in docker-compose."""
+    from tests.deploy.test_postgres import _mlflow_server, fresh_database
+
+    paths, incoming = cycle_env
+    with fresh_database() as (url, connect):
+        (tmp_path / "mlflow-pg").mkdir()
+        server_gen = _mlflow_server(url, connect, tmp_path / "mlflow-pg")
+        server, _, _ = next(server_gen)
+        try:
+            monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+            make_batch(incoming, "batch-1", _sample_by_patient(0))
+            dr, states = run_dag()
+            assert dr.state == "success" and set(states.values()) == {"success"}, states
+            client, name = _mlflow()
+            client = type(client)(server)
+            champ = client.get_model_version_by_alias(name, "champion")
+            assert client.get_run(champ.run_id).data.tags["promotion.decision"] == "promoted"
+            assert feed_offer(paths, tmp_path / "c").version == 1
+            import psycopg2
+            with psycopg2.connect(**connect) as conn, conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM registered_model_aliases WHERE alias = 'champion'")
+                assert cur.fetchone()[0] == 1, "the alias lives in PostgreSQL"
+        finally:
+            server_gen.close()
