@@ -345,29 +345,39 @@ def rollback(paths: HubPaths, cfg: CycleConfig) -> tuple[str, int]:
 
 
 def run_once(paths: HubPaths, cfg: CycleConfig) -> dict:
-    """All steps in order, as the DAG runs them; returns what happened."""
-    out: dict = {"batches": detect(paths, cfg)}
-    out["good"] = validate(paths, cfg, out["batches"])
+    """All steps in order, as the DAG runs them; returns what happened, with each step's seconds."""
+    out: dict = {"seconds": {}}
+
+    def step(name, fn, *args):
+        t0 = time.perf_counter()
+        result = fn(*args)
+        out["seconds"][name] = round(time.perf_counter() - t0, 1)
+        return result
+
+    out["batches"] = step("detect", detect, paths, cfg)
+    out["good"] = step("validate", validate, paths, cfg, out["batches"])
     out["quarantined"] = [b for b in out["batches"] if b not in out["good"]]
     if out["good"]:
-        out["dataset_version"] = ingest(paths, cfg, out["good"])
+        out["dataset_version"] = step("ingest", ingest, paths, cfg, out["good"])
     version = pending(paths)
     if version is None:
         return out
     out["dataset_version"] = version
-    out["run_id"] = train_challenger(paths, cfg, version)
-    score_pair(paths, version)
-    out["promote"] = judge(paths, cfg, version)
+    out["run_id"] = step("train", train_challenger, paths, cfg, version)
+    step("score", score_pair, paths, version)
+    out["promote"] = step("judge", judge, paths, cfg, version)
     out["decision"] = read_cycle(paths, version)["decision"]
     if out["promote"]:
-        out["registered_version"] = promote(paths, cfg, version)
-        out["feed_version"] = publish_step(paths, cfg, version)
+        out["registered_version"] = step("promote (export+verify)", promote, paths, cfg, version)
+        out["feed_version"] = step("publish", publish_step, paths, cfg, version)
     return out
 
 
 def describe(summary: dict) -> str:
     """A person-readable account of one cycle."""
     lines = [f"new batches: {', '.join(summary['batches']) or 'none'}"]
+    if summary.get("seconds"):
+        lines.append("seconds by step: " + ", ".join(f"{k} {v:.1f}" for k, v in summary["seconds"].items()))
     if summary.get("quarantined"):
         lines.append(f"quarantined (see {', '.join(summary['quarantined'])} under quarantine/): "
                      f"{', '.join(summary['quarantined'])}")

@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+from export.package import sha256_of
 from export.preprocess import ImageError, read_image
 
 logger = logging.getLogger(__name__)
@@ -59,14 +60,6 @@ def patient_id(filename: str) -> str:
         if m:
             return m.group(1)
     return stem
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,7 +189,7 @@ def scan(root: str | os.PathLike, known: dict[str, tuple[str, str]] | None = Non
         if reason is not None:
             rejected.append(Rejection(rel, reason))
             continue
-        candidates.append(ImageRecord(f, rel, split, label, sha256_file(f), patient_id(f.name),
+        candidates.append(ImageRecord(f, rel, split, label, sha256_of(f), patient_id(f.name),
                                       img.width, img.height))
 
     groups: dict[str, list[ImageRecord]] = defaultdict(list)

@@ -32,7 +32,9 @@ class Ports:
 def service_env(paths: HubPaths, ports: Ports) -> dict[str, str]:
     """Environment shared by every service (same names as docker-compose.yml)."""
     airflow_home = Path(os.environ.get("AIRFLOW_HOME", paths.home / "airflow"))
+    bin_dir = str(Path(sys.executable).parent)  # airflow standalone runs `airflow ...` children by name
     return {**os.environ, **TELEMETRY_OFF,
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
             "PNEUMO_HOME": str(paths.home),
             "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports.mlflow}",
             "PNEUMO_FEED_URL": os.environ.get("PNEUMO_FEED_URL", f"http://127.0.0.1:{ports.feed}"),

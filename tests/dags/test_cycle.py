@@ -149,6 +149,14 @@ def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_se
     assert client.get_run(rejected[-1]["challenger_run_id"]).data.tags["promotion.decision"] == "rejected"
     assert client.get_model_version_by_alias(name, "champion").version == champ_after_2.version
     assert feed_offer(paths, tmp_path / "c3").version == feed_after_2
+    # -- rollback: the previous champion comes back and is republished as a new feed version
+    from hub.cli import main
+    assert main(["promote", "--rollback"]) == 0
+    assert client.get_model_version_by_alias(name, "champion").version == champ.version
+    assert client.get_model_version_by_alias(name, "previous").run_id == run2.info.run_id
+    assert feed_offer(paths, tmp_path / "c4").version == feed_after_2 + 1
+    card = json.loads((paths.home / "packages" / str(feed_after_2 + 1) / "model.json").read_text())
+    assert card["provenance"]["registered_version"] == champ.version
 
 
 def test_corrupt_batch_is_quarantined_and_nothing_trains(cycle_env, tmp_path):
@@ -176,14 +184,6 @@ def test_failing_training_promotes_and_publishes_nothing(cycle_env, tmp_path):
     assert len(Pool(paths.pool).entries()) > 0, "the batch itself was fine and stays ingested"
 
 
-    # -- rollback: the previous champion comes back and is republished as a new feed version
-    from hub.cli import main
-    assert main(["promote", "--rollback"]) == 0
-    assert client.get_model_version_by_alias(name, "champion").version == champ.version
-    assert client.get_model_version_by_alias(name, "previous").run_id == run2.info.run_id
-    assert feed_offer(paths, tmp_path / "c4").version == feed_after_2 + 1
-    card = json.loads((paths.home / "packages" / str(feed_after_2 + 1) / "model.json").read_text())
-    assert card["provenance"]["registered_version"] == champ.version
 
 
 def test_one_cycle_with_mlflow_on_postgresql(cycle_env, monkeypatch, tmp_path):
