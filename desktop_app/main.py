@@ -1,13 +1,98 @@
-"""``pneumo-desktop`` entry point. The viewer is built in issue 5; until then this says so."""
+"""``pneumo-desktop`` entry point: headless ``predict`` and ``update --check`` (the viewer comes later)."""
 from __future__ import annotations
 
+import argparse
+import json
+import logging
+import os
 import sys
+from pathlib import Path
+
+MODEL_DIR_ENV = "PNEUMO_DESKTOP_MODEL_DIR"
+CACHE_DIR_ENV = "PNEUMO_DESKTOP_CACHE_DIR"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pneumo-desktop", description="PneumoScan desktop app (headless commands).")
+    sub = p.add_subparsers(dest="command", required=True)
+    pr = sub.add_parser("predict", help="predict each FILE; one JSON line per file")
+    pr.add_argument("files", nargs="+", metavar="FILE")
+    pr.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV),
+                    help=f"model package folder (default: ${MODEL_DIR_ENV})")
+    pr.add_argument("--variant", choices=("fp32", "int8"), default="fp32")
+    pr.add_argument("--audit", metavar="DB", help="also record each result in this SQLite audit log")
+    up = sub.add_parser("update", help="ask the model feed what it offers")
+    up.add_argument("--check", action="store_true", required=True, help="only report what the feed offers")
+    up.add_argument("--feed-url", required=True)
+    up.add_argument("--root", required=True, metavar="ROOT_JSON", help="trusted TUF root.json")
+    up.add_argument("--cache", default=os.environ.get(CACHE_DIR_ENV, str(Path.home() / ".cache" / "pneumoscan")),
+                    help=f"feed metadata cache (default: ${CACHE_DIR_ENV} or ~/.cache/pneumoscan)")
+    up.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV),
+                    help="installed model package, to compare versions with (optional)")
+    return p
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"pneumo-desktop: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from desktop_app.audit import AuditLog, result_record
+    from desktop_app.engine import Engine, EngineError
+    from desktop_app.images import load_image
+    from export.preprocess import ImageError
+
+    if not args.model_dir:
+        return _fail(f"no model package: pass --model-dir or set {MODEL_DIR_ENV}")
+    try:
+        engine = Engine(args.model_dir, args.variant)
+    except EngineError as e:
+        return _fail(str(e))
+    audit = AuditLog(args.audit) if args.audit else None
+    failed = 0
+    for f in args.files:
+        try:
+            pred = engine.predict(load_image(f))
+            rec = audit.record(pred, f) if audit else result_record(pred, f)
+        except Exception as e:  # one bad file must not stop the batch or print a traceback
+            failed += 1
+            reason = (str(e) if isinstance(e, ImageError) else f"cannot read file: {e.strerror or e}"
+                      if isinstance(e, OSError) else f"prediction failed ({type(e).__name__}: {e})")
+            rec = {"file_name": Path(f).name, "file_path": str(Path(f).resolve()), "error": reason}
+        print(json.dumps(rec), flush=True)
+    if audit:
+        audit.close()
+    return 1 if failed else 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    from export.feed_client import FeedClient, FeedClientError
+    from export.package import ModelPackage, PackageError
+
+    installed = None
+    if args.model_dir:
+        try:
+            installed = ModelPackage.load(args.model_dir, verify=False).version
+        except PackageError as e:
+            return _fail(f"installed model unreadable: {e}")
+    try:
+        offer = FeedClient(Path(args.root), args.feed_url, Path(args.cache)).check(installed)
+    except FeedClientError as e:
+        return _fail(str(e).splitlines()[0], 3)
+    if offer is None:
+        print(json.dumps({"update": False, "installed_version": installed}))
+    else:
+        print(json.dumps({"update": True, "installed_version": installed, "version": offer.version,
+                          "files": list(offer.files), "size": offer.size, "threshold": offer.threshold,
+                          "metrics": offer.metrics}))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("pneumo-desktop: the desktop viewer is not built yet (planned: issue 5). "
-          "The hub (`pneumo-hub`) is available.", file=sys.stderr)
-    return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    return {"predict": cmd_predict, "update": cmd_update}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,107 @@
+"""The local audit log: every result the app produced, in SQLite (WAL), exportable as CSV.
+
+A row is written per prediction; ``confirmed_label`` stays empty until the radiologist confirms or
+corrects the result, which is what later feeds labelled data back to the hub.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+from export.package import sha256_of
+
+from desktop_app.engine import Prediction
+
+COLUMNS = ("id", "time", "file_name", "file_path", "sha256", "label", "probability", "threshold",
+           "model_version", "confirmed_label", "confirmed_at")
+LABELS = ("NORMAL", "PNEUMONIA")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    file_path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    label TEXT NOT NULL,
+    probability REAL NOT NULL,
+    threshold REAL NOT NULL,
+    model_version INTEGER NOT NULL,
+    confirmed_label TEXT,
+    confirmed_at TEXT
+)"""
+
+
+def now_utc() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def result_record(prediction: Prediction, file: str | os.PathLike) -> dict:
+    """The audit fields of one result (what ``record`` stores and ``pneumo-desktop predict`` prints)."""
+    file = Path(file)
+    return {"time": now_utc(), "file_name": file.name, "file_path": str(file.resolve()), "sha256": sha256_of(file),
+            "label": prediction.label, "probability": float(prediction.probability),
+            "threshold": float(prediction.threshold), "model_version": int(prediction.model_version)}
+
+
+class AuditLog:
+    """``record`` a prediction, ``confirm`` a row, read ``rows()`` or ``export_csv``."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        with self._db:
+            self._db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "AuditLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def record(self, prediction: Prediction, file: str | os.PathLike) -> dict:
+        """Store one result (the file's sha256 is computed here); return the row as a dict."""
+        rec = result_record(prediction, file)
+        with self._db:
+            cur = self._db.execute(f"INSERT INTO results ({', '.join(rec)}) VALUES ({', '.join('?' * len(rec))})",
+                                   tuple(rec.values()))
+        return self.row(cur.lastrowid)
+
+    def row(self, row_id: int) -> dict:
+        r = self._db.execute("SELECT * FROM results WHERE id = ?", (row_id,)).fetchone()
+        if r is None:
+            raise KeyError(f"No audit row {row_id}")
+        return dict(r)
+
+    def rows(self) -> list[dict]:
+        """Every row, oldest first."""
+        return [dict(r) for r in self._db.execute("SELECT * FROM results ORDER BY id")]
+
+    def confirm(self, row_id: int, label: str) -> dict:
+        """Record the radiologist's label (NORMAL or PNEUMONIA) for a row."""
+        if label not in LABELS:
+            raise ValueError(f"Invalid label {label!r}. Supported: {', '.join(LABELS)}")
+        with self._db:
+            cur = self._db.execute("UPDATE results SET confirmed_label = ?, confirmed_at = ? WHERE id = ?",
+                                   (label, now_utc(), row_id))
+        if cur.rowcount != 1:
+            raise KeyError(f"No audit row {row_id}")
+        return self.row(row_id)
+
+    def export_csv(self, path: str | os.PathLike) -> Path:
+        """Write every row to ``path`` (header = ``COLUMNS``)."""
+        path = Path(path)
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=COLUMNS)
+            w.writeheader()
+            w.writerows(self.rows())
+        return path

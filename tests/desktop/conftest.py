@@ -1,0 +1,64 @@
+"""A real model package for the desktop tests: random-init ResNet18 exported at 64 px (no training)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import sample_files
+
+SIZE = 64
+
+
+@pytest.fixture(scope="session")
+def package_dir(tmp_path_factory) -> Path:
+    import torch
+
+    from export.onnx_export import build_package
+    from export.preprocess import PreprocessSpec
+    from hub.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model("none").eval()
+    normal, pneumonia = sample_files("NORMAL", 4), sample_files("PNEUMONIA", 4)
+    files = normal + pneumonia
+    return build_package(model, temperature=1.3, threshold=0.5, spec=PreprocessSpec(size=SIZE), version=7,
+                         out_dir=tmp_path_factory.mktemp("pkg") / "7", metrics={"accuracy": 0.5},
+                         provenance={"registered_model": "pneumoscan-resnet18"}, verify_files=files,
+                         gold_files=files, gold_labels=[0] * len(normal) + [1] * len(pneumonia),
+                         calibration_files=files, int8=True, created_at="2026-11-27T12:00:00+00:00")
+
+
+@pytest.fixture(scope="session")
+def jpeg() -> Path:
+    return sample_files("PNEUMONIA", 1, offset=5)[0]
+
+
+def write_dicom(path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2", bits_stored: int = 8,
+                **extra) -> Path:
+    """A minimal, valid DICOM (Explicit VR Little Endian) holding ``pixels`` (uint8 or uint16)."""
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), Dataset(), file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientName, ds.PatientID = "DX", "Test^Patient", "P123"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated = 8 if pixels.dtype == np.uint8 else 16
+    ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits_stored, bits_stored - 1, 0
+    for k, v in extra.items():
+        setattr(ds, k, v)
+    ds.PixelData = np.ascontiguousarray(pixels).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def gray8(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("L"))
