@@ -1,4 +1,4 @@
-"""``pneumo-desktop`` entry point: headless ``predict`` and ``update --check`` (the viewer comes later)."""
+"""``pneumo-desktop`` entry point: headless ``predict`` and ``update --check``, and the ``view`` window."""
 from __future__ import annotations
 
 import argparse
@@ -13,7 +13,7 @@ CACHE_DIR_ENV = "PNEUMO_DESKTOP_CACHE_DIR"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pneumo-desktop", description="PneumoScan desktop app (headless commands).")
+    p = argparse.ArgumentParser(prog="pneumo-desktop", description="PneumoScan desktop app.")
     sub = p.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("predict", help="predict each FILE; one JSON line per file")
     pr.add_argument("files", nargs="+", metavar="FILE")
@@ -29,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
                     help=f"feed metadata cache (default: ${CACHE_DIR_ENV} or ~/.cache/pneumoscan)")
     up.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV),
                     help="installed model package, to compare versions with (optional)")
+    vw = sub.add_parser("view", help="open the viewer window, optionally with FILEs")
+    vw.add_argument("files", nargs="*", metavar="FILE")
+    vw.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV),
+                    help=f"model package folder (default: ${MODEL_DIR_ENV})")
+    vw.add_argument("--variant", choices=("fp32", "int8"), default="fp32")
+    vw.add_argument("--audit", metavar="DB", help="record each result in this SQLite audit log")
     return p
 
 
@@ -89,10 +95,18 @@ def cmd_update(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    if not args.model_dir:
+        return _fail(f"no model package: pass --model-dir or set {MODEL_DIR_ENV}")
+    from desktop_app.ui.app import run_viewer
+
+    return run_viewer(args.model_dir, args.variant, args.audit, args.files)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
-    return {"predict": cmd_predict, "update": cmd_update}[args.command](args)
+    return {"predict": cmd_predict, "update": cmd_update, "view": cmd_view}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,52 @@
+"""Heat-map rendering in numpy + Pillow (no matplotlib): CAM upsampling, a colour LUT, RGBA overlay."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+# Jet-like control points (position, R, G, B): dark blue → cyan → yellow → red. Radiologists know
+# this scale from other CAM viewers; low activation stays cool so the lungs remain readable.
+_STOPS = np.array([
+    (0.00, 0, 0, 128),
+    (0.15, 0, 0, 255),
+    (0.40, 0, 255, 255),
+    (0.60, 255, 255, 0),
+    (0.85, 255, 0, 0),
+    (1.00, 128, 0, 0),
+], dtype=np.float64)
+
+
+def colour_lut(n: int = 256) -> np.ndarray:
+    """(n, 3) uint8 RGB lookup table from low (index 0) to high activation."""
+    x = np.linspace(0.0, 1.0, n)
+    return np.stack([np.interp(x, _STOPS[:, 0], _STOPS[:, c]) for c in (1, 2, 3)], axis=1).round().astype(np.uint8)
+
+
+LUT = colour_lut()
+
+
+def upsample_cam(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a (h, w) CAM to ``size`` = (width, height); values clipped to [0, 1]."""
+    cam = np.asarray(cam, dtype=np.float32)
+    if cam.ndim != 2:
+        raise ValueError(f"Invalid CAM shape {cam.shape}: expected (h, w)")
+    out = Image.fromarray(cam, mode="F").resize(size, Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
+
+
+def overlay_rgba(cam: np.ndarray, size: tuple[int, int], min_alpha: float = 0.35) -> np.ndarray:
+    """(height, width, 4) uint8 RGBA: the LUT colour of the upsampled CAM.
+
+    Alpha grows with activation (from ``min_alpha`` to opaque) so cold regions tint the image
+    lightly while hot regions stand out; the window's opacity slider scales the whole layer.
+    """
+    v = upsample_cam(cam, size)
+    rgba = np.empty(v.shape + (4,), dtype=np.uint8)
+    rgba[..., :3] = LUT[np.round(v * (len(LUT) - 1)).astype(np.intp)]
+    rgba[..., 3] = np.round((min_alpha + (1.0 - min_alpha) * v) * 255.0).astype(np.uint8)
+    return rgba
+
+
+def gray_to_uint8(gray: np.ndarray) -> np.ndarray:
+    """A [0, 1] float image as contiguous uint8 for display."""
+    return np.ascontiguousarray(np.round(np.clip(gray, 0.0, 1.0) * 255.0).astype(np.uint8))

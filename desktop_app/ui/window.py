@@ -1,0 +1,455 @@
+"""The viewer's main window: image view with zoom and heat map, result panel, off-thread inference."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt, QThreadPool, Signal, Slot
+from PySide6.QtGui import QAction, QColor, QImage, QKeySequence, QPainter, QPixmap
+from PySide6.QtWidgets import (QFileDialog, QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
+                               QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QSlider, QSplitter,
+                               QVBoxLayout, QWidget)
+
+from desktop_app.engine import POSITIVE, Engine, Prediction
+from desktop_app.ui.heatmap import LUT
+from desktop_app.ui.worker import PredictWorker, ViewResult
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
+ZOOM_STEP = 1.25
+MIN_SCALE, MAX_SCALE = 0.02, 40.0
+
+
+def percent(p: float) -> str:
+    """How a probability or threshold is shown: one decimal, e.g. ``87.3 %``."""
+    return f"{p * 100:.1f} %"
+
+
+def model_date(created_at: str) -> str:
+    """The date part of the card's ISO timestamp (``2026-11-27``)."""
+    return created_at[:10]
+
+
+def _qimage(arr: np.ndarray) -> QImage:
+    """A deep-copied QImage of a uint8 (H, W) gray or (H, W, 4) RGBA array (the copy owns its pixels)."""
+    arr = np.ascontiguousarray(arr)
+    h, w = arr.shape[:2]
+    fmt = QImage.Format.Format_Grayscale8 if arr.ndim == 2 else QImage.Format.Format_RGBA8888
+    return QImage(arr.data, w, h, arr.strides[0], fmt).copy()
+
+
+class ImageView(QGraphicsView):
+    """Graphics view with Ctrl+wheel zoom, drag to pan, and fit-to-window that survives resizes."""
+
+    zoomChanged = Signal(float)
+
+    def __init__(self, scene: QGraphicsScene, parent: QWidget | None = None):
+        super().__init__(scene, parent)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        self.setBackgroundBrush(QColor(16, 16, 16))
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        # Drops go to the main window, which knows how to open files.
+        self.setAcceptDrops(False)
+        self.viewport().setAcceptDrops(False)
+        self.fit_mode = True
+
+    def scale_factor(self) -> float:
+        return self.transform().m11()
+
+    def zoom(self, factor: float) -> None:
+        target = min(MAX_SCALE, max(MIN_SCALE, self.scale_factor() * factor))
+        factor = target / self.scale_factor()
+        self.fit_mode = False
+        self.scale(factor, factor)
+        self.zoomChanged.emit(self.scale_factor())
+
+    def fit(self) -> None:
+        self.fit_mode = True
+        rect = self.sceneRect()
+        if not rect.isEmpty():
+            self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        self.zoomChanged.emit(self.scale_factor())
+
+    def actual_size(self) -> None:
+        self.fit_mode = False
+        self.resetTransform()
+        self.zoomChanged.emit(1.0)
+
+    def wheelEvent(self, event) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoom(ZOOM_STEP if event.angleDelta().y() > 0 else 1 / ZOOM_STEP)
+            event.accept()
+        else:
+            super().wheelEvent(event)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.fit_mode:
+            self.fit()
+
+
+class ColourBar(QWidget):
+    """The heat map's colour scale (the same LUT as the overlay), low on the left, high on the right."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        lut = np.ascontiguousarray(np.concatenate([LUT, np.full((len(LUT), 1), 255, np.uint8)], axis=1)[None])
+        self._image = QImage(lut.data, len(LUT), 1, lut.strides[0], QImage.Format.Format_RGBA8888).copy()
+        self.setMinimumHeight(14)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def sizeHint(self) -> QSize:
+        return QSize(200, 16)
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        p.drawImage(QRectF(self.rect().adjusted(0, 0, -1, -1)), self._image)
+        p.setPen(QColor(90, 90, 90))
+        p.drawRect(self.rect().adjusted(0, 0, -1, -1))
+        p.end()
+
+
+class MainWindow(QMainWindow):
+    """One image at a time: open (dialog, drop, command line), view, predict off-thread, show the result."""
+
+    resultShown = Signal(object)  # ViewResult, after the panel is updated
+    errorShown = Signal(str)  # the message shown for a file that failed
+
+    def __init__(self, engine: Engine, audit=None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.engine, self.audit = engine, audit
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)  # one prediction at a time; a newer request supersedes older ones
+        self._request = 0
+        self._pending: dict[int, object] = {}  # request → WorkerSignals kept alive until delivered
+        self.files: list[Path] = []
+        self.index = -1
+        self.current: ViewResult | None = None
+        self.error: str | None = None
+
+        self.setWindowTitle(self.tr("PneumoScan"))
+        self.setAcceptDrops(True)
+        self.resize(1200, 800)
+
+        self.scene = QGraphicsScene(self)
+        self.image_item = QGraphicsPixmapItem()
+        self.image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.overlay_item = QGraphicsPixmapItem()
+        self.overlay_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.overlay_item.setZValue(1)
+        self.overlay_item.setVisible(False)
+        self.scene.addItem(self.image_item)
+        self.scene.addItem(self.overlay_item)
+        self.view = ImageView(self.scene)
+        self.view.zoomChanged.connect(self._on_zoom)
+
+        self._build_actions()
+        panel = self._build_panel()
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.view)
+        splitter.addWidget(panel)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setCollapsible(1, False)
+        self.setCentralWidget(splitter)
+
+        self.zoom_label = QLabel()
+        self.statusBar().addPermanentWidget(self.zoom_label)
+        self.statusBar().showMessage(self.tr("Open a chest X-ray (PNG, JPEG or DICOM) or drop it here."))
+        self._show_prediction(None)
+        self._update_actions()
+
+    # ----- construction -------------------------------------------------------------------------
+    def _action(self, text: str, slot, shortcut=None, checkable: bool = False) -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcuts(shortcut if isinstance(shortcut, list) else [shortcut])
+        a.setCheckable(checkable)
+        (a.toggled if checkable else a.triggered).connect(slot)
+        return a
+
+    def _build_actions(self) -> None:
+        K = QKeySequence
+        self.open_action = self._action(self.tr("&Open…"), self.open_dialog, K(K.StandardKey.Open))
+        self.quit_action = self._action(self.tr("&Quit"), self.close, K(K.StandardKey.Quit))
+        self.next_action = self._action(self.tr("&Next image"), self.next_image, [K("PgDown"), K("N")])
+        self.prev_action = self._action(self.tr("&Previous image"), self.previous_image, [K("PgUp"), K("P")])
+        self.zoom_in_action = self._action(self.tr("Zoom &in"), lambda: self.view.zoom(ZOOM_STEP),
+                                           [K(K.StandardKey.ZoomIn), K("Ctrl+=")])
+        self.zoom_out_action = self._action(self.tr("Zoom &out"), lambda: self.view.zoom(1 / ZOOM_STEP),
+                                            K(K.StandardKey.ZoomOut))
+        self.fit_action = self._action(self.tr("&Fit to window"), self.view.fit, [K("Ctrl+0"), K("F")])
+        self.actual_action = self._action(self.tr("&Actual size"), self.view.actual_size, K("Ctrl+1"))
+        self.heatmap_action = self._action(self.tr("&Heat map"), self.set_heatmap_visible, K("H"), checkable=True)
+        self.heatmap_action.blockSignals(True)  # the panel does not exist yet; on by default
+        self.heatmap_action.setChecked(True)
+        self.heatmap_action.blockSignals(False)
+
+        menu = self.menuBar()
+        m = menu.addMenu(self.tr("&File"))
+        m.addActions([self.open_action, self.next_action, self.prev_action])
+        m.addSeparator()
+        m.addAction(self.quit_action)
+        m = menu.addMenu(self.tr("&View"))
+        m.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_action])
+        m.addSeparator()
+        m.addAction(self.heatmap_action)
+
+        tb = self.addToolBar(self.tr("Main"))
+        tb.setObjectName("main-toolbar")
+        tb.setMovable(False)
+        tb.addActions([self.open_action, self.prev_action, self.next_action])
+        tb.addSeparator()
+        tb.addActions([self.zoom_out_action, self.zoom_in_action, self.fit_action, self.actual_action])
+        tb.addSeparator()
+        tb.addAction(self.heatmap_action)
+
+    def _build_panel(self) -> QWidget:
+        panel = QWidget()
+        panel.setMinimumWidth(280)
+        panel.setMaximumWidth(360)
+        lay = QVBoxLayout(panel)
+        lay.setContentsMargins(12, 12, 12, 12)
+
+        def caption(text: str) -> QLabel:
+            w = QLabel(text)
+            w.setStyleSheet("color: #666; font-size: 11px;")
+            return w
+
+        self.file_label = QLabel()
+        self.file_label.setWordWrap(True)
+        self.file_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.result_label = QLabel()
+        self.result_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.result_label.setMinimumHeight(48)
+        self.probability_label = QLabel()
+        self.probability_label.setStyleSheet("font-size: 20px; font-weight: bold;")
+        self.threshold_label = QLabel()
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #b00020; background: #fdecea; border: 1px solid #f5c2c0;"
+                                       " border-radius: 4px; padding: 6px;")
+        self.error_label.setVisible(False)
+
+        lay.addWidget(caption(self.tr("File")))
+        lay.addWidget(self.file_label)
+        lay.addSpacing(8)
+        lay.addWidget(caption(self.tr("Model result")))
+        lay.addWidget(self.result_label)
+        lay.addWidget(caption(self.tr("Calibrated probability of pneumonia")))
+        lay.addWidget(self.probability_label)
+        lay.addWidget(caption(self.tr("Operating threshold")))
+        lay.addWidget(self.threshold_label)
+        lay.addWidget(caption(self.tr("Model")))
+        lay.addWidget(self.model_label)
+        lay.addWidget(self.error_label)
+
+        lay.addSpacing(12)
+        lay.addWidget(caption(self.tr("Heat map (H)")))
+        row = QHBoxLayout()
+        row.addWidget(QLabel(self.tr("Opacity")))
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(50)
+        self.opacity_slider.setToolTip(self.tr("Heat map opacity"))
+        self.opacity_slider.valueChanged.connect(self.set_heatmap_opacity)
+        row.addWidget(self.opacity_slider)
+        lay.addLayout(row)
+        self.colour_bar = ColourBar()
+        lay.addWidget(self.colour_bar)
+        ends = QHBoxLayout()
+        ends.addWidget(caption(self.tr("low attention")))
+        ends.addStretch(1)
+        ends.addWidget(caption(self.tr("high attention")))
+        lay.addLayout(ends)
+        self.set_heatmap_opacity(self.opacity_slider.value())
+
+        lay.addStretch(1)
+        self.disclaimer_label = QLabel(self.tr("For investigational use — not a diagnosis"))
+        self.disclaimer_label.setWordWrap(True)
+        self.disclaimer_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.disclaimer_label.setStyleSheet("font-weight: bold; color: #5d4200; background: #fff4ce;"
+                                            " border: 1px solid #e0c060; border-radius: 4px; padding: 8px;")
+        lay.addWidget(self.disclaimer_label)
+        return panel
+
+    # ----- state → widgets ----------------------------------------------------------------------
+    def _update_actions(self) -> None:
+        """The one place that sets every action's enabled state from the window's state."""
+        has_image = self.current is not None
+        self.next_action.setEnabled(0 <= self.index < len(self.files) - 1)
+        self.prev_action.setEnabled(self.index > 0)
+        for a in (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_action):
+            a.setEnabled(has_image)
+        self.heatmap_action.setEnabled(has_image)
+        self.opacity_slider.setEnabled(has_image and self.heatmap_action.isChecked())
+
+    def label_text(self, label: str) -> str:
+        return {"NORMAL": self.tr("NORMAL"), "PNEUMONIA": self.tr("PNEUMONIA")}.get(label, label)
+
+    def _show_prediction(self, pred: Prediction | None) -> None:
+        if pred is None:
+            for w in (self.result_label, self.probability_label, self.threshold_label, self.model_label):
+                w.setText("—")
+            self.result_label.setStyleSheet("font-size: 24px; font-weight: bold; color: #888;"
+                                            " border: 1px solid #ccc; border-radius: 4px;")
+            return
+        colour = ("#b00020", "#fdecea") if pred.label == POSITIVE else ("#1b5e20", "#e8f5e9")
+        self.result_label.setText(self.label_text(pred.label))
+        self.result_label.setStyleSheet(f"font-size: 24px; font-weight: bold; color: {colour[0]};"
+                                        f" background: {colour[1]}; border: 1px solid {colour[0]};"
+                                        " border-radius: 4px;")
+        self.probability_label.setText(percent(pred.probability))
+        self.threshold_label.setText(self.tr("%1 (PNEUMONIA at or above)").replace("%1", percent(pred.threshold)))
+        self.model_label.setText(self.tr("version %1, %2").replace("%1", str(pred.model_version))
+                                 .replace("%2", model_date(pred.created_at)))
+
+    def _show_error(self, message: str | None) -> None:
+        self.error = message
+        self.error_label.setText(message or "")
+        self.error_label.setVisible(bool(message))
+
+    # ----- opening files ------------------------------------------------------------------------
+    @Slot()
+    def open_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, self.tr("Open chest X-ray"), str(self.files[self.index].parent) if self.files else "",
+            self.tr("Images (*.png *.jpg *.jpeg *.dcm *.dicom);;All files (*)"))
+        if files:
+            self.open_files(files)
+
+    def open_files(self, paths: list[str | os.PathLike]) -> bool:
+        """Make ``paths`` the list browsed with next/previous and open the first; False if empty."""
+        self.files = [Path(p) for p in paths]
+        if not self.files:
+            return False
+        self.index = 0
+        return self._open_index()
+
+    def open_file(self, path: str | os.PathLike) -> bool:
+        """Open one file; the prediction arrives later (``resultShown`` or ``errorShown``). False if missing."""
+        return self.open_files([path])
+
+    @Slot()
+    def next_image(self) -> None:
+        if self.index < len(self.files) - 1:
+            self.index += 1
+            self._open_index()
+
+    @Slot()
+    def previous_image(self) -> None:
+        if self.index > 0:
+            self.index -= 1
+            self._open_index()
+
+    def _open_index(self) -> bool:
+        path = self.files[self.index]
+        self._update_actions()
+        self.file_label.setText(path.name)
+        self.file_label.setToolTip(str(path))
+        if not path.is_file():
+            self._fail(self.tr("Cannot open %1: no such file").replace("%1", str(path)))
+            return False
+        self._request += 1
+        worker = PredictWorker(self._request, path, self.engine, self.audit)
+        worker.signals.finished.connect(self._on_finished)
+        worker.signals.failed.connect(self._on_failed)
+        self._pending[self._request] = worker.signals
+        self._show_error(None)
+        self.statusBar().showMessage(self.tr("Analysing %1…").replace("%1", path.name))
+        self.pool.start(worker)
+        return True
+
+    def is_busy(self) -> bool:
+        return bool(self._pending)
+
+    @Slot(object)
+    def _on_finished(self, result: ViewResult) -> None:
+        self._pending.pop(result.request, None)
+        if result.request != self._request:
+            return  # the user has moved on to another file
+        self.current = result
+        self.image_item.setPixmap(QPixmap.fromImage(_qimage(result.display)))
+        self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(result.overlay)))
+        self.overlay_item.setVisible(self.heatmap_action.isChecked())
+        self.scene.setSceneRect(QRectF(self.image_item.pixmap().rect()))
+        self.view.fit()
+        self._show_prediction(result.prediction)
+        self._show_error(None)
+        w, h = result.image.size
+        self.statusBar().showMessage(self.tr("%1 — %2 × %3 px — %4").replace("%1", result.path.name)
+                                     .replace("%2", str(w)).replace("%3", str(h))
+                                     .replace("%4", self.label_text(result.prediction.label)))
+        self._update_actions()
+        self.resultShown.emit(result)
+
+    @Slot(int, str)
+    def _on_failed(self, request: int, reason: str) -> None:
+        self._pending.pop(request, None)
+        if request != self._request:
+            return
+        name = self.files[self.index].name if self.files else ""
+        self._fail(self.tr("Cannot open %1: %2").replace("%1", name).replace("%2", reason))
+
+    def _fail(self, message: str) -> None:
+        # Clear the previous image so its result is never read as this file's result.
+        self.current = None
+        self.image_item.setPixmap(QPixmap())
+        self.overlay_item.setPixmap(QPixmap())
+        self.overlay_item.setVisible(False)
+        self.scene.setSceneRect(QRectF())
+        self._show_prediction(None)
+        self._show_error(message)
+        self.statusBar().showMessage(message)
+        self._update_actions()
+        self.errorShown.emit(message)
+
+    # ----- heat map and zoom --------------------------------------------------------------------
+    @Slot(bool)
+    def set_heatmap_visible(self, on: bool) -> None:
+        if self.heatmap_action.isChecked() != on:
+            self.heatmap_action.setChecked(on)  # re-enters through toggled
+            return
+        self.overlay_item.setVisible(on and self.current is not None)
+        self._update_actions()
+
+    @Slot(int)
+    def set_heatmap_opacity(self, value: int) -> None:
+        self.overlay_item.setOpacity(value / 100.0)
+
+    @Slot(float)
+    def _on_zoom(self, scale: float) -> None:
+        self.zoom_label.setText(self.tr("Zoom %1 %").replace("%1", f"{scale * 100:.0f}") if self.current else "")
+
+    # ----- drag and drop ------------------------------------------------------------------------
+    @staticmethod
+    def _dropped_files(mime) -> list[Path]:
+        return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+
+    def dragEnterEvent(self, event) -> None:
+        if self._dropped_files(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        self.dragEnterEvent(event)
+
+    def dropEvent(self, event) -> None:
+        files = self._dropped_files(event.mimeData())
+        if files:
+            event.acceptProposedAction()
+            self.open_files(files)
+
+    def closeEvent(self, event) -> None:
+        self.pool.clear()
+        self.pool.waitForDone(10_000)  # let a running prediction finish before the engine goes away
+        super().closeEvent(event)

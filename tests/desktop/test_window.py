@@ -1,0 +1,217 @@
+"""The viewer window on a real model package, real onnxruntime and real Qt (offscreen)."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QImage
+
+from desktop_app.audit import AuditLog
+from desktop_app.engine import Engine
+from desktop_app.images import load_image
+from desktop_app.ui.app import install_excepthook
+from desktop_app.ui.heatmap import LUT, overlay_rgba, upsample_cam
+from desktop_app.ui.window import MainWindow, model_date, percent
+from tests.conftest import ROOT, sample_files
+
+ARTIFACTS = ROOT / "test-artifacts"
+FORBIDDEN = ("torch", "mlflow", "airflow", "hub")
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def engine(package_dir) -> Engine:
+    return Engine(package_dir)
+
+
+@pytest.fixture
+def window(qtbot, engine, tmp_path):
+    audit = AuditLog(tmp_path / "audit.db")
+    w = MainWindow(engine, audit)
+    qtbot.addWidget(w)
+    w.resize(1280, 860)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+    audit.close()
+
+
+def open_and_wait(qtbot, window: MainWindow, path: Path):
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT_MS) as blocker:
+        assert window.open_file(path)
+        assert window.is_busy()  # the call returned before the prediction: inference is off the GUI thread
+    return blocker.args[0]
+
+
+def pixels(img: QImage) -> np.ndarray:
+    img = img.convertToFormat(QImage.Format.Format_RGBA8888)
+    buf = np.frombuffer(img.constBits(), np.uint8, count=img.sizeInBytes())
+    rows = buf.reshape(img.height(), img.bytesPerLine())[:, :img.width() * 4]
+    return rows.reshape(img.height(), img.width(), 4).copy()  # own the pixels: the QImage dies here
+
+
+def test_sample_xray_shows_the_headless_prediction(qtbot, window, engine, jpeg):
+    expected = engine.predict(load_image(jpeg))
+    result = open_and_wait(qtbot, window, jpeg)
+
+    assert window.result_label.text() == expected.label
+    assert window.probability_label.text() == percent(expected.probability)
+    assert percent(expected.threshold) in window.threshold_label.text()
+    assert "7" in window.model_label.text() and model_date(expected.created_at) in window.model_label.text()
+    assert window.disclaimer_label.isVisible()
+    assert window.disclaimer_label.text() == "For investigational use — not a diagnosis"
+    assert window.file_label.text() == jpeg.name and not window.error_label.isVisible()
+    # What is displayed is the decoded image at full size, and the overlay covers it exactly.
+    w, h = load_image(jpeg).size
+    assert (window.image_item.pixmap().width(), window.image_item.pixmap().height()) == (w, h)
+    assert window.overlay_item.pixmap().size() == window.image_item.pixmap().size()
+    # The result was recorded in the audit log with the same numbers.
+    rows = window.audit.rows()
+    assert len(rows) == 1 and rows[0]["file_name"] == jpeg.name and rows[0]["label"] == expected.label
+    assert rows[0]["probability"] == pytest.approx(expected.probability, abs=1e-9)
+    assert result.audit_row["id"] == rows[0]["id"]
+
+
+def test_heat_map_toggles_on_and_off_and_screenshot(qtbot, window, jpeg):
+    open_and_wait(qtbot, window, jpeg)
+    assert window.heatmap_action.isEnabled() and window.heatmap_action.isChecked()
+    assert window.heatmap_action.shortcut().toString() == "H"
+    assert window.overlay_item.isVisible()
+    window.opacity_slider.setValue(60)
+    assert window.overlay_item.opacity() == pytest.approx(0.6)
+    qtbot.wait(50)
+    on = pixels(window.view.grab().toImage())
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert window.grab().save(str(ARTIFACTS / "viewer-heatmap-on.png"))
+
+    window.heatmap_action.trigger()
+    assert not window.heatmap_action.isChecked() and not window.overlay_item.isVisible()
+    assert not window.opacity_slider.isEnabled()
+    qtbot.wait(50)
+    off = pixels(window.view.grab().toImage())
+    assert window.grab().save(str(ARTIFACTS / "viewer-heatmap-off.png"))
+    assert on.shape == off.shape
+    changed = np.any(on[..., :3] != off[..., :3], axis=-1).mean()
+    assert changed > 0.2, f"only {changed:.1%} of the view changed with the heat map"
+    # Without the heat map the image is gray: R == G == B wherever the X-ray is drawn.
+    assert np.abs(off[..., 0].astype(int) - off[..., 2].astype(int)).max() <= 2
+
+    window.heatmap_action.trigger()
+    assert window.overlay_item.isVisible()
+    qtbot.wait(50)
+    assert np.array_equal(pixels(window.view.grab().toImage()), on)
+
+
+def test_corrupt_file_shows_a_message_and_the_next_file_works(qtbot, window, jpeg, tmp_path):
+    bad = tmp_path / "broken.jpeg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg" * 10)
+    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT_MS) as blocker:
+        window.open_file(bad)
+    message = blocker.args[0]
+    assert "broken.jpeg" in message and window.error_label.isVisible() and window.error_label.text() == message
+    assert message in window.statusBar().currentMessage()
+    assert window.result_label.text() == "—" and window.current is None
+    assert not window.heatmap_action.isEnabled() and not window.fit_action.isEnabled()
+    assert window.audit.rows() == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    window.grab().save(str(ARTIFACTS / "viewer-corrupt-file.png"))
+
+    assert not window.open_file(tmp_path / "missing.png")
+    assert "missing.png" in window.error_label.text()
+
+    open_and_wait(qtbot, window, jpeg)
+    assert window.result_label.text() in ("NORMAL", "PNEUMONIA") and not window.error_label.isVisible()
+    assert window.heatmap_action.isEnabled() and len(window.audit.rows()) == 1
+
+
+def test_drop_files_then_next_and_previous_and_zoom(qtbot, window):
+    files = sample_files("NORMAL", 2)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(f)) for f in files])
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT_MS) as blocker:
+        window.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                                    Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    assert blocker.args[0].path == files[0]
+    assert window.next_action.isEnabled() and not window.prev_action.isEnabled()
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT_MS) as blocker:
+        window.next_action.trigger()
+    assert blocker.args[0].path == files[1] and window.file_label.text() == files[1].name
+    assert not window.next_action.isEnabled() and window.prev_action.isEnabled()
+
+    fit = window.view.scale_factor()
+    window.zoom_in_action.trigger()
+    assert window.view.scale_factor() == pytest.approx(fit * 1.25)
+    window.fit_action.trigger()
+    assert window.view.scale_factor() == pytest.approx(fit)
+    window.actual_action.trigger()
+    assert window.view.scale_factor() == 1.0
+
+
+def test_heat_map_rendering_follows_the_cam():
+    cam = np.array([[0.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    up = upsample_cam(cam, (40, 30))
+    assert up.shape == (30, 40) and up[0, 0] == 0.0 and up[-1, -1] == pytest.approx(1.0)
+    rgba = overlay_rgba(cam, (40, 30))
+    assert rgba.shape == (30, 40, 4) and rgba.dtype == np.uint8
+    assert tuple(rgba[-1, -1, :3]) == tuple(LUT[-1]) and tuple(rgba[0, 0, :3]) == tuple(LUT[0])
+    assert rgba[-1, -1, 3] == 255 and rgba[0, 0, 3] < rgba[-1, -1, 3]
+    with pytest.raises(ValueError, match="Invalid CAM shape"):
+        upsample_cam(np.zeros(4), (4, 4))
+
+
+def test_excepthook_logs_uncaught_exceptions(caplog):
+    old = sys.excepthook
+    try:
+        install_excepthook(show_dialog=False)
+        try:
+            raise RuntimeError("boom in a slot")
+        except RuntimeError:
+            with caplog.at_level(logging.CRITICAL):
+                sys.excepthook(*sys.exc_info())
+    finally:
+        sys.excepthook = old
+    assert any("Uncaught exception" in r.message and "boom in a slot" in r.exc_text for r in caplog.records)
+
+
+def test_view_entry_point_opens_the_file_and_imports_no_training_stack(package_dir, jpeg):
+    code = f"""
+import os, sys
+os.environ['QT_QPA_PLATFORM'] = 'offscreen'
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from desktop_app import main
+app = QApplication([])
+seen = {{}}
+def poll():
+    for w in QApplication.topLevelWidgets():
+        if type(w).__name__ == 'MainWindow' and w.current is not None:
+            seen['label'] = w.result_label.text(); w.close(); app.quit(); return
+    QTimer.singleShot(100, poll)
+QTimer.singleShot(100, poll)
+QTimer.singleShot(60000, app.quit)
+rc = main.main(['view', {str(jpeg)!r}, '--model-dir', {str(package_dir)!r}])
+bad = sorted({{n.split('.')[0] for n in sys.modules}} & set({FORBIDDEN!r}))
+print('LABEL', seen.get('label'), 'BAD', bad, 'RC', rc)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "BAD [] RC 0" in out.stdout, out.stdout + out.stderr
+    assert "LABEL NORMAL" in out.stdout or "LABEL PNEUMONIA" in out.stdout, out.stdout
+
+
+def test_view_without_a_model_says_how_to_give_one(capsys, monkeypatch):
+    from desktop_app.main import main
+
+    monkeypatch.delenv("PNEUMO_DESKTOP_MODEL_DIR", raising=False)
+    assert main(["view", "--model-dir", ""]) == 2
+    assert "--model-dir" in capsys.readouterr().err
