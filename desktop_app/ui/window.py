@@ -13,7 +13,9 @@ from PySide6.QtWidgets import (QFileDialog, QFrame, QGraphicsPixmapItem, QGraphi
                                QVBoxLayout, QWidget)
 
 from desktop_app.engine import POSITIVE, Engine, Prediction
+from desktop_app.ui.format import percent
 from desktop_app.ui.heatmap import LUT
+from desktop_app.ui.triage import TriageDialog
 from desktop_app.ui.worker import PredictWorker, ViewResult
 
 logger = logging.getLogger(__name__)
@@ -21,11 +23,6 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
 ZOOM_STEP = 1.25
 MIN_SCALE, MAX_SCALE = 0.02, 40.0
-
-
-def percent(p: float) -> str:
-    """How a probability or threshold is shown: one decimal, e.g. ``87.3 %``."""
-    return f"{p * 100:.1f} %"
 
 
 def model_date(created_at: str) -> str:
@@ -132,6 +129,7 @@ class MainWindow(QMainWindow):
         self.index = -1
         self.current: ViewResult | None = None
         self.error: str | None = None
+        self.triage_dialogs: list[TriageDialog] = []
 
         self.setWindowTitle(self.tr("PneumoScan"))
         self.setAcceptDrops(True)
@@ -177,6 +175,8 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         K = QKeySequence
         self.open_action = self._action(self.tr("&Open…"), self.open_dialog, K(K.StandardKey.Open))
+        self.triage_action = self._action(self.tr("Open folder for &triage…"), self.open_triage_dialog,
+                                          K("Ctrl+Shift+O"))
         self.quit_action = self._action(self.tr("&Quit"), self.close, K(K.StandardKey.Quit))
         self.next_action = self._action(self.tr("&Next image"), self.next_image, [K("PgDown"), K("N")])
         self.prev_action = self._action(self.tr("&Previous image"), self.previous_image, [K("PgUp"), K("P")])
@@ -193,7 +193,7 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar()
         m = menu.addMenu(self.tr("&File"))
-        m.addActions([self.open_action, self.next_action, self.prev_action])
+        m.addActions([self.open_action, self.triage_action, self.next_action, self.prev_action])
         m.addSeparator()
         m.addAction(self.quit_action)
         m = menu.addMenu(self.tr("&View"))
@@ -326,6 +326,27 @@ class MainWindow(QMainWindow):
         if files:
             self.open_files(files)
 
+    @Slot()
+    def open_triage_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, self.tr("Open folder for triage"), str(self.files[self.index].parent) if self.files else "")
+        if folder:
+            self.open_triage(folder)
+
+    def open_triage(self, folder: str | os.PathLike) -> TriageDialog:
+        """Triage every image under ``folder`` in a non-modal dialog; double-clicking a row opens it here."""
+        dialog = TriageDialog(self.engine, folder, self.audit, self)
+        dialog.openRequested.connect(self.open_file)
+        dialog.finished.connect(lambda _=0, d=dialog: self._forget_triage(d))
+        self.triage_dialogs.append(dialog)
+        dialog.show()
+        return dialog
+
+    def _forget_triage(self, dialog: TriageDialog) -> None:
+        if dialog in self.triage_dialogs:
+            self.triage_dialogs.remove(dialog)
+        dialog.deleteLater()
+
     def open_files(self, paths: list[str | os.PathLike]) -> bool:
         """Make ``paths`` the list browsed with next/previous and open the first; False if empty."""
         self.files = [Path(p) for p in paths]
@@ -450,6 +471,8 @@ class MainWindow(QMainWindow):
             self.open_files(files)
 
     def closeEvent(self, event) -> None:
+        for dialog in list(self.triage_dialogs):
+            dialog.shutdown()
         self.pool.clear()
         self.pool.waitForDone(10_000)  # let a running prediction finish before the engine goes away
         super().closeEvent(event)
