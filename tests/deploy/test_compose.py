@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from hub.config import TELEMETRY_OFF
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -197,12 +198,6 @@ def test_database_passwords_reach_both_the_init_script_and_the_clients():
 
 # --- the feed's nginx configuration, for real ---------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def feed_server(tmp_path):
     """deploy/nginx-feed.conf served by a real nginx on loopback, over a small TUF-shaped feed.
@@ -211,7 +206,7 @@ def feed_server(tmp_path):
     """
     nginx = _require_tool("nginx")
     feed = tmp_path / "feed"
-    port = _free_port()
+    port = free_port()
     conf = NGINX_CONF.read_text()
     for line in ("listen 8765;", "root /usr/share/nginx/feed;"):
         assert line in conf, f"{NGINX_CONF.name} no longer has '{line}': update this test with it"

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pytest
 import yaml
 
 from hub.config import EXPERIMENT, REGISTERED_MODEL
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -52,12 +52,6 @@ def compose_service(name: str) -> dict:
 
 def compose_hub_env() -> dict[str, str]:
     return {k: _defaults(str(v)) for k, v in yaml.safe_load(COMPOSE.read_text())["x-hub-env"].items()}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_http(url: str, proc: subprocess.Popen, log: Path, seconds: float = 180) -> None:
@@ -124,7 +118,7 @@ def mlflow_on_postgres(tmp_path_factory):
 
 def _mlflow_server(url: str, connect: dict, tmp_path: Path):
     artifacts = tmp_path / "mlartifacts"
-    port = _free_port()
+    port = free_port()
     cmd = [_defaults(str(a)) for a in compose_service("mlflow")["command"]]
     assert cmd[:2] == ["mlflow", "server"], cmd
     for flag, value in {"--backend-store-uri": url, "--artifacts-destination": str(artifacts),
@@ -221,7 +215,7 @@ def test_airflow_init_migrates_postgres_and_its_admin_can_log_in(tmp_path):
 
 
 def _airflow_init_and_login(url: str, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     home = tmp_path / "airflow-home"
     home.mkdir()
     env = {**os.environ, **compose_hub_env(),
