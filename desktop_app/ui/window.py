@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
     """One image at a time: open (dialog, drop, command line), view, predict off-thread, show the result."""
 
     resultShown = Signal(object)  # ViewResult, after the panel is updated
+    engineChanged = Signal(object)  # Engine, after ``set_engine``
     errorShown = Signal(str)  # the message shown for a file that failed
 
     def __init__(self, engine: Engine, audit=None, parent: QWidget | None = None):
@@ -159,6 +160,11 @@ class MainWindow(QMainWindow):
 
         self.zoom_label = QLabel()
         self.statusBar().addPermanentWidget(self.zoom_label)
+        # The model's state (version, offline, update refused…), set by whoever manages updates.
+        self.model_status_label = QLabel()
+        self.model_status_label.setObjectName("model-status")
+        self.statusBar().addPermanentWidget(self.model_status_label)
+        self.set_model_status(self.tr("Model version %1").replace("%1", str(engine.version)))
         self.statusBar().showMessage(self.tr("Open a chest X-ray (PNG, JPEG or DICOM) or drop it here."))
         self._show_prediction(None)
         self._update_actions()
@@ -200,6 +206,9 @@ class MainWindow(QMainWindow):
         m.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_action])
         m.addSeparator()
         m.addAction(self.heatmap_action)
+        # Filled by the parts that attach to the window (updates, audit log, settings).
+        self.model_menu = menu.addMenu(self.tr("&Model"))
+        self.tools_menu = menu.addMenu(self.tr("&Tools"))
 
         tb = self.addToolBar(self.tr("Main"))
         tb.setObjectName("main-toolbar")
@@ -251,6 +260,9 @@ class MainWindow(QMainWindow):
         lay.addWidget(caption(self.tr("Model")))
         lay.addWidget(self.model_label)
         lay.addWidget(self.error_label)
+        # Where the confirm / correct controls go (``desktop_app.ui.feedback``).
+        self.feedback_layout = QVBoxLayout()
+        lay.addLayout(self.feedback_layout)
 
         lay.addSpacing(12)
         lay.addWidget(caption(self.tr("Heat map (H)")))
@@ -316,6 +328,17 @@ class MainWindow(QMainWindow):
         self.error = message
         self.error_label.setText(message or "")
         self.error_label.setVisible(bool(message))
+
+    # ----- the model ----------------------------------------------------------------------------
+    def set_engine(self, engine: Engine) -> None:
+        """Use ``engine`` from the next prediction on (a running one finishes with the old model)."""
+        self.engine = engine
+        self.set_model_status(self.tr("Model version %1").replace("%1", str(engine.version)))
+        self.engineChanged.emit(engine)
+
+    def set_model_status(self, text: str, tooltip: str = "") -> None:
+        self.model_status_label.setText(text)
+        self.model_status_label.setToolTip(tooltip or text)
 
     # ----- opening files ------------------------------------------------------------------------
     @Slot()

@@ -1,0 +1,182 @@
+"""The app's model store: the built-in package plus every version installed from the feed, one active.
+
+Layout, in the per-user data folder (the install folder is never written)::
+
+    models/<version>/     a verified package copied from the feed client's download
+    models/state.json     {"active": 9, "history": [7, 8], "skipped": []}
+
+``history`` is the stack "roll back to previous model" pops; a version rolled back from goes into
+``skipped`` so the updater does not switch to it again (a newer version is taken as usual).
+``open_engine`` loads the active version and, if it fails its checks, falls back to the newest
+version that passes, saying so.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from export.package import ModelPackage, PackageError
+
+from desktop_app.config import write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+STATE = "state.json"
+
+
+class StoreError(RuntimeError):
+    """No usable model, or a package that cannot be installed; the message says why."""
+
+
+class ModelStore:
+    def __init__(self, root: str | os.PathLike, builtin: str | os.PathLike | None = None):
+        self.root = Path(root)
+        self.builtin = Path(builtin) if builtin else None
+
+    # ----- what is there --------------------------------------------------------------------
+    def installed(self) -> dict[int, Path]:
+        """Version → folder for every package whose card is readable (files are verified on load)."""
+        found: dict[int, Path] = {}
+        if self.builtin is not None:
+            try:
+                found[ModelPackage.load(self.builtin, verify=False).version] = self.builtin
+            except PackageError as e:
+                logger.warning("Built-in model %s unreadable: %s", self.builtin, e)
+        if self.root.is_dir():
+            for d in self.root.iterdir():
+                if d.is_dir() and d.name.isdigit():
+                    try:
+                        pkg = ModelPackage.load(d, verify=False)
+                    except PackageError as e:
+                        logger.warning("Ignoring %s: %s", d, e)
+                        continue
+                    if pkg.version == int(d.name):
+                        found[pkg.version] = d
+        return dict(sorted(found.items()))
+
+    def _state(self) -> dict:
+        import json
+
+        try:
+            state = json.loads((self.root / STATE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"active": None, "history": [], "skipped": []}
+        except (OSError, ValueError) as e:
+            logger.warning("Model state file unreadable (%s); using the newest model", e)
+            return {"active": None, "history": [], "skipped": []}
+        ok = (isinstance(state, dict) and isinstance(state.get("active"), (int, type(None)))
+              and all(isinstance(v, int) for v in state.get("history", []) + state.get("skipped", [])))
+        return ({"active": state.get("active"), "history": list(state.get("history", [])),
+                 "skipped": list(state.get("skipped", []))} if ok else {"active": None, "history": [], "skipped": []})
+
+    def _save(self, state: dict) -> None:
+        write_json_atomic(self.root / STATE, state)
+
+    def active_version(self) -> int | None:
+        """The chosen version if it is still installed, else the newest installed one not skipped."""
+        state, installed = self._state(), self.installed()
+        if state["active"] in installed:
+            return state["active"]
+        usable = [v for v in installed if v not in state["skipped"]] or list(installed)
+        return usable[-1] if usable else None
+
+    def newest_known(self) -> int | None:
+        """The highest version installed or skipped: what the feed must beat to be offered."""
+        versions = list(self.installed()) + self._state()["skipped"]
+        return max(versions) if versions else None
+
+    def previous_version(self) -> int | None:
+        """What "roll back" would switch to, or None."""
+        state, installed = self._state(), self.installed()
+        active = self.active_version()
+        for v in reversed(state["history"]):
+            if v in installed and v != active:
+                return v
+        older = [v for v in installed if active is not None and v < active]
+        return older[-1] if older else None
+
+    def path(self, version: int) -> Path:
+        try:
+            return self.installed()[version]
+        except KeyError:
+            raise StoreError(f"Model version {version} is not installed") from None
+
+    # ----- changing it ----------------------------------------------------------------------
+    def install(self, package_dir: str | os.PathLike) -> int:
+        """Copy a package (verified against its card) into ``models/<version>``; return the version."""
+        try:
+            pkg = ModelPackage.load(package_dir)
+        except PackageError as e:
+            raise StoreError(f"Cannot install {package_dir}: {e}") from None
+        final = self.root / str(pkg.version)
+        if final.is_dir():
+            try:
+                ModelPackage.load(final)
+                return pkg.version
+            except PackageError:
+                logger.warning("Replacing damaged copy of version %d in %s", pkg.version, final)
+                shutil.rmtree(final)
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".install-", dir=self.root))
+        try:
+            for name in [*pkg.card["files"], "model.json"]:
+                shutil.copy2(pkg.path(name), staging / name)
+            ModelPackage.load(staging)
+            os.replace(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return pkg.version
+
+    def activate(self, version: int) -> None:
+        """Make ``version`` the active model; the one it replaces goes on the rollback history."""
+        if version not in self.installed():
+            raise StoreError(f"Model version {version} is not installed")
+        state = self._state()
+        current = self.active_version()
+        if current is not None and current != version:
+            state["history"] = [v for v in state["history"] if v != current] + [current]
+        state["history"] = [v for v in state["history"] if v != version]
+        state["skipped"] = [v for v in state["skipped"] if v != version]
+        state["active"] = version
+        self._save(state)
+
+    def rollback(self) -> int:
+        """Switch to the previous model; the current one is skipped by later updates. Returns the version."""
+        previous = self.previous_version()
+        current = self.active_version()
+        if previous is None:
+            raise StoreError("There is no previous model to roll back to")
+        state = self._state()
+        state["history"] = [v for v in state["history"] if v not in (previous, current)]
+        if current is not None and current not in state["skipped"]:
+            state["skipped"].append(current)
+        state["active"] = previous
+        self._save(state)
+        return previous
+
+    # ----- loading --------------------------------------------------------------------------
+    def open_engine(self, variant: str = "fp32", threads: int | None = None):
+        """(Engine, warnings): the active model, or the newest one that passes its checks."""
+        from desktop_app.engine import Engine, EngineError
+
+        installed = self.installed()
+        if not installed:
+            raise StoreError("No model is installed: reinstall the app or connect to the model feed")
+        active = self.active_version()
+        order = [active] + [v for v in reversed(installed) if v != active]
+        warnings: list[str] = []
+        for v in order:
+            try:
+                engine = Engine(installed[v], variant, threads)
+            except EngineError as e:
+                warnings.append(f"Model version {v} was not used: {e}")
+                logger.error("Model version %d refused: %s", v, e)
+                continue
+            if v != active:
+                warnings.append(f"Using model version {v} instead")
+            return engine, warnings
+        raise StoreError("No installed model passes its checks:\n" + "\n".join(warnings))
