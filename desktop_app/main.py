@@ -10,6 +10,8 @@ from pathlib import Path
 
 MODEL_DIR_ENV = "PNEUMO_DESKTOP_MODEL_DIR"
 CACHE_DIR_ENV = "PNEUMO_DESKTOP_CACHE_DIR"
+MODEL_HELP = (f"model package folder (default: ${MODEL_DIR_ENV}, else the active model of the app's store: "
+              "the newest verified feed model or the one installed with the app)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,24 +19,22 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("predict", help="predict each FILE; one JSON line per file")
     pr.add_argument("files", nargs="+", metavar="FILE")
-    pr.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV),
-                    help=f"model package folder (default: ${MODEL_DIR_ENV})")
-    pr.add_argument("--variant", choices=("fp32", "int8"), default="fp32")
+    pr.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV), help=MODEL_HELP)
+    pr.add_argument("--variant", choices=("fp32", "int8"), help="default: the settings' variant (fp32)")
     pr.add_argument("--audit", metavar="DB", help="also record each result in this SQLite audit log")
     up = sub.add_parser("update", help="ask the model feed what it offers")
     up.add_argument("--check", action="store_true", required=True, help="only report what the feed offers")
-    up.add_argument("--feed-url", required=True)
-    up.add_argument("--root", required=True, metavar="ROOT_JSON", help="trusted TUF root.json")
-    up.add_argument("--cache", default=os.environ.get(CACHE_DIR_ENV, str(Path.home() / ".cache" / "pneumoscan")),
-                    help=f"feed metadata cache (default: ${CACHE_DIR_ENV} or ~/.cache/pneumoscan)")
+    up.add_argument("--feed-url", help="default: the settings' feed_url")
+    up.add_argument("--root", metavar="ROOT_JSON", help="trusted TUF root.json (default: the installed one)")
+    up.add_argument("--cache", default=os.environ.get(CACHE_DIR_ENV),
+                    help=f"feed metadata cache (default: ${CACHE_DIR_ENV} or <data dir>/feed)")
     up.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV),
-                    help="installed model package, to compare versions with (optional)")
+                    help="model package to compare versions with (default: the newest the app knows)")
     vw = sub.add_parser("view", help="open the viewer window, optionally with FILEs")
     vw.add_argument("files", nargs="*", metavar="FILE")
-    vw.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV),
-                    help=f"model package folder (default: ${MODEL_DIR_ENV})")
-    vw.add_argument("--variant", choices=("fp32", "int8"), default="fp32")
-    vw.add_argument("--audit", metavar="DB", help="record each result in this SQLite audit log")
+    vw.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV), help=MODEL_HELP)
+    vw.add_argument("--variant", choices=("fp32", "int8"), help="default: the settings' variant (fp32)")
+    vw.add_argument("--audit", metavar="DB", help="audit log (default: <data dir>/audit.sqlite)")
     return p
 
 
@@ -43,18 +43,40 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _settings():
+    from desktop_app.config import load_settings
+
+    settings = load_settings()
+    for problem in settings.problems:
+        print(f"pneumo-desktop: warning: {problem}", file=sys.stderr)
+    return settings
+
+
+def open_engine(model_dir: str | None, variant: str | None, settings):
+    """The engine for ``model_dir``, else the store's active model; raises EngineError or StoreError."""
+    from desktop_app.engine import Engine
+    from desktop_app.models import ModelStore
+
+    variant = variant or settings.variant
+    if model_dir:
+        return Engine(model_dir, variant)
+    engine, warnings = ModelStore(settings.paths().models, settings.builtin_model or None).open_engine(variant)
+    for w in warnings:
+        print(f"pneumo-desktop: warning: {w}", file=sys.stderr)
+    return engine
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from desktop_app.audit import AuditLog, result_record
-    from desktop_app.engine import Engine, EngineError
+    from desktop_app.engine import EngineError
     from desktop_app.images import load_image
+    from desktop_app.models import StoreError
     from export.preprocess import ImageError
 
-    if not args.model_dir:
-        return _fail(f"no model package: pass --model-dir or set {MODEL_DIR_ENV}")
     try:
-        engine = Engine(args.model_dir, args.variant)
-    except EngineError as e:
-        return _fail(str(e))
+        engine = open_engine(args.model_dir, args.variant, _settings())
+    except (EngineError, StoreError) as e:
+        return _fail(f"{e} (or pass --model-dir)" if isinstance(e, StoreError) else str(e))
     audit = AuditLog(args.audit) if args.audit else None
     failed = 0
     for f in args.files:
@@ -73,17 +95,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
+    from desktop_app.models import ModelStore
     from export.feed_client import FeedClient, FeedClientError
     from export.package import ModelPackage, PackageError
 
-    installed = None
+    settings = _settings()
+    feed_url, root = args.feed_url or settings.feed_url, args.root or settings.trusted_root
+    if not feed_url or not root:
+        return _fail("no feed configured: pass --feed-url and --root, or set feed_url (and trusted_root) "
+                     "in the admin config or the settings")
     if args.model_dir:
         try:
             installed = ModelPackage.load(args.model_dir, verify=False).version
         except PackageError as e:
             return _fail(f"installed model unreadable: {e}")
+    else:
+        installed = ModelStore(settings.paths().models, settings.builtin_model or None).newest_known()
+    cache = Path(args.cache) if args.cache else settings.paths().feed_cache
     try:
-        offer = FeedClient(Path(args.root), args.feed_url, Path(args.cache)).check(installed)
+        offer = FeedClient(Path(root), feed_url, cache).check(installed)
     except FeedClientError as e:
         return _fail(str(e).splitlines()[0], 3)
     if offer is None:
@@ -96,8 +126,6 @@ def cmd_update(args: argparse.Namespace) -> int:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    if not args.model_dir:
-        return _fail(f"no model package: pass --model-dir or set {MODEL_DIR_ENV}")
     from desktop_app.ui.app import run_viewer
 
     return run_viewer(args.model_dir, args.variant, args.audit, args.files)

@@ -30,25 +30,36 @@ def install_excepthook(show_dialog: bool = True) -> None:
     sys.excepthook = hook
 
 
-def run_viewer(model_dir: str, variant: str = "fp32", audit_path: str | None = None,
+def run_viewer(model_dir: str | None = None, variant: str | None = None, audit_path: str | None = None,
                files: list[str] | None = None) -> int:
-    """Start the GUI; return the exit code. The model is loaded (and self-checked) before the window opens."""
+    """Start the GUI; return the exit code. The model is loaded (and self-checked) before the window opens.
+
+    Without ``model_dir`` the model is the store's active one (the newest verified feed model, or the
+    one installed with the app); without ``audit_path`` the audit log is the per-user one.
+    """
     from PySide6.QtWidgets import QApplication
 
     from desktop_app.audit import AuditLog
-    from desktop_app.engine import Engine, EngineError
+    from desktop_app.config import load_settings
+    from desktop_app.engine import EngineError
+    from desktop_app.main import open_engine
+    from desktop_app.models import StoreError
     from desktop_app.ui.window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("PneumoScan")
     app.setOrganizationName("PneumoScan")
     install_excepthook()
+    settings = load_settings()
+    for problem in settings.problems:
+        logger.warning("%s", problem)
     try:
-        engine = Engine(model_dir, variant)
-    except EngineError as e:
-        print(f"pneumo-desktop: {e}", file=sys.stderr)
+        engine = open_engine(model_dir, variant, settings)
+    except (EngineError, StoreError) as e:
+        print(f"pneumo-desktop: {e}" + (" (or pass --model-dir)" if isinstance(e, StoreError) else ""),
+              file=sys.stderr)
         return 2
-    audit = AuditLog(audit_path) if audit_path else None
+    audit = AuditLog(audit_path or settings.paths().audit_db)
     window = MainWindow(engine, audit)
     window.show()
     if files:
@@ -56,5 +67,4 @@ def run_viewer(model_dir: str, variant: str = "fp32", audit_path: str | None = N
     try:
         return app.exec()
     finally:
-        if audit is not None:
-            audit.close()
+        audit.close()

@@ -12,6 +12,19 @@ from tests.conftest import sample_files
 SIZE = 64
 
 
+@pytest.fixture(autouse=True)
+def isolated_app_dirs(tmp_path, monkeypatch):
+    """Each test gets its own per-user data and settings, and no admin config: never the real home's."""
+    monkeypatch.setenv("PNEUMO_DESKTOP_DATA", str(tmp_path / "user-data"))
+    monkeypatch.setenv("PNEUMO_DESKTOP_USER_CONFIG", str(tmp_path / "user-config" / "settings.json"))
+    admin = tmp_path / "admin" / "config.toml"
+    admin.parent.mkdir()
+    admin.write_text("# empty: defaults\n")
+    monkeypatch.setenv("PNEUMO_DESKTOP_CONFIG", str(admin))
+    monkeypatch.delenv("PNEUMO_DESKTOP_MODEL_DIR", raising=False)
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def package_dir(tmp_path_factory) -> Path:
     import torch

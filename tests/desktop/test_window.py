@@ -214,4 +214,5 @@ def test_view_without_a_model_says_how_to_give_one(capsys, monkeypatch):
 
     monkeypatch.delenv("PNEUMO_DESKTOP_MODEL_DIR", raising=False)
     assert main(["view", "--model-dir", ""]) == 2
-    assert "--model-dir" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "No model is installed" in err and "--model-dir" in err
