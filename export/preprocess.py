@@ -71,7 +71,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.I
     except UnidentifiedImageError:
         raise ImageError("not an image file (format not recognised)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError("image too large (decompression bomb guard)") from None
+        raise ImageError(f"image too large: over {max_pixels:,} pixels (refused as a possible decompression "
+                         "bomb)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"image data is corrupt or truncated ({e})") from None
     if min(img.size) < MIN_SIDE:

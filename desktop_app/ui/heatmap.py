@@ -47,6 +47,15 @@ def overlay_rgba(cam: np.ndarray, size: tuple[int, int], min_alpha: float = 0.35
     return rgba
 
 
-def gray_to_uint8(gray: np.ndarray) -> np.ndarray:
-    """A [0, 1] float image as contiguous uint8 for display."""
-    return np.ascontiguousarray(np.round(np.clip(gray, 0.0, 1.0) * 255.0).astype(np.uint8))
+WL_LEVELS = 4096  # window/level works on 12-bit gray: as fine as a typical DICOM, fast as a table lookup
+
+
+def gray_levels(gray: np.ndarray) -> np.ndarray:
+    """(H, W) uint16 in [0, WL_LEVELS) from gray in [0, 1]: what window/level tables index."""
+    return (np.clip(gray, 0.0, 1.0) * (WL_LEVELS - 1) + 0.5).astype(np.uint16)
+
+
+def window_lut(level: float, width: float) -> np.ndarray:
+    """(WL_LEVELS,) uint8 table mapping gray in [0, 1] to the screen for a window ``level`` ± ``width``/2."""
+    x = np.linspace(0.0, 1.0, WL_LEVELS)
+    return (np.clip((x - (level - width / 2)) / width, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

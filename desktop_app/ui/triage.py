@@ -291,10 +291,9 @@ class TriageDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.addWidget(self.folder_label)
         lay.addWidget(self.view, 1)
-        row = QHBoxLayout()
-        row.addWidget(self.progress, 1)
-        row.addWidget(self.status_label)
-        lay.addLayout(row)
+        lay.addWidget(self.progress)
+        self.status_label.setWordWrap(True)  # its own line: a long message is never cut off
+        lay.addWidget(self.status_label)
         buttons = QHBoxLayout()
         buttons.addWidget(self.disclaimer_label)
         buttons.addStretch(1)

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QAction, QColor, QImage, QKeySequence, QPainter, QPixmap
-from PySide6.QtWidgets import (QFileDialog, QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
+from PySide6.QtWidgets import (QFileDialog, QFrame, QGraphicsPixmapItem, QGridLayout, QGraphicsScene, QGraphicsView,
                                QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QSlider, QSplitter,
                                QVBoxLayout, QWidget)
 
 from desktop_app.engine import POSITIVE, Engine, Prediction
 from desktop_app.ui.format import percent
-from desktop_app.ui.heatmap import LUT
+from desktop_app.ui.heatmap import LUT, window_lut
 from desktop_app.ui.triage import TriageDialog
 from desktop_app.ui.worker import PredictWorker, ViewResult
 
@@ -42,6 +42,7 @@ class ImageView(QGraphicsView):
     """Graphics view with Ctrl+wheel zoom, drag to pan, and fit-to-window that survives resizes."""
 
     zoomChanged = Signal(float)
+    windowDragged = Signal(float, float)  # (dx, dy) in view pixels while the right button drags
 
     def __init__(self, scene: QGraphicsScene, parent: QWidget | None = None):
         super().__init__(scene, parent)
@@ -54,6 +55,30 @@ class ImageView(QGraphicsView):
         self.setAcceptDrops(False)
         self.viewport().setAcceptDrops(False)
         self.fit_mode = True
+        self._wl_drag = None
+
+    def mousePressEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.RightButton:
+            self._wl_drag = event.position()
+            event.accept()
+        else:
+            super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._wl_drag is not None:
+            d = event.position() - self._wl_drag
+            self._wl_drag = event.position()
+            self.windowDragged.emit(d.x(), d.y())
+            event.accept()
+        else:
+            super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.RightButton and self._wl_drag is not None:
+            self._wl_drag = None
+            event.accept()
+        else:
+            super().mouseReleaseEvent(event)
 
     def scale_factor(self) -> float:
         return self.transform().m11()
@@ -147,6 +172,8 @@ class MainWindow(QMainWindow):
         self.scene.addItem(self.overlay_item)
         self.view = ImageView(self.scene)
         self.view.zoomChanged.connect(self._on_zoom)
+        self.view.windowDragged.connect(self._on_window_drag)
+        self._gray12: np.ndarray | None = None  # the current image at WL_LEVELS levels, for window/level
 
         self._build_actions()
         panel = self._build_panel()
@@ -193,6 +220,7 @@ class MainWindow(QMainWindow):
         self.fit_action = self._action(self.tr("&Fit to window"), self.view.fit, [K("Ctrl+0"), K("F")])
         self.actual_action = self._action(self.tr("&Actual size"), self.view.actual_size, K("Ctrl+1"))
         self.heatmap_action = self._action(self.tr("&Heat map"), self.set_heatmap_visible, K("H"), checkable=True)
+        self.wl_reset_action = self._action(self.tr("&Reset window/level"), self.reset_window_level, K("R"))
         self.heatmap_action.blockSignals(True)  # the panel does not exist yet; on by default
         self.heatmap_action.setChecked(True)
         self.heatmap_action.blockSignals(False)
@@ -204,6 +232,8 @@ class MainWindow(QMainWindow):
         m.addAction(self.quit_action)
         m = menu.addMenu(self.tr("&View"))
         m.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_action])
+        m.addSeparator()
+        m.addAction(self.wl_reset_action)
         m.addSeparator()
         m.addAction(self.heatmap_action)
         # Filled by the parts that attach to the window (updates, audit log, settings).
@@ -265,6 +295,23 @@ class MainWindow(QMainWindow):
         lay.addLayout(self.feedback_layout)
 
         lay.addSpacing(12)
+        lay.addWidget(caption(self.tr("Window / level (drag with the right button; R resets)")))
+        grid = QGridLayout()
+        self.level_slider, self.width_slider = QSlider(Qt.Orientation.Horizontal), QSlider(Qt.Orientation.Horizontal)
+        self.level_slider.setRange(0, 100)
+        self.level_slider.setValue(50)
+        self.width_slider.setRange(1, 100)
+        self.width_slider.setValue(100)
+        self.level_slider.setToolTip(self.tr("Level: the gray value at the middle of the window"))
+        self.width_slider.setToolTip(self.tr("Width: the range of gray values shown from black to white"))
+        for r, (name, slider) in enumerate(((self.tr("Level"), self.level_slider),
+                                            (self.tr("Width"), self.width_slider))):
+            slider.valueChanged.connect(self._apply_window_level)
+            grid.addWidget(QLabel(name), r, 0)
+            grid.addWidget(slider, r, 1)
+        lay.addLayout(grid)
+
+        lay.addSpacing(12)
         lay.addWidget(caption(self.tr("Heat map (H)")))
         row = QHBoxLayout()
         row.addWidget(QLabel(self.tr("Opacity")))
@@ -302,6 +349,8 @@ class MainWindow(QMainWindow):
         for a in (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_action):
             a.setEnabled(has_image)
         self.heatmap_action.setEnabled(has_image)
+        for w in (self.wl_reset_action, self.level_slider, self.width_slider):
+            w.setEnabled(has_image)
         self.opacity_slider.setEnabled(has_image and self.heatmap_action.isChecked())
 
     def label_text(self, label: str) -> str:
@@ -421,7 +470,8 @@ class MainWindow(QMainWindow):
         if result.request != self._request:
             return  # the user has moved on to another file
         self.current = result
-        self.image_item.setPixmap(QPixmap.fromImage(_qimage(result.display)))
+        self._gray12 = result.display
+        self.reset_window_level()  # each image opens at its full range: a narrow window never carries over
         self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(result.overlay)))
         self.overlay_item.setVisible(self.heatmap_action.isChecked())
         self.scene.setSceneRect(QRectF(self.image_item.pixmap().rect()))
@@ -446,6 +496,7 @@ class MainWindow(QMainWindow):
     def _fail(self, message: str) -> None:
         # Clear the previous image so its result is never read as this file's result.
         self.current = None
+        self._gray12 = None
         self.image_item.setPixmap(QPixmap())
         self.overlay_item.setPixmap(QPixmap())
         self.overlay_item.setVisible(False)
@@ -455,6 +506,41 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message)
         self._update_actions()
         self.errorShown.emit(message)
+
+    # ----- window / level (display only: the model always sees the original image) ---------------
+    def window_level(self) -> tuple[float, float]:
+        """(level, width) as fractions of the image's gray range."""
+        return self.level_slider.value() / 100.0, self.width_slider.value() / 100.0
+
+    def set_window_level(self, level: float, width: float) -> None:
+        for slider, value in ((self.level_slider, level), (self.width_slider, width)):
+            slider.blockSignals(True)
+            slider.setValue(round(value * 100))
+            slider.blockSignals(False)
+        self._apply_window_level()  # one repaint for both
+
+    @Slot()
+    def reset_window_level(self) -> None:
+        self.set_window_level(0.5, 1.0)
+
+    @Slot(float, float)
+    def _on_window_drag(self, dx: float, dy: float) -> None:
+        """Right-drag: right widens the window, down raises the level (as in PACS viewers)."""
+        if self.current is None:
+            return
+        level, width = self.window_level()
+        self.set_window_level(min(1.0, max(0.0, level + dy / 400.0)), min(1.0, max(0.01, width + dx / 400.0)))
+
+    @Slot()
+    def _apply_window_level(self) -> None:
+        if self._gray12 is None:
+            return
+        shown = window_lut(*self.window_level())[self._gray12]
+        self.image_item.setPixmap(QPixmap.fromImage(_qimage(shown)))
+        level, width = self.window_level()
+        if (level, width) != (0.5, 1.0):
+            self.statusBar().showMessage(self.tr("Window level %1 %, width %2 %")
+                                         .replace("%1", f"{level * 100:.0f}").replace("%2", f"{width * 100:.0f}"), 3000)
 
     # ----- heat map and zoom --------------------------------------------------------------------
     @Slot(bool)

@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, QRunnable, Signal
 
 from desktop_app.engine import Engine, Prediction
 from desktop_app.images import LoadedImage, load_image
-from desktop_app.ui.heatmap import gray_to_uint8, overlay_rgba
+from desktop_app.ui.heatmap import gray_levels, overlay_rgba
 from export.preprocess import ImageError
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class ViewResult:
     request: int  # the window's request number, so a stale result can be dropped
     path: Path
     image: LoadedImage
-    display: np.ndarray  # (H, W) uint8
+    display: np.ndarray  # (H, W) uint16 gray levels for window/level (heatmap.gray_levels)
     overlay: np.ndarray  # (H, W, 4) uint8 RGBA
     prediction: Prediction
     audit_row: dict | None
@@ -58,7 +58,7 @@ class PredictWorker(QRunnable):
         try:
             image = load_image(self.path)
             prediction = self.engine.predict(image)
-            display = gray_to_uint8(image.gray)
+            display = gray_levels(image.gray)
             overlay = overlay_rgba(prediction.cam, image.size)
             row = self.audit.record(prediction, self.path) if self.audit is not None else None
         except Exception as e:  # every failure becomes a message; the worker thread never dies loudly

@@ -216,3 +216,82 @@ def test_view_without_a_model_says_how_to_give_one(capsys, monkeypatch):
     assert main(["view", "--model-dir", ""]) == 2
     err = capsys.readouterr().err
     assert "No model is installed" in err and "--model-dir" in err
+
+
+def test_window_level_changes_the_display_not_the_prediction(qtbot, window, jpeg):
+    result = open_and_wait(qtbot, window, jpeg)
+    gray = load_image(jpeg).gray
+    full = pixels(window.image_item.pixmap().toImage())[..., 0]
+    assert np.abs(full.astype(int) - np.round(gray * 255).astype(int)).max() <= 1  # opens at the full range
+
+    window.set_window_level(0.4, 0.2)  # a narrow window: below 0.3 is black, above 0.5 white
+    narrow = pixels(window.image_item.pixmap().toImage())[..., 0]
+    assert (narrow[gray < 0.29] == 0).all() and (narrow[gray > 0.51] == 255).all()
+    mid = (gray > 0.38) & (gray < 0.42)
+    assert mid.any() and np.abs(narrow[mid].astype(int) - 128).max() <= 30
+    # Right-drag widens the window (right) and raises the level (down).
+    qtbot.mousePress(window.view.viewport(), Qt.MouseButton.RightButton, pos=window.view.viewport().rect().center())
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtCore import QEvent
+    centre = QPointF(window.view.viewport().rect().center())
+    move = QMouseEvent(QEvent.Type.MouseMove, centre + QPointF(40, 20), centre + QPointF(40, 20),
+                       Qt.MouseButton.NoButton, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier)
+    window.view.mouseMoveEvent(move)
+    qtbot.mouseRelease(window.view.viewport(), Qt.MouseButton.RightButton)
+    level, width = window.window_level()
+    assert level > 0.4 and width > 0.2
+    # The model's answer is untouched, and R restores the full range.
+    assert window.probability_label.text() == percent(result.prediction.probability)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert window.window_level() == (0.5, 1.0)
+    assert np.array_equal(pixels(window.image_item.pixmap().toImage())[..., 0], full)
+
+
+@pytest.mark.parametrize("case", ["dicom-monochrome1", "png16", "rgb"])
+def test_other_image_kinds_display_and_predict(qtbot, window, engine, tmp_path, case):
+    from tests.desktop.conftest import gray8, write_dicom
+
+    src = sample_files("PNEUMONIA", 1, offset=3)[0]
+    g = gray8(src)
+    if case == "dicom-monochrome1":
+        path = write_dicom(tmp_path / "chest.dcm", (255 - g).astype(np.uint8), photometric="MONOCHROME1")
+    elif case == "png16":
+        path = tmp_path / "chest16.png"
+        from PIL import Image
+        Image.fromarray(g.astype(np.uint16) * 257).save(path)
+    else:
+        path = tmp_path / "chest-rgb.png"
+        from PIL import Image
+        Image.fromarray(np.stack([g] * 3, axis=-1)).save(path)
+    result = open_and_wait(qtbot, window, path)
+    expected = engine.predict(load_image(path))
+    assert window.probability_label.text() == percent(expected.probability)
+    # Shown as a radiologist expects: bright bone, dark air, whatever the encoding.
+    shown = pixels(window.image_item.pixmap().toImage())[..., 0].astype(int)
+    assert np.corrcoef(shown.ravel(), g.ravel())[0, 1] > 0.99
+    assert result.image.size == (g.shape[1], g.shape[0])
+
+
+@pytest.mark.parametrize("case", ["not-an-image", "bomb", "empty"])
+def test_bad_files_get_a_clear_message_and_the_app_stays_usable(qtbot, window, jpeg, tmp_path, case):
+    from PIL import Image
+
+    if case == "not-an-image":
+        path = tmp_path / "report.png"
+        path.write_text("Patient report: this is text, not an image\n" * 20)
+        words = ("report.png",)
+    elif case == "bomb":
+        path = tmp_path / "huge.png"
+        Image.new("L", (12_000, 12_000)).save(path, optimize=True)  # 144 Mpixel of zeros: a few kB on disk
+        words = ("huge.png", "pixel")
+    else:
+        path = tmp_path / "empty.dcm"
+        path.write_bytes(b"")
+        words = ("empty.dcm",)
+    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT_MS) as blocker:
+        window.open_file(path)
+    message = blocker.args[0]
+    assert all(w.lower() in message.lower() for w in words), message
+    assert window.error_label.isVisible() and window.current is None
+    open_and_wait(qtbot, window, jpeg)  # still responsive: the next file works
+    assert not window.error_label.isVisible()
