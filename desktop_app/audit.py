@@ -2,18 +2,27 @@
 
 A row is written per prediction; ``confirmed_label`` stays empty until the radiologist confirms or
 corrects the result, which is what later feeds labelled data back to the hub.
+
+One connection is shared by the GUI thread and the workers (prediction, triage, export), so every
+access holds one lock. Listeners (``add_listener``) hear of each new or changed row, from whichever
+thread made the change: a Qt listener should emit a signal, which Qt queues to the GUI thread.
 """
 from __future__ import annotations
 
 import csv
 import os
+import logging
 import sqlite3
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from export.package import sha256_of
 
 from desktop_app.engine import Prediction
+
+logger = logging.getLogger(__name__)
 
 COLUMNS = ("id", "time", "file_name", "file_path", "sha256", "label", "probability", "threshold",
            "model_version", "confirmed_label", "confirmed_at")
@@ -53,6 +62,8 @@ class AuditLog:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[dict], None]] = []
         self._db = sqlite3.connect(self.path, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -60,7 +71,8 @@ class AuditLog:
             self._db.execute(_SCHEMA)
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def __enter__(self) -> "AuditLog":
         return self
@@ -68,34 +80,69 @@ class AuditLog:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    # ----- change notification ------------------------------------------------------------------
+    def add_listener(self, callback: Callable[[dict], None]) -> None:
+        """Call ``callback(row)`` after every ``record`` and ``confirm`` (on the thread that made it)."""
+        with self._lock:
+            self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[dict], None]) -> None:
+        with self._lock:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+    def _notify(self, row: dict) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            try:
+                callback(row)
+            except Exception:  # a broken listener (a closed window) must never lose the audit write
+                logger.warning("Audit listener %r failed", callback, exc_info=True)
+
+    # ----- rows ---------------------------------------------------------------------------------
     def record(self, prediction: Prediction, file: str | os.PathLike) -> dict:
         """Store one result (the file's sha256 is computed here); return the row as a dict."""
         rec = result_record(prediction, file)
-        with self._db:
-            cur = self._db.execute(f"INSERT INTO results ({', '.join(rec)}) VALUES ({', '.join('?' * len(rec))})",
-                                   tuple(rec.values()))
-        return self.row(cur.lastrowid)
+        with self._lock:
+            with self._db:
+                cur = self._db.execute(f"INSERT INTO results ({', '.join(rec)}) VALUES ({', '.join('?' * len(rec))})",
+                                       tuple(rec.values()))
+            row = self.row(cur.lastrowid)
+        self._notify(row)
+        return row
 
     def row(self, row_id: int) -> dict:
-        r = self._db.execute("SELECT * FROM results WHERE id = ?", (row_id,)).fetchone()
+        with self._lock:
+            r = self._db.execute("SELECT * FROM results WHERE id = ?", (row_id,)).fetchone()
         if r is None:
             raise KeyError(f"No audit row {row_id}")
         return dict(r)
 
     def rows(self) -> list[dict]:
         """Every row, oldest first."""
-        return [dict(r) for r in self._db.execute("SELECT * FROM results ORDER BY id")]
+        with self._lock:
+            return [dict(r) for r in self._db.execute("SELECT * FROM results ORDER BY id")]
+
+    def confirmed(self) -> list[dict]:
+        """The rows the radiologist confirmed or corrected, in the order they were confirmed."""
+        with self._lock:
+            return [dict(r) for r in self._db.execute(
+                "SELECT * FROM results WHERE confirmed_label IS NOT NULL ORDER BY confirmed_at, id")]
 
     def confirm(self, row_id: int, label: str) -> dict:
-        """Record the radiologist's label (NORMAL or PNEUMONIA) for a row."""
+        """Record the radiologist's label (NORMAL or PNEUMONIA) for a row, stamped with the current time."""
         if label not in LABELS:
             raise ValueError(f"Invalid label {label!r}. Supported: {', '.join(LABELS)}")
-        with self._db:
-            cur = self._db.execute("UPDATE results SET confirmed_label = ?, confirmed_at = ? WHERE id = ?",
-                                   (label, now_utc(), row_id))
-        if cur.rowcount != 1:
-            raise KeyError(f"No audit row {row_id}")
-        return self.row(row_id)
+        with self._lock:
+            with self._db:
+                cur = self._db.execute("UPDATE results SET confirmed_label = ?, confirmed_at = ? WHERE id = ?",
+                                       (label, now_utc(), row_id))
+            if cur.rowcount != 1:
+                raise KeyError(f"No audit row {row_id}")
+            row = self.row(row_id)
+        self._notify(row)
+        return row
 
     def export_csv(self, path: str | os.PathLike) -> Path:
         """Write every row to ``path`` (header = ``COLUMNS``)."""

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+import tuf
 import urllib3
 from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import TargetFile
@@ -64,6 +65,22 @@ def _plain_name(name: object) -> bool:
     return isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name and "\\" not in name
 
 
+class _ProxyFetcher(Urllib3Fetcher):
+    """``Urllib3Fetcher`` sending every request through one explicit proxy (the clinic's), not the
+    ``*_proxy`` environment variables: ``Urllib3Fetcher`` only needs ``.request()`` of its pool
+    manager, which a ``urllib3.ProxyManager`` provides."""
+
+    def __init__(self, proxy: str, socket_timeout: float, app_user_agent: str):
+        super().__init__(socket_timeout=socket_timeout, app_user_agent=app_user_agent)
+        if not hasattr(self, "_proxy_env"):  # tuf changed its internals: fail loudly, never bypass the proxy
+            raise FeedClientError(f"This python-tuf ({tuf.__version__}) does not support a configured proxy")
+        headers = {"User-Agent": f"{app_user_agent} python-tuf/{tuf.__version__}"}
+        try:
+            self._proxy_env = urllib3.ProxyManager(proxy, headers=headers)
+        except (ValueError, urllib3.exceptions.HTTPError) as e:
+            raise FeedClientError(f"The proxy {proxy!r} is not a valid proxy URL: {e}") from None
+
+
 class FeedClient:
     """Checks and downloads model packages from a TUF feed into ``cache_dir``.
 
@@ -71,10 +88,12 @@ class FeedClient:
     ``cache_dir/packages/<version>/`` holds verified packages. One client per cache folder.
     ``timeout`` (seconds) bounds connecting and each wait for data: offline, a refused connection or
     an unknown host fail within a second; a server that accepts but never answers fails after about
-    4 × ``timeout`` (urllib3 tries a GET four times).
+    4 × ``timeout`` (urllib3 tries a GET four times). ``proxy`` (``http://host:port``) sends every
+    request through that proxy; without it the ``*_proxy`` environment variables apply as usual.
     """
 
-    def __init__(self, trusted_root: Path, feed_url: str, cache_dir: Path, timeout: float = 5.0):
+    def __init__(self, trusted_root: Path, feed_url: str, cache_dir: Path, timeout: float = 5.0,
+                 proxy: str | None = None):
         try:
             self._root_bytes = Path(trusted_root).read_bytes()
         except OSError as e:
@@ -82,6 +101,7 @@ class FeedClient:
         self.feed_url = feed_url.rstrip("/")
         self.cache_dir = Path(cache_dir)
         self.timeout = timeout
+        self.proxy = proxy or None
 
     @property
     def packages_dir(self) -> Path:
@@ -128,7 +148,8 @@ class FeedClient:
         """A fresh ``Updater`` per operation (ngclient refreshes once per instance)."""
         meta = self.cache_dir / "metadata"
         meta.mkdir(parents=True, exist_ok=True)
-        fetcher = Urllib3Fetcher(socket_timeout=self.timeout, app_user_agent="PneumoScan")
+        fetcher = (_ProxyFetcher(self.proxy, self.timeout, "PneumoScan") if self.proxy
+                   else Urllib3Fetcher(socket_timeout=self.timeout, app_user_agent="PneumoScan"))
         try:
             return Updater(str(meta), f"{self.feed_url}/metadata/", str(self.cache_dir / "targets"),
                            f"{self.feed_url}/targets/", fetcher=fetcher, bootstrap=self._root_bytes)
@@ -237,7 +258,8 @@ class FeedClient:
         except (tuf_errors.DownloadError, urllib3.exceptions.HTTPError) as e:
             cause = e.__cause__ or e
             reason = getattr(cause, "reason", None) or cause
-            raise FeedUnreachable(f"Cannot reach the feed at {self.feed_url}: {reason}") from None
+            via = f" through the proxy {self.proxy}" if self.proxy else ""
+            raise FeedUnreachable(f"Cannot reach the feed at {self.feed_url}{via}: {reason}") from None
         except tuf_errors.ExpiredMetadataError as e:
             raise UpdateRefused(f"The feed's signed metadata has expired ({e}): the feed is stale or being "
                                 "replayed; the hub must run `feed refresh`") from None

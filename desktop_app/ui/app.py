@@ -30,6 +30,55 @@ def install_excepthook(show_dialog: bool = True) -> None:
     sys.excepthook = hook
 
 
+def log_to_file(path) -> None:
+    """Keep a rotating log in the per-user data folder (IT looks there); never stop the app over it."""
+    import logging.handlers
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    except OSError as e:
+        logger.warning("Cannot write the log file %s: %s", path, e)
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for h in root.handlers:  # the console keeps showing warnings only
+        if h.level == logging.NOTSET:
+            h.setLevel(logging.WARNING)
+    handler.setLevel(logging.INFO)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def build_window(engine, audit, settings, managed_model: bool = True):
+    """The main window with every part attached: feedback, audit log, settings and, when the model
+    comes from the app's store (``managed_model``), background updates and rollback."""
+    from desktop_app.models import ModelStore
+    from desktop_app.ui import audit_view, feedback, settings_dialog
+    from desktop_app.ui.update_controller import UpdateController
+    from desktop_app.ui.window import MainWindow
+
+    window = MainWindow(engine, audit)
+    feedback.attach(window, audit)
+    audit_view.attach(window, audit)
+    prefs = settings_dialog.attach(window, settings)
+    if managed_model:
+        updates = UpdateController.from_settings(
+            settings, ModelStore(settings.paths().models, settings.builtin_model or None), window)
+        updates.attach(window)
+        window.updates = updates
+
+        def on_saved(new) -> None:
+            old_variant = updates.updater.variant
+            updates.apply_settings(new)
+            if new.variant != old_variant:
+                updates.reload_model(new.variant)
+
+        prefs.settingsChanged.connect(on_saved)
+        updates.start()
+    return window
+
+
 def run_viewer(model_dir: str | None = None, variant: str | None = None, audit_path: str | None = None,
                files: list[str] | None = None) -> int:
     """Start the GUI; return the exit code. The model is loaded (and self-checked) before the window opens.
@@ -44,15 +93,17 @@ def run_viewer(model_dir: str | None = None, variant: str | None = None, audit_p
     from desktop_app.engine import EngineError
     from desktop_app.main import open_engine
     from desktop_app.models import StoreError
-    from desktop_app.ui.window import MainWindow
+    from desktop_app.i18n import install_translator
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("PneumoScan")
     app.setOrganizationName("PneumoScan")
     install_excepthook()
     settings = load_settings()
+    log_to_file(settings.paths().log_file)
     for problem in settings.problems:
         logger.warning("%s", problem)
+    install_translator(app, settings.language)
     try:
         engine = open_engine(model_dir, variant, settings)
     except (EngineError, StoreError) as e:
@@ -60,8 +111,11 @@ def run_viewer(model_dir: str | None = None, variant: str | None = None, audit_p
               file=sys.stderr)
         return 2
     audit = AuditLog(audit_path or settings.paths().audit_db)
-    window = MainWindow(engine, audit)
+    window = build_window(engine, audit, settings, managed_model=model_dir is None)
     window.show()
+    if settings.problems:
+        window.statusBar().showMessage(QApplication.translate("app", "Configuration problem: %1")
+                                       .replace("%1", settings.problems[0]), 30_000)
     if files:
         window.open_files(files)
     try:

@@ -1,7 +1,9 @@
-"""How numbers are shown in the UI (one definition, shared by the viewer and the triage table)."""
+"""How numbers are shown in the UI (one definition, shared by the viewer, the triage table and the audit log)."""
 from __future__ import annotations
+
+from PySide6.QtCore import QLocale
 
 
 def percent(p: float) -> str:
-    """How a probability or threshold is shown: one decimal, e.g. ``87.3 %``."""
-    return f"{p * 100:.1f} %"
+    """A probability or threshold with one decimal in the UI's language: ``87.3 %``, in French ``87,3 %``."""
+    return f"{QLocale().toString(p * 100, 'f', 1)} %"

@@ -1,0 +1,498 @@
+"""The audit log dialog: every recorded result, newest first; confirm or correct, export CSV or a labelled batch.
+
+``AuditModel`` holds the rows (a Qt table model, kept current through the audit log's listener, so
+results recorded by the viewer or a triage show up live); ``AuditProxy`` sorts and filters it;
+``AuditDialog`` is the non-modal window; ``attach`` adds "Audit log…" and "Export labelled batch…" to
+the main window's Tools menu. The labelled batch is written off the GUI thread (``ExportWorker``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from pathlib import Path
+
+from PySide6.QtCore import (QAbstractTableModel, QDateTime, QItemSelectionModel, QModelIndex, QObject, QRunnable,
+                            QSortFilterProxyModel, Qt, QThreadPool, Signal, Slot)
+from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView,
+                               QLabel, QLineEdit, QMenu, QMessageBox, QPushButton, QTableView, QVBoxLayout,
+                               QWidget)
+
+from desktop_app.audit import LABELS
+from desktop_app.engine import POSITIVE
+from desktop_app.labelled_export import ExportError, ExportResult, export_labelled_batch, latest_confirmations
+from desktop_app.ui.format import percent
+
+logger = logging.getLogger(__name__)
+
+SORT_ROLE = Qt.ItemDataRole.UserRole
+ALL, UNCONFIRMED, CONFIRMED, CORRECTED = range(4)  # the status filter
+MAX_SKIPPED_SHOWN = 5
+
+
+class AuditModel(QAbstractTableModel):
+    """Audit rows (dicts, as ``AuditLog.rows`` gives them), newest first."""
+
+    (COL_TIME, COL_FILE, COL_LABEL, COL_PROBABILITY, COL_THRESHOLD, COL_MODEL, COL_READ, COL_CONFIRMED_AT,
+     COL_SHA256) = range(9)
+    COLUMN_COUNT = 9
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.rows: list[dict] = []
+        self._index: dict[int, int] = {}  # audit id → position in ``rows``
+        self._headers = [self.tr("Time"), self.tr("File"), self.tr("Model result"), self.tr("Probability"),
+                         self.tr("Threshold"), self.tr("Model version"), self.tr("Your read"),
+                         self.tr("Read at"), self.tr("SHA-256")]
+
+    def load(self, rows: list[dict]) -> None:
+        self.beginResetModel()
+        self.rows = sorted(rows, key=lambda r: r["id"], reverse=True)
+        self._index = {r["id"]: i for i, r in enumerate(self.rows)}
+        self.endResetModel()
+
+    def upsert(self, row: dict) -> None:
+        """A new row goes on top; a changed one is updated in place."""
+        i = self._index.get(row["id"])
+        if i is not None:
+            self.rows[i] = row
+            self.dataChanged.emit(self.index(i, 0), self.index(i, self.COLUMN_COUNT - 1))
+            return
+        self.beginInsertRows(QModelIndex(), 0, 0)
+        self.rows.insert(0, row)
+        self._index = {r["id"]: i for i, r in enumerate(self.rows)}
+        self.endInsertRows()
+
+    def label_text(self, label: str | None) -> str:
+        return {"NORMAL": self.tr("NORMAL"), "PNEUMONIA": self.tr("PNEUMONIA")}.get(label, label or "")
+
+    @staticmethod
+    def local_time(iso: str | None) -> str:
+        """An audit timestamp (ISO, UTC) in the computer's time zone, to the second."""
+        if not iso:
+            return ""
+        t = QDateTime.fromString(iso, Qt.DateFormat.ISODate)
+        return t.toLocalTime().toString("yyyy-MM-dd HH:mm:ss") if t.isValid() else iso
+
+    def read_text(self, row: dict) -> str:
+        read = row["confirmed_label"]
+        if read is None:
+            return ""
+        if read == row["label"]:
+            return self.label_text(read)
+        return self.tr("%1 (corrected)").replace("%1", self.label_text(read))
+
+    # ----- QAbstractTableModel ------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else self.COLUMN_COUNT
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self._headers[section]
+        return super().headerData(section, orientation, role)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self.rows):
+            return None
+        row, col = self.rows[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return {self.COL_TIME: lambda: self.local_time(row["time"]), self.COL_FILE: lambda: row["file_name"],
+                    self.COL_LABEL: lambda: self.label_text(row["label"]),
+                    self.COL_PROBABILITY: lambda: percent(row["probability"]),
+                    self.COL_THRESHOLD: lambda: percent(row["threshold"]),
+                    self.COL_MODEL: lambda: str(row["model_version"]), self.COL_READ: lambda: self.read_text(row),
+                    self.COL_CONFIRMED_AT: lambda: self.local_time(row["confirmed_at"]),
+                    self.COL_SHA256: lambda: row["sha256"][:16]}[col]()
+        if role == SORT_ROLE:
+            return {self.COL_TIME: row["id"], self.COL_PROBABILITY: row["probability"],
+                    self.COL_THRESHOLD: row["threshold"], self.COL_MODEL: row["model_version"],
+                    self.COL_CONFIRMED_AT: row["confirmed_at"] or ""}.get(col, self.data(index))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return {self.COL_FILE: row["file_path"], self.COL_SHA256: row["sha256"],
+                    self.COL_TIME: row["time"]}.get(col)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (self.COL_PROBABILITY, self.COL_THRESHOLD,
+                                                                 self.COL_MODEL):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if col == self.COL_LABEL and row["label"] == POSITIVE:
+                return QBrush(QColor("#b00020"))
+            if col == self.COL_READ and row["confirmed_label"] not in (None, row["label"]):
+                return QBrush(QColor("#8a4b00"))
+        return None
+
+
+class AuditProxy(QSortFilterProxyModel):
+    """Newest first by default; ``set_text`` keeps rows whose file name or labels contain it,
+    ``set_status`` keeps all, unconfirmed, confirmed or corrected rows."""
+
+    def __init__(self, source: AuditModel, parent: QObject | None = None):
+        super().__init__(parent)
+        self.setSourceModel(source)
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+        self.text, self.status = "", ALL
+        self.sort(AuditModel.COL_TIME, Qt.SortOrder.DescendingOrder)
+
+    def set_text(self, text: str) -> None:
+        self.beginFilterChange()
+        self.text = text.strip().casefold()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_status(self, status: int) -> None:
+        self.beginFilterChange()
+        self.status = status
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def row_at(self, proxy_row: int) -> dict:
+        return self.sourceModel().rows[self.mapToSource(self.index(proxy_row, 0)).row()]
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
+        m: AuditModel = self.sourceModel()
+        row = m.rows[source_row]
+        read = row["confirmed_label"]
+        if (self.status == UNCONFIRMED and read is not None or self.status == CONFIRMED and read is None
+                or self.status == CORRECTED and read in (None, row["label"])):
+            return False
+        if not self.text:
+            return True
+        haystack = [row["file_name"], row["label"], read or "", m.label_text(row["label"]), m.read_text(row)]
+        return any(self.text in s.casefold() for s in haystack)
+
+
+class ExportSignals(QObject):
+    progress = Signal(int, int)  # done, total
+    finished = Signal(object)  # ExportResult, or the error message (str)
+
+
+class ExportWorker(QRunnable):
+    """Writes the labelled batch in a pool thread; reports only through ``signals``."""
+
+    def __init__(self, audit, out_dir: str | os.PathLike, batch_id: str | None = None):
+        super().__init__()
+        self.audit, self.out_dir, self.batch_id = audit, Path(out_dir), batch_id
+        self.signals = ExportSignals()
+        self.setAutoDelete(True)
+
+    def run(self) -> None:
+        try:
+            result = export_labelled_batch(self.audit, self.out_dir, self.batch_id, self.signals.progress.emit)
+        except ExportError as e:
+            self.signals.finished.emit(str(e))
+        except Exception as e:  # the pool thread never dies loudly; the user gets a message
+            logger.exception("Export of a labelled batch to %s failed", self.out_dir)
+            self.signals.finished.emit(f"{type(e).__name__}: {e}")
+        else:
+            self.signals.finished.emit(result)
+
+
+class AuditDialog(QDialog):
+    """Non-modal: the audit log as a table, the radiologist's read per row, CSV and labelled-batch export."""
+
+    openRequested = Signal(object)  # Path: the user double-clicked a row
+    exportFinished = Signal(object)  # ExportResult, or the error message (str)
+    _rowChanged = Signal(dict)  # from the audit log's listener, on whichever thread changed it
+
+    def __init__(self, audit, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.audit = audit
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self._export_signals: ExportSignals | None = None
+        self.last_export: ExportResult | str | None = None
+        self.setWindowTitle(self.tr("Audit log"))
+        self.setModal(False)
+        self.resize(1000, 600)
+
+        self.model = AuditModel(self)
+        self.proxy = AuditProxy(self.model, self)
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText(self.tr("Filter by file name or label"))
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.proxy.set_text)
+        self.status_combo = QComboBox()
+        self.status_combo.addItems([self.tr("All results"), self.tr("Not yet confirmed"), self.tr("Confirmed"),
+                                    self.tr("Corrected")])
+        self.status_combo.currentIndexChanged.connect(self.proxy.set_status)
+
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(AuditModel.COL_TIME, Qt.SortOrder.DescendingOrder)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().setVisible(False)
+        self.view.setWordWrap(False)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.view.setColumnHidden(AuditModel.COL_SHA256, True)  # in the CSV; the file's tooltip has its path
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.doubleClicked.connect(self._on_double_click)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(AuditModel.COL_FILE, QHeaderView.ResizeMode.Stretch)
+
+        self.confirm_buttons: dict[str, QPushButton] = {}
+        self.confirm_actions: dict[str, QAction] = {}
+        for label, text, key in (("NORMAL", self.tr("Confirm NORMAL"), "Ctrl+1"),
+                                 ("PNEUMONIA", self.tr("Confirm PNEUMONIA"), "Ctrl+2")):
+            b = QPushButton(text)
+            b.setToolTip(self.tr("Record %1 as your read of the selected results (%2)").replace(
+                "%1", self.model.label_text(label)).replace("%2", key))
+            b.clicked.connect(lambda _=False, lab=label: self.confirm_selected(lab))
+            a = QAction(text, self)
+            a.setShortcut(QKeySequence(key))
+            a.triggered.connect(lambda _=False, lab=label: self.confirm_selected(lab))
+            self.addAction(a)
+            self.confirm_buttons[label], self.confirm_actions[label] = b, a
+        self.csv_button = QPushButton(self.tr("Export CSV…"))
+        self.csv_button.clicked.connect(self.export_csv_dialog)
+        self.batch_button = QPushButton(self.tr("Export labelled batch…"))
+        self.batch_button.setToolTip(self.tr("Write the confirmed images, de-identified, as a batch for the hub"))
+        self.batch_button.clicked.connect(self.export_batch_dialog)
+        self.close_button = QPushButton(self.tr("Close"))
+        self.close_button.clicked.connect(self.close)
+        self.count_label = QLabel()
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        lay = QVBoxLayout(self)
+        top = QHBoxLayout()
+        top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.status_combo)
+        lay.addLayout(top)
+        lay.addWidget(self.view, 1)
+        row = QHBoxLayout()
+        row.addWidget(QLabel(self.tr("Your read of the selected results:")))
+        for b in self.confirm_buttons.values():
+            row.addWidget(b)
+        row.addStretch(1)
+        row.addWidget(self.count_label)
+        lay.addLayout(row)
+        lay.addWidget(self.status_label)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.csv_button)
+        buttons.addWidget(self.batch_button)
+        buttons.addWidget(self.close_button)
+        lay.addLayout(buttons)
+
+        self.view.selectionModel().selectionChanged.connect(self._update_actions)
+        for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset,
+                       self.proxy.dataChanged):
+            signal.connect(self._update_actions)
+        self._rowChanged.connect(self.model.upsert)
+        self._listener = self._rowChanged.emit  # kept: the same callable must be removed later
+        self.audit.add_listener(self._listener)
+        self.refresh()
+
+    # ----- content ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Reload every row from the audit log (rows written by another program too)."""
+        try:
+            self.model.load(self.audit.rows())
+        except sqlite3.Error as e:
+            self.status_label.setText(self.tr("Cannot read the audit log: %1").replace("%1", str(e)))
+        self._update_actions()
+
+    def detach(self) -> None:
+        """Stop listening to the audit log (before the dialog goes away)."""
+        self.audit.remove_listener(self._listener)
+
+    def displayed_rows(self) -> list[dict]:
+        """The rows in the order the table shows them (after sorting and filtering)."""
+        return [self.proxy.row_at(r) for r in range(self.proxy.rowCount())]
+
+    def selected_rows(self) -> list[dict]:
+        return [self.proxy.row_at(i.row()) for i in self.view.selectionModel().selectedRows()]
+
+    def select_ids(self, ids: list[int]) -> None:
+        """Select the displayed rows with these audit ids (what a click or Ctrl+click does)."""
+        self.view.clearSelection()
+        sel = self.view.selectionModel()
+        for r in range(self.proxy.rowCount()):
+            if self.proxy.row_at(r)["id"] in ids:
+                sel.select(self.proxy.index(r, 0), QItemSelectionModel.SelectionFlag.Select
+                           | QItemSelectionModel.SelectionFlag.Rows)
+
+    def confirm_selected(self, label: str) -> int:
+        """Record ``label`` as the read of every selected row; return how many were recorded."""
+        rows = self.selected_rows()
+        done = 0
+        try:
+            for row in rows:
+                self.audit.confirm(row["id"], label)  # the listener updates the table
+                done += 1
+        except (sqlite3.Error, KeyError) as e:
+            logger.warning("Cannot record a read in the audit log: %s", e)
+            self.status_label.setText(self.tr("Your read could not be recorded: %1").replace("%1", str(e)))
+            return done
+        if done:
+            self.status_label.setText(self.tr("Recorded %1 as your read of %2 result(s).")
+                                      .replace("%1", self.model.label_text(label)).replace("%2", str(done)))
+        return done
+
+    def _update_actions(self, *_args) -> None:
+        """The one place that sets every button's enabled state from the dialog's state."""
+        has_selection = self.view.selectionModel().hasSelection()
+        for label in LABELS:
+            self.confirm_buttons[label].setEnabled(has_selection)
+            self.confirm_actions[label].setEnabled(has_selection)
+        self.csv_button.setEnabled(bool(self.model.rows))
+        self.batch_button.setEnabled(not self.is_exporting())
+        total, confirmed = len(self.model.rows), sum(r["confirmed_label"] is not None for r in self.model.rows)
+        self.count_label.setText(self.tr("%1 results, %2 confirmed").replace("%1", str(total))
+                                 .replace("%2", str(confirmed)))
+
+    def _context_menu(self, pos) -> None:
+        if not self.view.selectionModel().hasSelection():
+            return
+        menu = QMenu(self)
+        menu.addActions(list(self.confirm_actions.values()))
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    @Slot(QModelIndex)
+    def _on_double_click(self, index: QModelIndex) -> None:
+        self.openRequested.emit(Path(self.proxy.row_at(index.row())["file_path"]))
+
+    # ----- CSV ----------------------------------------------------------------------------------
+    def export_csv(self, path: str | os.PathLike) -> Path:
+        """Every audit row (not only the filtered ones) to ``path``, as ``AuditLog.export_csv`` writes it."""
+        path = self.audit.export_csv(path)
+        self.status_label.setText(self.tr("Exported the audit log to %1").replace("%1", str(path)))
+        return path
+
+    @Slot()
+    def export_csv_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export audit log as CSV"), "audit-log.csv",
+                                              self.tr("CSV files (*.csv)"))
+        if not path:
+            return
+        try:
+            self.export_csv(path)
+        except (OSError, sqlite3.Error) as e:
+            QMessageBox.warning(self, self.tr("Export failed"), self.tr("Cannot write %1: %2").replace("%1", path)
+                                .replace("%2", getattr(e, "strerror", None) or str(e)))
+
+    # ----- labelled batch -----------------------------------------------------------------------
+    def is_exporting(self) -> bool:
+        return self._export_signals is not None
+
+    @Slot()
+    def export_batch_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, self.tr("Export labelled batch to folder"))
+        if folder:
+            self.export_batch(folder)
+
+    def export_batch(self, folder: str | os.PathLike, batch_id: str | None = None) -> bool:
+        """Start writing the confirmed images as a hub batch under ``folder`` (off the GUI thread);
+        ``exportFinished`` tells the outcome. False (with a message) if it cannot start."""
+        if self.is_exporting():
+            return False
+        try:
+            confirmed = len(latest_confirmations(self.audit.confirmed()))
+        except sqlite3.Error as e:
+            self._show_export(self.tr("Cannot read the audit log: %1").replace("%1", str(e)))
+            return False
+        if not confirmed:
+            self._show_export(self.tr("Nothing to export yet: confirm or correct some results first."))
+            return False
+        worker = ExportWorker(self.audit, folder, batch_id)
+        self._export_signals = worker.signals
+        worker.signals.progress.connect(self._on_export_progress)
+        worker.signals.finished.connect(self._on_export_finished)
+        self.status_label.setText(self.tr("Exporting %1 images…").replace("%1", str(confirmed)))
+        self._update_actions()
+        self.pool.start(worker)
+        return True
+
+    @Slot(int, int)
+    def _on_export_progress(self, done: int, total: int) -> None:
+        self.status_label.setText(self.tr("Exporting: %1 of %2 images…").replace("%1", str(done))
+                                  .replace("%2", str(total)))
+
+    @Slot(object)
+    def _on_export_finished(self, outcome) -> None:
+        self._export_signals = None
+        self._update_actions()
+        self._show_export(outcome)
+
+    def _show_export(self, outcome) -> None:
+        self.last_export = outcome
+        self.status_label.setText(self.export_summary(outcome))
+        self.exportFinished.emit(outcome)
+
+    def skip_reason(self, code: str, detail: str) -> str:
+        text = {"missing": self.tr("the file is no longer there"),
+                "changed": self.tr("the file changed since it was analysed"),
+                "burned_in": self.tr("the DICOM declares burned-in annotation (its pixels may identify the "
+                                     "patient)"),
+                "unreadable": self.tr("the file cannot be read or de-identified"),
+                "check_failed": self.tr("the exported copy did not match the original's pixels"),
+                "conflict": self.tr("the same image was confirmed NORMAL for one file and PNEUMONIA for another"),
+                "duplicate": self.tr("the same image as another exported file")}.get(code, code)
+        return f"{text} ({detail})" if detail else text
+
+    def export_summary(self, outcome) -> str:
+        """What the user reads after an export: where, how many per label, what was skipped and why."""
+        if isinstance(outcome, str):
+            return self.tr("Export failed: %1").replace("%1", outcome)
+        n = outcome.counts()
+        if outcome.batch_dir is None:
+            text = self.tr("Nothing was written: none of the confirmed images could be exported.")
+        else:
+            text = (self.tr("Wrote %1 images (NORMAL %2, PNEUMONIA %3) to %4.")
+                    .replace("%1", str(len(outcome.written))).replace("%2", str(n["NORMAL"]))
+                    .replace("%3", str(n["PNEUMONIA"])).replace("%4", str(outcome.batch_dir)))
+        if outcome.skipped:
+            text += " " + self.tr("Skipped %1:").replace("%1", str(len(outcome.skipped)))
+            text += "".join(f"\n• {s.file_name}: {self.skip_reason(s.code, s.detail)}"
+                            for s in outcome.skipped[:MAX_SKIPPED_SHOWN])
+            if len(outcome.skipped) > MAX_SKIPPED_SHOWN:
+                text += "\n" + self.tr("…and %1 more (see the log).").replace(
+                    "%1", str(len(outcome.skipped) - MAX_SKIPPED_SHOWN))
+        return text
+
+class AuditTools(QObject):
+    """The Tools menu entries of one main window and the (single, lazily made) audit dialog."""
+
+    def __init__(self, window, audit):
+        super().__init__(window)
+        self.window, self.audit = window, audit
+        self._dialog: AuditDialog | None = None
+        self.log_action = QAction(self.tr("&Audit log…"), window)
+        self.log_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.log_action.triggered.connect(self.show_log)
+        self.export_action = QAction(self.tr("Export &labelled batch…"), window)
+        self.export_action.triggered.connect(self.export_batch_dialog)
+        window.tools_menu.addActions([self.log_action, self.export_action])
+        window.destroyed.connect(lambda *_: self._dialog is not None and self._dialog.detach())
+
+    def dialog(self) -> AuditDialog:
+        if self._dialog is None:
+            self._dialog = AuditDialog(self.audit, self.window)
+            self._dialog.openRequested.connect(self.window.open_file)
+        return self._dialog
+
+    @Slot()
+    def show_log(self) -> AuditDialog:
+        d = self.dialog()
+        d.show()
+        d.raise_()
+        d.activateWindow()
+        return d
+
+    @Slot()
+    def export_batch_dialog(self) -> None:
+        self.show_log().export_batch_dialog()
+
+
+def attach(window, audit) -> AuditTools | None:
+    """Add "Audit log…" (Ctrl+L) and "Export labelled batch…" to ``window.tools_menu``; None without an audit log."""
+    return AuditTools(window, audit) if audit is not None else None

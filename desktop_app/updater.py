@@ -1,0 +1,126 @@
+"""One background update step: ask the feed for a newer champion, verify it, install it, switch to it.
+
+Synchronous and Qt-free (``desktop_app.ui.update_controller`` runs it off the GUI thread). A new
+version is only installed into the store after it has passed every check — TUF signatures and
+hashes (``FeedClient``), the card's file hashes (``ModelPackage``), and loading in onnxruntime with
+the card's reference probabilities reproduced (``Engine``) — and only activated once it has also
+loaded from its store folder. Whatever goes wrong, the store is left as it was and the outcome says
+why: the app carries on with the model it has.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import os
+from pathlib import Path
+
+from export.feed_client import FeedClient, FeedClientError, FeedUnreachable, UpdateRefused
+
+from desktop_app.engine import Engine, EngineError
+from desktop_app.models import ModelStore, StoreError
+
+logger = logging.getLogger(__name__)
+
+
+class Status(enum.Enum):
+    NOT_CONFIGURED = "not configured"  # no feed URL or no trusted root: updates are off
+    UP_TO_DATE = "up to date"
+    UPDATED = "updated"  # ``engine`` is the new, active model
+    OFFLINE = "offline"  # feed unreachable: try again later
+    REFUSED = "refused"  # the feed's offer failed verification (or could not be installed)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    status: Status
+    version: int | None = None  # the store's active version after this step
+    reason: str = ""  # one line for the user (tooltip, log); empty when all went well
+    engine: Engine | None = None  # the new model, loaded and self-checked (UPDATED only)
+
+
+class ModelUpdater:
+    """Checks ``feed_url`` (trusted through ``trusted_root``) and keeps ``store`` on its newest champion."""
+
+    def __init__(self, store: ModelStore, feed_url: str, trusted_root: str | os.PathLike | None,
+                 cache_dir: str | os.PathLike, variant: str = "fp32", proxy: str | None = None,
+                 timeout: float = 5.0):
+        self.store, self.feed_url, self.variant, self.proxy, self.timeout = store, feed_url, variant, proxy, timeout
+        self.trusted_root = Path(trusted_root) if trusted_root else None
+        self.cache_dir = Path(cache_dir)
+
+    @classmethod
+    def from_settings(cls, settings, store: ModelStore | None = None) -> "ModelUpdater":
+        """The updater the app's settings describe (the store defaults to the per-user one)."""
+        paths = settings.paths()
+        store = store or ModelStore(paths.models, settings.builtin_model or None)
+        return cls(store, settings.feed_url, settings.trusted_root or None, paths.feed_cache, settings.variant,
+                   settings.proxy or None)
+
+    def not_configured_reason(self) -> str:
+        """Why updates are off, or "" when they are on."""
+        if not self.feed_url:
+            return "No model feed is configured (feed_url)"
+        if self.trusted_root is None:
+            return "The feed's trusted root.json is not configured (trusted_root)"
+        return ""
+
+    def update_once(self) -> Outcome:
+        """Check the feed once; download, verify, install and activate a newer champion if there is one."""
+        off = self.not_configured_reason()
+        if off:
+            return Outcome(Status.NOT_CONFIGURED, self.store.active_version(), off)
+        try:
+            client = FeedClient(self.trusted_root, self.feed_url, self.cache_dir, self.timeout, self.proxy)
+            known = self.store.newest_known()
+            offer = client.check(known)
+            if offer is None:
+                logger.info("Model feed %s: nothing newer than version %s", self.feed_url, known)
+                return Outcome(Status.UP_TO_DATE, self.store.active_version())
+            logger.info("Model feed %s offers version %d (%d bytes); downloading", self.feed_url, offer.version,
+                        offer.size)
+            return self._switch_to(client.download(known))
+        except FeedUnreachable as e:
+            return self._failed(Status.OFFLINE, str(e))
+        except UpdateRefused as e:
+            return self._failed(Status.REFUSED, str(e))
+        except FeedClientError as e:  # the trusted root or the proxy setting is unusable
+            return self._failed(Status.NOT_CONFIGURED, str(e))
+
+    def _switch_to(self, downloaded: Path) -> Outcome:
+        try:
+            Engine(downloaded, self.variant)  # refused here, the package never reaches the store
+        except EngineError as e:
+            return self._failed(Status.REFUSED, str(e))
+        previous = self.store.active_version()
+        try:
+            if previous is not None:
+                self.store.activate(previous)  # pin it: a new folder must not become active implicitly
+            version = self.store.install(downloaded)
+            engine = Engine(self.store.path(version), self.variant)  # what the app will run: the store's copy
+            self.store.activate(version)
+        except (StoreError, EngineError, OSError) as e:
+            return self._failed(Status.REFUSED, f"Cannot install the new model: {e}")
+        logger.info("Switched from model version %s to %d", previous, version)
+        return Outcome(Status.UPDATED, version, engine=engine)
+
+    def roll_back(self) -> Engine:
+        """Load the previous model and, only once it passed its checks, make it active again.
+
+        The version rolled back from is skipped by later checks (``ModelStore.rollback``): the
+        feed has to offer something newer before the app switches again. Raises ``StoreError``
+        (no previous model) or ``EngineError`` (it fails its checks; nothing changed).
+        """
+        previous = self.store.previous_version()
+        if previous is None:
+            raise StoreError("There is no previous model to roll back to")
+        engine = Engine(self.store.path(previous), self.variant)
+        current = self.store.active_version()
+        self.store.rollback()  # switches to previous_version(), which nothing else changes meanwhile
+        logger.info("Rolled back from model version %s to %d", current, previous)
+        return engine
+
+    def _failed(self, status: Status, reason: str) -> Outcome:
+        reason = reason.splitlines()[0] if reason else status.value
+        logger.warning("Model update %s: %s", status.value, reason)
+        return Outcome(status, self.store.active_version(), reason)

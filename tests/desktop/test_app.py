@@ -1,0 +1,75 @@
+"""The assembled app (``build_window``): every part attached, a model from the store, settings that apply."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import json
+
+import pytest
+
+from desktop_app.audit import AuditLog
+from desktop_app.config import load_settings
+from desktop_app.models import ModelStore
+from desktop_app.ui.app import build_window
+from tests.conftest import free_port
+
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def app_window(qtbot, package_dir, tmp_path, isolated_app_dirs):
+    admin = isolated_app_dirs / "admin" / "config.toml"
+    # A feed nobody serves (closed port) and the test package as the built-in model, as installed by IT.
+    admin.write_text(f'feed_url = "http://127.0.0.1:{free_port()}/feed"\ncheck_interval_hours = 0\n'
+                     f'builtin_model = "{package_dir}"\ntrusted_root = "{tmp_path / "missing-root.json"}"\n')
+    settings = load_settings()
+    store = ModelStore(settings.paths().models, settings.builtin_model)
+    engine, _ = store.open_engine(settings.variant)
+    audit = AuditLog(settings.paths().audit_db)
+    window = build_window(engine, audit, settings)
+    qtbot.addWidget(window)
+    window.show()
+    yield window
+    window.close()
+    audit.close()
+
+
+def action_texts(menu) -> list[str]:
+    return [a.text().replace("&", "") for a in menu.actions() if not a.isSeparator()]
+
+
+def test_the_app_has_every_part_and_starts_without_a_feed(qtbot, app_window, jpeg):
+    w = app_window
+    assert "Check for updates now" in action_texts(w.model_menu)
+    assert "Roll back to previous model" in action_texts(w.model_menu)
+    tools = " ".join(action_texts(w.tools_menu))
+    assert "Audit log" in tools and "Export labelled batch" in tools and "Settings" in tools
+    # The feed cannot be used (no trust root): the status bar says updates are off, nothing blocks.
+    qtbot.waitUntil(lambda: not w.updates.is_busy(), timeout=TIMEOUT_MS)
+    assert "version 7" in w.model_status_label.text()
+    with qtbot.waitSignal(w.resultShown, timeout=TIMEOUT_MS) as blocker:
+        w.open_file(jpeg)
+    assert blocker.args[0].prediction.model_version == 7
+    assert len(w.audit.rows()) == 1
+
+
+def test_changing_the_variant_in_settings_switches_the_running_model(qtbot, app_window, jpeg, isolated_app_dirs):
+    from desktop_app.ui import settings_dialog
+
+    w = app_window
+    qtbot.waitUntil(lambda: not w.updates.is_busy(), timeout=TIMEOUT_MS)
+    assert w.engine.variant == "fp32"
+    controller = next(c for c in w.findChildren(settings_dialog.SettingsController))
+    with qtbot.waitSignal(w.engineChanged, timeout=TIMEOUT_MS) as blocker:
+        controller.open()
+        dialog = controller.dialog
+        dialog.variant_combo.setCurrentIndex(dialog.variant_combo.findData("int8"))
+        dialog.save()
+    assert blocker.args[0].variant == "int8" and w.engine.variant == "int8"
+    saved = json.loads((isolated_app_dirs / "user-config" / "settings.json").read_text())
+    assert saved["variant"] == "int8"
+    with qtbot.waitSignal(w.resultShown, timeout=TIMEOUT_MS) as blocker:
+        w.open_file(jpeg)
+    assert blocker.args[0].prediction.model_version == 7

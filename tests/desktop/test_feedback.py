@@ -1,0 +1,374 @@
+"""Feedback to the hub: confirm/correct results, the audit log dialog, and "Export labelled batch".
+
+Real files (sample X-rays, DICOMs with identifying tags written by pydicom, PNG/JPEG with metadata),
+real onnxruntime predictions, real Qt (offscreen), and the hub's own validator on the exported batch.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image, PngImagePlugin
+from PySide6.QtCore import Qt
+
+from desktop_app.audit import AuditLog
+from desktop_app.engine import Engine
+from desktop_app.images import load_image
+from desktop_app.labelled_export import ExportError, export_labelled_batch
+from desktop_app.ui import audit_view, feedback
+from desktop_app.ui.audit_view import CORRECTED, UNCONFIRMED, AuditModel
+from desktop_app.ui.window import MainWindow
+from export.package import sha256_of
+from hub.data import scan
+from tests.conftest import ROOT, sample_files
+from tests.desktop.conftest import write_dicom
+
+ARTIFACTS = ROOT / "test-artifacts"
+TIMEOUT_MS = 30_000
+PATIENT = {"PatientName": "Doe^Jane", "PatientID": "MRN-778899", "PatientBirthDate": "19580214",
+           "PatientSex": "F", "PatientAddress": "12 Rue Exemple, Lyon", "OtherPatientIDs": "ALT-5566",
+           "AccessionNumber": "ACC-424242", "InstitutionName": "Clinique Saint-Exemple",
+           "ReferringPhysicianName": "House^Gregory", "PerformingPhysicianName": "Grey^Meredith",
+           "StudyDate": "20260301", "StudyTime": "101500", "AcquisitionDate": "20260301",
+           "StudyInstanceUID": "1.2.826.0.1.3680043.9.7777.1", "SeriesInstanceUID": "1.2.826.0.1.3680043.9.7777.2"}
+SECRETS = (b"Doe^Jane", b"MRN-778899", b"19580214", b"Rue Exemple", b"Saint-Exemple", b"ALT-5566", b"ACC-424242",
+           b"House^Gregory", b"Grey^Meredith", b"20260301", b"9.7777")
+
+
+@pytest.fixture(scope="module")
+def engine(package_dir) -> Engine:
+    return Engine(package_dir)
+
+
+def identified_dicom(path: Path, pixels: np.ndarray, **extra) -> Path:
+    """A DICOM full of identifying tags, including a private one."""
+    write_dicom(path, pixels, **{**PATIENT, **extra})
+    ds = pydicom.dcmread(path)
+    block = ds.private_block(0x0011, "ACME RIS", create=True)
+    block.add_new(0x01, "LO", "Doe^Jane MRN-778899")
+    ds.save_as(path)
+    return path
+
+
+@pytest.fixture
+def clinic(tmp_path) -> dict[str, Path]:
+    """The files a radiologist opened: sample JPEGs, a PNG and a JPEG carrying patient metadata,
+    an 8-bit and a 16-bit MONOCHROME1 DICOM with identifying tags, named after the patient."""
+    d = tmp_path / "clinic"
+    d.mkdir()
+    normal, pneumonia = sample_files("NORMAL", 3, offset=20), sample_files("PNEUMONIA", 3, offset=20)
+    files = {f"jpeg{i}": Path(shutil.copy(f, d / f"Doe_Jane_{i}.jpeg"))
+             for i, f in enumerate(normal[:2] + pneumonia[:2])}
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Patient", "Doe^Jane MRN-778899")
+    info.add_itxt("Comment", "born 19580214, Clinique Saint-Exemple")
+    Image.open(normal[2]).convert("L").save(d / "Doe_Jane_scan.png", pnginfo=info)
+    files["png"] = d / "Doe_Jane_scan.png"
+    exif = Image.Exif()
+    exif[0x010E] = "Doe^Jane MRN-778899"  # ImageDescription
+    exif[0x013B] = "House^Gregory"  # Artist
+    Image.open(pneumonia[2]).convert("L").save(d / "Doe_Jane_exif.jpg", exif=exif, comment=b"Doe^Jane 19580214")
+    files["exif"] = d / "Doe_Jane_exif.jpg"
+    px8 = np.asarray(Image.open(sample_files("PNEUMONIA", 1, offset=30)[0]).convert("L"))
+    files["dicom"] = identified_dicom(d / "Doe_Jane.dcm", px8)
+    px16 = (np.asarray(Image.open(sample_files("NORMAL", 1, offset=30)[0]).convert("L"), np.uint16) * 16)
+    files["dicom16"] = identified_dicom(d / "Doe_Jane_16.dcm", px16, photometric="MONOCHROME1", bits_stored=12)
+    return files
+
+
+def hub_validate(batch: Path) -> dict:
+    """`pneumo-hub data validate --json` on the batch: what the hub would do with it."""
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "pneumo-hub"), "data", "validate", "--json", str(batch)],
+                         capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(out.stdout)
+
+
+def exported_dicoms(archive: Path) -> dict[str, pydicom.Dataset]:
+    with zipfile.ZipFile(archive) as z:
+        return {n: pydicom.dcmread(io.BytesIO(z.read(n))) for n in z.namelist()}
+
+
+def test_labelled_batch_has_the_hub_layout_confirmed_labels_and_no_patient_data(engine, clinic, tmp_path):
+    audit = AuditLog(tmp_path / "audit.db")
+    rows = {k: audit.record(engine.predict(load_image(f)), f) for k, f in clinic.items()}
+    # The radiologist's reads; jpeg1 and jpeg3 certainly correct the model, so the batch must use the reads.
+    flip = {"NORMAL": "PNEUMONIA", "PNEUMONIA": "NORMAL"}
+    wanted = {"jpeg0": "NORMAL", "jpeg1": flip[rows["jpeg1"]["label"]], "jpeg2": "PNEUMONIA",
+              "jpeg3": flip[rows["jpeg3"]["label"]], "png": "NORMAL", "exif": "PNEUMONIA", "dicom": "PNEUMONIA",
+              "dicom16": "NORMAL"}
+    for k, label in wanted.items():
+        audit.confirm(rows[k]["id"], flip[label])  # a first, wrong read...
+        audit.confirm(rows[k]["id"], label)  # ...corrected: the last read counts
+    # The same file opened again and read again: one copy, with the latest read.
+    again = audit.record(engine.predict(load_image(clinic["jpeg0"])), clinic["jpeg0"])
+    audit.confirm(again["id"], "PNEUMONIA")
+    wanted["jpeg0"] = "PNEUMONIA"
+    # Not confirmed: not exported. Confirmed, then deleted or changed on disk: skipped and reported.
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    unread, gone, changed = (Path(shutil.copy(f, extra / f.name)) for f in sample_files("NORMAL", 3, offset=40))
+    audit.record(engine.predict(load_image(unread)), unread)
+    for f in (gone, changed):
+        audit.confirm(audit.record(engine.predict(load_image(f)), f)["id"], "NORMAL")
+    gone.unlink()
+    changed.write_bytes(changed.read_bytes() + b"\0")
+
+    out = tmp_path / "outbox"
+    out.mkdir()
+    result = export_labelled_batch(audit, out, "clinic-42")
+    batch = out / "clinic-42"
+
+    # Layout: the batch holds NORMAL/ and PNEUMONIA/ with one image per confirmed file, nothing else;
+    # the manifest and the DICOM archive sit beside it; no staging folder is left.
+    assert result.batch_dir == batch
+    assert sorted(p.name for p in out.iterdir()) == ["clinic-42", "clinic-42.dicom.zip", "clinic-42.manifest.csv"]
+    assert sorted(p.name for p in batch.iterdir()) == ["NORMAL", "PNEUMONIA"]
+    files = sorted(p.relative_to(batch).as_posix() for p in batch.rglob("*") if p.is_file())
+    assert len(files) == len(wanted) == len(result.written)
+    by_source = {r["source_sha256"]: r for r in result.written}
+    for k, label in wanted.items():
+        row = by_source[rows[k]["sha256"]]
+        assert row["label"] == label and row["file"].startswith(f"{label}/")
+        # File names are content hashes, never the original names (which carry the patient's).
+        assert Path(row["file"]).stem == rows[k]["sha256"][:16]
+    assert not any("doe" in f.lower() or "jane" in f.lower() for f in files)
+    assert {by_source[rows[k]["sha256"]]["model_label"] for k in ("jpeg1", "jpeg3")} == \
+        {flip[wanted["jpeg1"]], flip[wanted["jpeg3"]]}  # the model's result is kept beside the read
+    assert sorted((s.code, s.file_name) for s in result.skipped) == [("changed", changed.name), ("missing", gone.name)]
+
+    with open(out / "clinic-42.manifest.csv", newline="") as f:
+        manifest = list(csv.DictReader(f))
+    assert sorted(r["file"] for r in manifest) == files
+    for r in manifest:
+        assert sha256_of(batch / r["file"]) == r["sha256"] and r["file"].split("/")[0] == r["label"]
+    assert not any(s in (out / "clinic-42.manifest.csv").read_bytes() for s in SECRETS)
+
+    # PNG and JPEG: metadata gone, pixels identical to the originals.
+    for k in ("png", "exif", "jpeg2"):
+        exported = batch / by_source[rows[k]["sha256"]]["file"]
+        data = exported.read_bytes()
+        assert not any(s in data for s in SECRETS), k
+        img = Image.open(exported)
+        assert not img.info.get("comment") and not getattr(img, "text", {}) and not img.getexif()
+        assert np.array_equal(np.asarray(img), np.asarray(Image.open(clinic[k])))
+    assert Image.open(clinic["png"]).text and Image.open(clinic["exif"]).getexif()  # the originals did have some
+
+    # DICOM: in the archive, de-identified; in the batch, a PNG of the pixels the app showed.
+    dicoms = exported_dicoms(out / "clinic-42.dicom.zip")
+    assert sorted(dicoms) == sorted(by_source[rows[k]["sha256"]]["dicom"] for k in ("dicom", "dicom16"))
+    with zipfile.ZipFile(out / "clinic-42.dicom.zip") as z:
+        assert not any(s in z.read(n) for n in z.namelist() for s in SECRETS)
+    for k in ("dicom", "dicom16"):
+        row = by_source[rows[k]["sha256"]]
+        ds, original = dicoms[row["dicom"]], pydicom.dcmread(clinic[k])
+        for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber",
+                   "ReferringPhysicianName", "StudyDate", "StudyTime"):
+            assert not ds.get(kw), kw  # blanked (Type 2) or gone
+        for kw in ("PatientAddress", "OtherPatientIDs", "InstitutionName", "PerformingPhysicianName",
+                   "AcquisitionDate"):
+            assert kw not in ds, kw
+        assert not any(e.tag.is_private for e in ds.iterall())
+        for kw in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+            assert ds[kw].value != original[kw].value
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        assert ds.PatientIdentityRemoved == "YES" and ds.DeidentificationMethod
+        assert ds.SOPClassUID == original.SOPClassUID
+        assert np.array_equal(ds.pixel_array, original.pixel_array)
+        png = np.asarray(Image.open(batch / row["file"]))
+        assert row["file"].endswith(".png") and row["source_format"] == "dicom"
+        assert np.array_equal(png, np.round(load_image(clinic[k]).gray * 255).astype(np.uint8))
+
+    # The hub accepts every image, with the radiologist's labels.
+    report = scan(batch)
+    assert report.layout == "batch" and report.rejected == []
+    assert sorted((r.rel, r.label) for r in report.accepted) == sorted((r["file"], r["label"]) for r in manifest)
+    cli = hub_validate(batch)
+    assert cli["accepted"] == len(wanted) and cli["rejected"] == []
+    n_pneumonia = sum(v == "PNEUMONIA" for v in wanted.values())
+    assert cli["accepted_by_label"] == {"NORMAL": len(wanted) - n_pneumonia, "PNEUMONIA": n_pneumonia}
+
+    # The same batch id again is refused, leaving what is there untouched.
+    with pytest.raises(ExportError, match="already exists"):
+        export_labelled_batch(audit, out, "clinic-42")
+    assert len(list(batch.rglob("*.*"))) == len(wanted)
+    audit.close()
+
+
+def test_export_refusals_and_skips_leave_no_half_batch(engine, tmp_path):
+    audit = AuditLog(tmp_path / "audit.db")
+    out = tmp_path / "outbox"
+    out.mkdir()
+    with pytest.raises(ExportError, match="No confirmed"):
+        export_labelled_batch(audit, out)
+    # A DICOM that says its pixels carry burned-in text, and a copy of the same image read the other way.
+    px = np.asarray(Image.open(sample_files("NORMAL", 1, offset=50)[0]).convert("L"))
+    burned = identified_dicom(tmp_path / "burned.dcm", px, BurnedInAnnotation="YES")
+    a = write_dicom(tmp_path / "a.dcm", px, PatientName="A^A")
+    b = write_dicom(tmp_path / "b.dcm", px, PatientName="B^B")  # other header, same pixels
+    for f, label in ((burned, "NORMAL"), (a, "NORMAL"), (b, "PNEUMONIA")):
+        audit.confirm(audit.record(engine.predict(load_image(f)), f)["id"], label)
+    with pytest.raises(ExportError, match="Invalid batch id"):
+        export_labelled_batch(audit, out, "../escape")
+    result = export_labelled_batch(audit, out)
+    assert result.batch_dir is None and result.written == []
+    assert sorted((s.file_name, s.code) for s in result.skipped) == [
+        ("a.dcm", "conflict"), ("b.dcm", "conflict"), ("burned.dcm", "burned_in")]
+    assert list(out.iterdir()) == []  # nothing half-written, no staging folder
+    audit.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# GUI: the feedback box in the viewer, the audit log dialog
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def window(qtbot, engine, tmp_path):
+    audit = AuditLog(tmp_path / "audit.db")
+    w = MainWindow(engine, audit)
+    qtbot.addWidget(w)
+    w.box = feedback.attach(w, audit)
+    w.tools = audit_view.attach(w, audit)
+    w.resize(1280, 860)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+    audit.close()
+
+
+def open_and_wait(qtbot, window, path):
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT_MS) as blocker:
+        assert window.open_file(path)
+    return blocker.args[0]
+
+
+def checked(box) -> list[str]:
+    return [label for label, b in box.buttons.items() if b.isChecked()]
+
+
+def test_feedback_box_confirms_and_corrects_the_shown_result(qtbot, window, jpeg, tmp_path):
+    box = window.box
+    assert window.feedback_layout.indexOf(box) >= 0 and box.isVisible()
+    assert not any(b.isEnabled() for b in box.buttons.values())  # nothing shown yet
+
+    result = open_and_wait(qtbot, window, jpeg)
+    model_label = result.prediction.label
+    other = "NORMAL" if model_label == "PNEUMONIA" else "PNEUMONIA"
+    assert all(b.isEnabled() for b in box.buttons.values()) and checked(box) == []
+    assert "Not confirmed" in box.state_label.text()
+
+    with qtbot.waitSignal(box.confirmed):
+        box.buttons[model_label].click()
+    assert window.audit.row(result.audit_row["id"])["confirmed_label"] == model_label
+    assert checked(box) == [model_label] and "agreeing with the model" in box.state_label.text()
+
+    box.buttons[other].click()  # a correction replaces the first read
+    row = window.audit.row(result.audit_row["id"])
+    assert row["confirmed_label"] == other and row["confirmed_at"]
+    assert checked(box) == [other] and "corrected to" in box.state_label.text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert window.grab().save(str(ARTIFACTS / "viewer-feedback.png"))
+
+    # A new result starts afresh; a failed file leaves nothing to confirm.
+    second = open_and_wait(qtbot, window, sample_files("NORMAL", 1, offset=60)[0])
+    assert second.audit_row["id"] != row["id"] and checked(box) == [] and box.buttons[other].isEnabled()
+    bad = tmp_path / "broken.jpeg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg" * 20)
+    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT_MS):
+        window.open_file(bad)
+    assert not any(b.isEnabled() for b in box.buttons.values())
+    assert window.audit.row(second.audit_row["id"])["confirmed_label"] is None
+
+
+def test_audit_dialog_lists_confirms_filters_and_exports_a_batch_the_hub_accepts(qtbot, window, tmp_path):
+    files = sample_files("NORMAL", 2, offset=70) + sample_files("PNEUMONIA", 2, offset=70)
+    for f in files[:3]:
+        open_and_wait(qtbot, window, f)
+
+    assert window.tools.log_action in window.tools_menu.actions()
+    assert window.tools.log_action.shortcut().toString() == "Ctrl+L"
+    assert window.tools.export_action in window.tools_menu.actions()
+    window.tools.log_action.trigger()
+    dialog = window.tools.dialog()
+    qtbot.waitExposed(dialog)
+    assert not dialog.isModal()
+    assert [r["file_name"] for r in dialog.displayed_rows()] == [f.name for f in reversed(files[:3])]  # newest first
+
+    # A result shown in the viewer while the dialog is open appears on top, live.
+    last = open_and_wait(qtbot, window, files[3])
+    qtbot.waitUntil(lambda: len(dialog.displayed_rows()) == 4)
+    assert dialog.displayed_rows()[0]["id"] == last.audit_row["id"]
+
+    # Confirm two rows at once, correct another; the viewer's box shows a read made here.
+    ids = [r["id"] for r in dialog.displayed_rows()]
+    dialog.select_ids(ids[:2])
+    assert dialog.confirm_buttons["NORMAL"].isEnabled()
+    dialog.confirm_buttons["NORMAL"].click()
+    wrong = dialog.displayed_rows()[2]
+    dialog.select_ids([wrong["id"]])
+    correction = "PNEUMONIA" if wrong["label"] == "NORMAL" else "NORMAL"
+    dialog.confirm_actions[correction].trigger()
+    reads = {r["id"]: r["confirmed_label"] for r in window.audit.rows()}
+    assert reads[ids[0]] == reads[ids[1]] == "NORMAL" and reads[wrong["id"]] == correction
+    assert sum(v is None for v in reads.values()) == 1
+    assert checked(window.box) == ["NORMAL"]  # ids[0] is the result on screen
+    texts = [dialog.proxy.index(r, AuditModel.COL_READ).data() for r in range(dialog.proxy.rowCount())]
+    assert "PNEUMONIA (corrected)" in texts or "NORMAL (corrected)" in texts
+    assert dialog.count_label.text() == "4 results, 3 confirmed"
+
+    # Filters: by file name, by status; sorting by probability.
+    dialog.filter_edit.setText(files[1].name.upper())  # case-insensitive
+    assert [r["file_name"] for r in dialog.displayed_rows()] == [files[1].name]
+    dialog.filter_edit.clear()
+    dialog.status_combo.setCurrentIndex(UNCONFIRMED)
+    assert [r["confirmed_label"] for r in dialog.displayed_rows()] == [None]
+    dialog.status_combo.setCurrentIndex(CORRECTED)
+    assert [r["id"] for r in dialog.displayed_rows()] == [wrong["id"]]
+    dialog.status_combo.setCurrentIndex(0)
+    dialog.view.sortByColumn(AuditModel.COL_PROBABILITY, Qt.SortOrder.AscendingOrder)
+    probs = [r["probability"] for r in dialog.displayed_rows()]
+    assert probs == sorted(probs)
+    dialog.view.sortByColumn(AuditModel.COL_TIME, Qt.SortOrder.DescendingOrder)
+
+    # CSV export holds every row with the reads.
+    with open(dialog.export_csv(tmp_path / "audit.csv"), newline="") as f:
+        exported = {int(r["id"]): r["confirmed_label"] for r in csv.DictReader(f)}
+    assert exported == {k: v or "" for k, v in reads.items()}
+
+    dialog.select_ids([wrong["id"]])
+    dialog.resize(1100, 420)
+    qtbot.wait(50)
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert dialog.grab().save(str(ARTIFACTS / "audit-log.png"))
+
+    # Export labelled batch, off the GUI thread; the summary says what was written.
+    out = tmp_path / "outbox"
+    out.mkdir()
+    with qtbot.waitSignal(dialog.exportFinished, timeout=TIMEOUT_MS) as blocker:
+        assert dialog.export_batch(out, "from-dialog")
+        assert dialog.is_exporting() and not dialog.batch_button.isEnabled()
+    result = blocker.args[0]
+    assert result.batch_dir == out / "from-dialog" and len(result.written) == 3
+    n = result.counts()
+    assert dialog.status_label.text().startswith(f"Wrote 3 images (NORMAL {n['NORMAL']}, PNEUMONIA {n['PNEUMONIA']})")
+    assert dialog.batch_button.isEnabled()
+    report = scan(result.batch_dir)
+    assert report.rejected == [] and len(report.accepted) == 3
+    expected = {window.audit.row(i)["sha256"][:16]: reads[i] for i in reads if reads[i]}
+    assert {Path(r.rel).stem: r.label for r in report.accepted} == expected
+
+    # A second export to the same place with the same id fails with a message, changing nothing.
+    with qtbot.waitSignal(dialog.exportFinished, timeout=TIMEOUT_MS) as blocker:
+        dialog.export_batch(out, "from-dialog")
+    assert isinstance(blocker.args[0], str) and dialog.status_label.text().startswith("Export failed")

@@ -1,0 +1,345 @@
+"""Background model updates: a real TUF feed over real HTTP, real onnxruntime, real Qt (offscreen).
+
+Version 7 (the ``package_dir`` fixture) is the model installed with the app; version 8 is another
+random-init ResNet18 with another threshold, so a prediction tells which model made it.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
+
+import json
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from desktop_app.audit import AuditLog
+from desktop_app.config import Settings
+from desktop_app.engine import Engine
+from desktop_app.images import load_image
+from desktop_app.models import ModelStore
+from desktop_app.ui.update_controller import UpdateController
+from desktop_app.ui.window import MainWindow
+from desktop_app.updater import ModelUpdater, Status
+from export.feed import init_feed, publish, serve
+from export.package import write_card
+from tests.conftest import free_port, sample_files
+from tests.desktop.conftest import SIZE
+
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def package_v8(tmp_path_factory) -> Path:
+    import torch
+
+    from export.onnx_export import build_package
+    from export.preprocess import PreprocessSpec
+    from hub.model import build_model
+
+    torch.manual_seed(1)
+    model = build_model("none").eval()
+    normal, pneumonia = sample_files("NORMAL", 2), sample_files("PNEUMONIA", 2)
+    files = normal + pneumonia
+    return build_package(model, temperature=1.0, threshold=0.3, spec=PreprocessSpec(size=SIZE), version=8,
+                         out_dir=tmp_path_factory.mktemp("pkg") / "8", metrics={"accuracy": 0.6},
+                         provenance={"registered_model": "pneumoscan-resnet18"}, verify_files=files,
+                         gold_files=files, gold_labels=[0, 0, 1, 1], calibration_files=files, int8=False,
+                         created_at="2026-12-01T12:00:00+00:00")
+
+
+class Feed:
+    """A TUF feed served over loopback HTTP, with version 7 published as champion."""
+
+    def __init__(self, tmp: Path, first: Path):
+        self.dir, self.keys = tmp / "feed", tmp / "feed-keys"
+        self.root = init_feed(self.dir, self.keys)
+        publish(self.dir, self.keys, first)
+        self.server = serve(self.dir, "127.0.0.1", 0).start()
+        self.url = self.server.url
+
+    def publish(self, package: Path) -> None:
+        publish(self.dir, self.keys, package)
+
+    def tamper(self, version: int, name: str) -> None:
+        """Flip one byte of a served target, as an attacker with write access to the server would."""
+        (path,) = (self.dir / "targets" / "models" / str(version)).glob(f"*.{name}")
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+
+    def model_downloads(self) -> list[str]:
+        return [r.path for r in self.server.wait_idle() if r.path.startswith("/targets/models/")]
+
+
+@pytest.fixture
+def feed(tmp_path, package_dir):
+    f = Feed(tmp_path, package_dir)
+    yield f
+    f.server.close()
+
+
+@pytest.fixture
+def store(tmp_path, package_dir) -> ModelStore:
+    """The app's store: version 7 installed with the app, nothing from the feed yet."""
+    return ModelStore(tmp_path / "user-data" / "models", package_dir)
+
+
+def updater(store: ModelStore, url: str, root: Path | None, tmp: Path, **kw) -> ModelUpdater:
+    return ModelUpdater(store, url, root, tmp / "user-data" / "feed", **kw)
+
+
+def store_files(store: ModelStore) -> dict[str, bytes]:
+    return {str(p.relative_to(store.root)): p.read_bytes() for p in sorted(store.root.rglob("*")) if p.is_file()} \
+        if store.root.is_dir() else {}
+
+
+def probability(engine: Engine, image: Path) -> float:
+    return engine.predict(load_image(image)).probability
+
+
+# ---- the updater, no Qt -----------------------------------------------------------------------
+
+def test_newer_version_is_verified_installed_and_activated(feed, store, tmp_path, package_v8, package_dir, jpeg):
+    up = updater(store, feed.url, feed.root, tmp_path)
+    assert up.update_once().status is Status.UP_TO_DATE
+    feed.publish(package_v8)
+
+    outcome = up.update_once()
+
+    assert outcome.status is Status.UPDATED and outcome.version == 8 and outcome.reason == ""
+    assert outcome.engine.version == 8 and outcome.engine.package.directory == store.root / "8"
+    assert store.active_version() == 8 and store.previous_version() == 7 and list(store.installed()) == [7, 8]
+    # The switched-to model is the published one, and answers differently from version 7.
+    p8 = probability(outcome.engine, jpeg)
+    assert p8 == pytest.approx(probability(Engine(package_v8), jpeg), abs=1e-6)
+    assert abs(p8 - probability(Engine(package_dir), jpeg)) > 1e-3
+    # Once installed, the same feed has nothing new.
+    assert up.update_once().status is Status.UP_TO_DATE and store.active_version() == 8
+
+
+def test_unchanged_feed_is_up_to_date_without_downloading_a_model(feed, store, tmp_path):
+    before = store_files(store)
+    outcome = updater(store, feed.url, feed.root, tmp_path).update_once()
+    assert outcome.status is Status.UP_TO_DATE and outcome.version == 7
+    assert feed.model_downloads() == [] and store_files(store) == before
+
+
+def test_tampered_model_on_the_feed_is_refused_and_the_store_is_unchanged(feed, store, tmp_path, package_v8):
+    feed.publish(package_v8)
+    feed.tamper(8, "model.onnx")
+    before = store_files(store)
+
+    outcome = updater(store, feed.url, feed.root, tmp_path).update_once()
+
+    assert outcome.status is Status.REFUSED and outcome.version == 7 and outcome.engine is None
+    assert "models/8/model.onnx from the feed does not match its signed sha256" in outcome.reason
+    assert store_files(store) == before and list(store.installed()) == [7] and store.active_version() == 7
+
+
+def test_model_failing_its_reference_check_is_refused_before_install(feed, store, tmp_path, package_v8):
+    """Signed and hash-correct, but the model does not give the card's reference output: never installed."""
+    bad = tmp_path / "bad-8"
+    shutil.copytree(package_v8, bad)
+    card = json.loads((bad / "model.json").read_text())
+    card["reference"]["probabilities"] = [round(1 - p, 6) for p in card["reference"]["probabilities"]]
+    write_card(bad, card)
+    feed.publish(bad)
+    before = store_files(store)
+
+    outcome = updater(store, feed.url, feed.root, tmp_path).update_once()
+
+    assert outcome.status is Status.REFUSED and "reference image" in outcome.reason
+    assert store_files(store) == before and store.active_version() == 7 and not (store.root / "8").exists()
+
+
+def test_dead_server_is_offline_quickly_and_changes_nothing(feed, store, tmp_path):
+    up = updater(store, f"http://127.0.0.1:{free_port()}", feed.root, tmp_path)
+    start = time.monotonic()
+    outcome = up.update_once()
+    assert time.monotonic() - start < 5
+    assert outcome.status is Status.OFFLINE and outcome.version == 7
+    assert outcome.reason.startswith("Cannot reach the feed") and store_files(store) == {}
+
+
+def test_without_feed_or_root_updates_are_off(feed, store, tmp_path):
+    for url, root, missing in (("", feed.root, "feed_url"), (feed.url, None, "trusted_root")):
+        outcome = updater(store, url, root, tmp_path).update_once()
+        assert outcome.status is Status.NOT_CONFIGURED and missing in outcome.reason and outcome.version == 7
+    outcome = updater(store, feed.url, tmp_path / "missing-root.json", tmp_path).update_once()
+    assert outcome.status is Status.NOT_CONFIGURED and "Cannot read the trusted root" in outcome.reason
+    assert feed.server.wait_idle() == []
+
+
+def test_rolled_back_version_is_not_taken_again_but_a_newer_one_is(feed, store, tmp_path, package_v8):
+    up = updater(store, feed.url, feed.root, tmp_path)
+    feed.publish(package_v8)
+    assert up.update_once().status is Status.UPDATED
+    assert up.roll_back().version == 7 and store.active_version() == 7
+    assert up.update_once().status is Status.UP_TO_DATE and store.active_version() == 7
+    nine = tmp_path / "pkg-9"
+    shutil.copytree(package_v8, nine)
+    write_card(nine, {**json.loads((nine / "model.json").read_text()), "version": 9})
+    feed.publish(nine)
+    outcome = up.update_once()
+    assert outcome.status is Status.UPDATED and outcome.version == 9 and store.active_version() == 9
+
+
+class _ForwardProxy(BaseHTTPRequestHandler):
+    """A minimal HTTP forward proxy (what a hospital's proxy does for plain http://)."""
+
+    def do_GET(self) -> None:
+        self.server.seen.append(self.path)
+        self.server.agents.add(self.headers["User-Agent"])
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(self.path, timeout=5) as r:
+                code, body = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            code, body = e.code, e.read()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_configured_proxy_carries_every_request(feed, store, tmp_path, package_v8):
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    proxy.seen, proxy.agents = [], set()
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        feed.publish(package_v8)
+        up = updater(store, feed.url, feed.root, tmp_path, proxy=f"http://127.0.0.1:{proxy.server_address[1]}")
+        assert up.update_once().status is Status.UPDATED and store.active_version() == 8
+        served = [r.path for r in feed.server.wait_idle()]
+        assert served and sorted(proxy.seen) == sorted(f"{feed.url}{p}" for p in served)
+        assert len(proxy.agents) == 1 and proxy.agents.pop().startswith("PneumoScan python-tuf/")
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    dead_proxy = f"http://127.0.0.1:{free_port()}"
+    outcome = updater(store, feed.url, feed.root, tmp_path, proxy=dead_proxy).update_once()
+    assert outcome.status is Status.OFFLINE and f"through the proxy {dead_proxy}" in outcome.reason
+
+
+# ---- in the window ----------------------------------------------------------------------------
+
+@pytest.fixture
+def window(qtbot, store, tmp_path):
+    engine, warnings = store.open_engine()
+    assert engine.version == 7 and warnings == []
+    audit = AuditLog(tmp_path / "audit.db")
+    w = MainWindow(engine, audit)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+    audit.close()
+
+
+def controller(window, store, url, root, tmp_path, interval_hours: float = 0.0) -> UpdateController:
+    c = UpdateController(updater(store, url, root, tmp_path), interval_hours)
+    c.attach(window)
+    return c
+
+
+def predict(qtbot, window, path: Path):
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT_MS) as blocker:
+        assert window.open_file(path)
+    return blocker.args[0].prediction
+
+
+def check(qtbot, c: UpdateController):
+    with qtbot.waitSignal(c.checkFinished, timeout=TIMEOUT_MS) as blocker:
+        assert c.check_now()
+        assert c.is_busy()  # returned before the check ran: it is off the GUI thread
+    return blocker.args[0]
+
+
+def status(window) -> str:
+    return window.model_status_label.text()
+
+
+def test_model_published_while_running_is_used_for_the_next_prediction_then_rolled_back(
+        qtbot, window, feed, store, tmp_path, package_v8, jpeg):
+    c = controller(window, store, feed.url, feed.root, tmp_path, interval_hours=0.3 / 3600)  # every 0.3 s
+    check_action, rollback_action = window.model_menu.actions()[-2:]
+    assert check_action.text() == "Check for updates now" and rollback_action.text() == "Roll back to previous model"
+    with qtbot.waitSignal(c.checkFinished, timeout=TIMEOUT_MS):
+        c.start()
+    assert status(window) == "Model version 7 — up to date" and not rollback_action.isEnabled()
+    assert predict(qtbot, window, jpeg).model_version == 7
+
+    feed.publish(package_v8)  # no call into the app: the timer's next check finds it
+    with qtbot.waitSignal(window.engineChanged, timeout=TIMEOUT_MS):
+        pass
+    c.set_interval(0)
+    qtbot.waitUntil(lambda: not c.is_busy(), timeout=TIMEOUT_MS)
+    assert status(window) == "Updated to model version 8"
+    assert "model version 8" in window.statusBar().currentMessage()
+    pred = predict(qtbot, window, jpeg)
+    assert pred.model_version == 8 and pred.threshold == pytest.approx(0.3)
+    assert pred.probability == pytest.approx(probability(Engine(package_v8), jpeg), abs=1e-6)
+    assert window.model_label.text().startswith("version 8")
+
+    assert rollback_action.isEnabled()
+    with qtbot.waitSignal(window.engineChanged, timeout=TIMEOUT_MS):
+        rollback_action.trigger()
+    assert status(window) == "Rolled back to model version 7" and not rollback_action.isEnabled()
+    assert predict(qtbot, window, jpeg).model_version == 7
+    # A later check does not switch back to the version the user rolled back from.
+    assert check(qtbot, c).status is Status.UP_TO_DATE
+    assert window.engine.version == 7 and status(window) == "Model version 7 — up to date"
+    assert predict(qtbot, window, jpeg).model_version == 7
+
+
+def test_tampered_update_is_refused_and_the_old_model_keeps_working(qtbot, window, feed, store, tmp_path,
+                                                                   package_v8, jpeg):
+    c = controller(window, store, feed.url, feed.root, tmp_path)
+    feed.publish(package_v8)
+    feed.tamper(8, "model.onnx")
+    outcome = check(qtbot, c)
+    assert outcome.status is Status.REFUSED
+    assert status(window) == "Update refused — using model version 7"
+    assert "does not match its signed sha256" in window.model_status_label.toolTip()
+    assert predict(qtbot, window, jpeg).model_version == 7
+    assert list(store.installed()) == [7] and window.engine.version == 7
+
+
+def test_server_down_at_start_the_app_predicts_and_says_offline(qtbot, window, feed, store, tmp_path, jpeg):
+    settings = Settings(feed_url=f"http://127.0.0.1:{free_port()}", trusted_root=str(feed.root),
+                        check_interval_hours=6, builtin_model=str(store.builtin))  # data_dir: the test's
+    c = UpdateController.from_settings(settings)
+    c.attach(window)
+    assert c.updater.store.root == store.root and c.timer.interval() == 6 * 3_600_000
+    with qtbot.waitSignal(c.checkFinished, timeout=TIMEOUT_MS) as blocker:
+        c.start()
+    assert blocker.args[0].status is Status.OFFLINE and c.timer.isActive()
+    assert status(window) == "Offline — using model version 7"
+    assert "Cannot reach the feed" in window.model_status_label.toolTip()
+    assert predict(qtbot, window, jpeg).model_version == 7
+
+
+def test_one_check_at_a_time_and_closing_waits_for_it(qtbot, window, feed, store, tmp_path, package_v8):
+    c = controller(window, store, feed.url, feed.root, tmp_path)
+    feed.publish(package_v8)
+    results = []
+    c.checkFinished.connect(results.append)
+    assert c.check_now() and not c.check_now() and not c.roll_back()
+    assert not window.model_menu.actions()[-2].isEnabled()
+    window.close()  # waits for the running check; its result no longer touches the window
+    assert c.pool.activeThreadCount() == 0
+    qtbot.wait(100)
+    assert results == [] and window.engine.version == 7 and not c.check_now()
+    assert store.active_version() == 8  # the check itself completed: the next start uses version 8
