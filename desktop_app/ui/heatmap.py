@@ -34,6 +34,16 @@ def upsample_cam(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
 
 
+OVERLAY_MAX_SIDE = 512  # the CAM is 7×7: a larger overlay adds time, not detail (Qt scales it up smoothly)
+
+
+def overlay_size(size: tuple[int, int], max_side: int = OVERLAY_MAX_SIDE) -> tuple[int, int]:
+    """(width, height) to render the overlay at: ``size`` shrunk to at most ``max_side``, same aspect."""
+    w, h = size
+    scale = min(1.0, max_side / max(w, h))
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
 def overlay_rgba(cam: np.ndarray, size: tuple[int, int], min_alpha: float = 0.35) -> np.ndarray:
     """(height, width, 4) uint8 RGBA: the LUT colour of the upsampled CAM.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, QThreadPool, Signal, Slot
-from PySide6.QtGui import QAction, QColor, QImage, QKeySequence, QPainter, QPixmap
+from PySide6.QtGui import QAction, QColor, QImage, QKeySequence, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import (QFileDialog, QFrame, QGraphicsPixmapItem, QGridLayout, QGraphicsScene, QGraphicsView,
                                QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QSlider, QSplitter,
                                QVBoxLayout, QWidget)
@@ -473,6 +473,9 @@ class MainWindow(QMainWindow):
         self._gray12 = result.display
         self.reset_window_level()  # each image opens at its full range: a narrow window never carries over
         self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(result.overlay)))
+        w, h = result.image.size
+        oh, ow = result.overlay.shape[:2]
+        self.overlay_item.setTransform(QTransform.fromScale(w / ow, h / oh))  # covers the image exactly
         self.overlay_item.setVisible(self.heatmap_action.isChecked())
         self.scene.setSceneRect(QRectF(self.image_item.pixmap().rect()))
         self.view.fit()

@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, QRunnable, Signal
 
 from desktop_app.engine import Engine, Prediction
 from desktop_app.images import LoadedImage, load_image
-from desktop_app.ui.heatmap import gray_levels, overlay_rgba
+from desktop_app.ui.heatmap import gray_levels, overlay_rgba, overlay_size
 from export.preprocess import ImageError
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ class ViewResult:
     path: Path
     image: LoadedImage
     display: np.ndarray  # (H, W) uint16 gray levels for window/level (heatmap.gray_levels)
-    overlay: np.ndarray  # (H, W, 4) uint8 RGBA
+    overlay: np.ndarray  # (h, w, 4) uint8 RGBA, at most OVERLAY_MAX_SIDE; the window scales it onto the image
     prediction: Prediction
     audit_row: dict | None
 
@@ -59,7 +59,7 @@ class PredictWorker(QRunnable):
             image = load_image(self.path)
             prediction = self.engine.predict(image)
             display = gray_levels(image.gray)
-            overlay = overlay_rgba(prediction.cam, image.size)
+            overlay = overlay_rgba(prediction.cam, overlay_size(image.size))
             row = self.audit.record(prediction, self.path) if self.audit is not None else None
         except Exception as e:  # every failure becomes a message; the worker thread never dies loudly
             logger.warning("Cannot show %s: %s", self.path, e, exc_info=not isinstance(e, (ImageError, OSError)))
