@@ -8,12 +8,12 @@ export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 export SCARF_ANALYTICS := false
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo test bench
+.PHONY: install demo test bench bundle
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet -e ".[hub,orchestration,desktop,dev]"
+	$(PY) -m pip install --quiet -e ".[hub,orchestration,desktop,dev,installer]"
 	touch $@
 
 demo: install
@@ -24,3 +24,10 @@ test: install
 
 bench: install
 	$(PY) bench/train_overhead.py
+	$(PY) bench/desktop_app.py
+
+# The desktop bundle for hospital IT (docs/install.md): dist/pneumoscan/ and, on Linux, its .tar.gz.
+# The model is the feed's champion: FEED (a feed folder, default the demo's), or FEED_URL with ROOT.
+FEED ?= .pneumo-demo/feed
+bundle: install
+	$(PY) installer/build.py $(if $(FEED_URL),--feed-url $(FEED_URL) --root $(ROOT),--feed $(FEED))

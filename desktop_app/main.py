@@ -1,4 +1,7 @@
-"""``pneumo-desktop`` entry point: headless ``predict`` and ``update --check``, and the ``view`` window."""
+"""``pneumo-desktop`` entry point: headless ``predict``, ``update`` and ``self-test``, and the ``view`` window.
+
+With no subcommand (how the desktop launcher starts it, possibly with files) it opens the viewer.
+"""
 from __future__ import annotations
 
 import argparse
@@ -15,15 +18,20 @@ MODEL_HELP = (f"model package folder (default: ${MODEL_DIR_ENV}, else the active
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pneumo-desktop", description="PneumoScan desktop app.")
+    from desktop_app import __version__
+
+    p = argparse.ArgumentParser(prog="pneumo-desktop", description="PneumoScan desktop app. With no command (or "
+                                "only files): the viewer.")
+    p.add_argument("--version", action="version", version=f"pneumo-desktop {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("predict", help="predict each FILE; one JSON line per file")
     pr.add_argument("files", nargs="+", metavar="FILE")
     pr.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV), help=MODEL_HELP)
     pr.add_argument("--variant", choices=("fp32", "int8"), help="default: the settings' variant (fp32)")
     pr.add_argument("--audit", metavar="DB", help="also record each result in this SQLite audit log")
-    up = sub.add_parser("update", help="ask the model feed what it offers")
-    up.add_argument("--check", action="store_true", required=True, help="only report what the feed offers")
+    up = sub.add_parser("update", help="install the feed's newer model (verified) and make it active; "
+                        "with --check only report what the feed offers")
+    up.add_argument("--check", action="store_true", help="only report what the feed offers")
     up.add_argument("--feed-url", help="default: the settings' feed_url")
     up.add_argument("--root", metavar="ROOT_JSON", help="trusted TUF root.json (default: the installed one)")
     up.add_argument("--cache", default=os.environ.get(CACHE_DIR_ENV),
@@ -35,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     vw.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV), help=MODEL_HELP)
     vw.add_argument("--variant", choices=("fp32", "int8"), help="default: the settings' variant (fp32)")
     vw.add_argument("--audit", metavar="DB", help="audit log (default: <data dir>/audit.sqlite)")
+    st = sub.add_parser("self-test", help="check the installation: settings, model, data folder, audit log, feed")
+    st.add_argument("--json", action="store_true", help="one JSON object instead of the readable report")
+    st.add_argument("--paths", action="store_true", help="only print where the app keeps things (no checks)")
+    st.add_argument("--image", metavar="FILE", help="also predict this image (default: the model's reference image)")
     return p
 
 
@@ -112,8 +124,10 @@ def cmd_update(args: argparse.Namespace) -> int:
     else:
         installed = ModelStore(settings.paths().models, settings.builtin_model or None).newest_known()
     cache = Path(args.cache) if args.cache else settings.paths().feed_cache
+    if not args.check:
+        return update_now(settings, feed_url, root, cache)
     try:
-        offer = FeedClient(Path(root), feed_url, cache).check(installed)
+        offer = FeedClient(Path(root), feed_url, cache, proxy=settings.proxy or None).check(installed)
     except FeedClientError as e:
         return _fail(str(e).splitlines()[0], 3)
     if offer is None:
@@ -125,16 +139,58 @@ def cmd_update(args: argparse.Namespace) -> int:
     return 0
 
 
+def update_now(settings, feed_url: str, root: str, cache: Path) -> int:
+    """Download, verify, install and activate the feed's newer champion in the per-user model store.
+
+    Prints one JSON line (status, active version, reason); exit code 0 updated or up to date,
+    3 feed unreachable, 4 refused, 2 not configured. The install folder is never written.
+    """
+    from desktop_app.models import ModelStore
+    from desktop_app.updater import ModelUpdater, Status
+
+    store = ModelStore(settings.paths().models, settings.builtin_model or None)
+    outcome = ModelUpdater(store, feed_url, root, cache, settings.variant, settings.proxy or None).update_once()
+    print(json.dumps({"status": outcome.status.value, "version": outcome.version, "reason": outcome.reason}))
+    if outcome.reason:
+        print(f"pneumo-desktop: {outcome.reason}", file=sys.stderr)
+    return {Status.UPDATED: 0, Status.UP_TO_DATE: 0, Status.OFFLINE: 3, Status.REFUSED: 4}.get(outcome.status, 2)
+
+
+def cmd_self_test(args: argparse.Namespace) -> int:
+    from desktop_app.config import load_settings
+    from desktop_app.selftest import paths_report, run_self_test
+
+    settings = load_settings()
+    if args.paths:
+        report = paths_report(settings)
+        print(json.dumps(report, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in report.items()))
+        return 0
+    result = run_self_test(settings, image=args.image)
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
+    return 0 if result.passed else 1
+
+
 def cmd_view(args: argparse.Namespace) -> int:
     from desktop_app.ui.app import run_viewer
 
     return run_viewer(args.model_dir, args.variant, args.audit, args.files)
 
 
+COMMANDS = {"predict": cmd_predict, "update": cmd_update, "view": cmd_view, "self-test": cmd_self_test}
+
+
+def _default_to_view(argv: list[str]) -> list[str]:
+    """``view`` when no command is given: nothing, view options, or files (the launcher's ``%F``)."""
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")
+                    and (argv[0].startswith("-") or Path(argv[0]).exists())):
+        return ["view", *argv]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = _parser().parse_args(argv)
-    return {"predict": cmd_predict, "update": cmd_update, "view": cmd_view}[args.command](args)
+    args = _parser().parse_args(_default_to_view(sys.argv[1:] if argv is None else list(argv)))
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

@@ -76,12 +76,14 @@ class ModelStore:
         write_json_atomic(self.root / STATE, state)
 
     def active_version(self) -> int | None:
-        """The chosen version if it is still installed, else the newest installed one not skipped."""
+        """The chosen version, unless a newer one not rolled back from is installed (an app upgrade
+        with a newer built-in model, or an update interrupted before it was activated): then that one."""
         state, installed = self._state(), self.installed()
-        if state["active"] in installed:
-            return state["active"]
         usable = [v for v in installed if v not in state["skipped"]] or list(installed)
-        return usable[-1] if usable else None
+        newest = usable[-1] if usable else None
+        if state["active"] in installed and (newest is None or state["active"] >= newest):
+            return state["active"]
+        return newest
 
     def newest_known(self) -> int | None:
         """The highest version installed or skipped: what the feed must beat to be offered."""

