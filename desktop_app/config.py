@@ -19,9 +19,10 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import tomllib
 from pathlib import Path
+
+from export.atomic import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -258,16 +259,5 @@ def save_user_settings(values: dict, settings: Settings, user_file: str | os.Pat
 
 
 def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it over: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON so that a crash mid-write never leaves a half-written file."""
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 from datetime import datetime, timedelta, timezone
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +41,7 @@ from tuf.api.metadata import (
     Timestamp,
 )
 
+from export.atomic import write_atomic
 from export.package import CARD, ModelPackage, PackageError
 
 logger = logging.getLogger(__name__)
@@ -98,23 +98,6 @@ def _metadata_dir(feed_dir: Path) -> Path:
 
 def _targets_dir(feed_dir: Path) -> Path:
     return Path(feed_dir) / "targets"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder + fsync + os.replace: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the web server must be able to read it
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _consistent_name(target_path: str, sha256: str) -> str:
@@ -243,7 +226,7 @@ def _sign_top_level(state: _State, signers: dict[str, CryptoSigner], expiry: Exp
 
 def _write_metadata(feed_dir: Path, files: list[tuple[str, bytes]]) -> None:
     for name, data in files:  # each in place before the next one refers to it; timestamp.json last
-        _write_atomic(_metadata_dir(feed_dir) / name, data)
+        write_atomic(_metadata_dir(feed_dir) / name, data)
 
 
 def _canonical(value):
@@ -287,8 +270,8 @@ def init_feed(feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), now: da
         root.signed.add_key(signers[role].public_key, role)
     root.sign(signers["root"])
     root_bytes = root.to_bytes()
-    _write_atomic(meta / "1.root.json", root_bytes)
-    _write_atomic(meta / "root.json", root_bytes)
+    write_atomic(meta / "1.root.json", root_bytes)
+    write_atomic(meta / "root.json", root_bytes)
     _targets_dir(feed_dir).mkdir(parents=True, exist_ok=True)
     state = _State(root, Metadata(Targets()), Metadata(Snapshot()), Metadata(Timestamp()))
     _write_metadata(feed_dir, _sign_top_level(state, signers, expiry, now, new_targets=True, bump=False))
@@ -332,7 +315,7 @@ def publish(feed_dir: Path, keys_dir: Path, package_dir: Path, expiry: Expiry = 
         metadata = _sign_top_level(state, signers, expiry, now, new_targets=True)
 
         for path, data in blobs.items():  # 1. files, under content-addressed names nothing refers to yet
-            _write_atomic(_targets_dir(feed_dir) / _consistent_name(path, added[path].hashes["sha256"]), data)
+            write_atomic(_targets_dir(feed_dir) / _consistent_name(path, added[path].hashes["sha256"]), data)
         _write_metadata(feed_dir, metadata)  # 2. N.targets.json → N.snapshot.json → timestamp.json
     logger.info("Published version %d to %s (targets v%d)", pkg.version, feed_dir, state.targets.signed.version)
     return pkg.version
@@ -374,8 +357,8 @@ def refresh(feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), root_key:
 def _resign_root(feed_dir: Path, root: Metadata[Root], signer: CryptoSigner, expiry: Expiry, now: datetime) -> None:
     meta = _metadata_dir(feed_dir)
     data = _sign_bytes(root, signer, now + expiry.root)
-    _write_atomic(meta / f"{root.signed.version}.root.json", data)
-    _write_atomic(meta / "root.json", data)  # new installers may ship this one; old ones chain up to it
+    write_atomic(meta / f"{root.signed.version}.root.json", data)
+    write_atomic(meta / "root.json", data)  # new installers may ship this one; old ones chain up to it
     logger.info("Re-signed root as version %d", root.signed.version)
 
 

@@ -24,7 +24,8 @@ import numpy as np
 
 from hub import datastore, registry
 from hub.config import HubPaths
-from hub.data import GOLD, DataError, Rejection, ValidationReport, atomic_write_text
+from export.atomic import write_atomic
+from hub.data import GOLD, DataError, Rejection, ValidationReport
 from hub.promote import Policy, decide
 from hub.train import TrainConfig
 
@@ -89,7 +90,7 @@ def read_cycle(paths: HubPaths, version: str) -> dict:
 
 def _write_cycle(paths: HubPaths, version: str, **updates) -> dict:
     state = read_cycle(paths, version) | updates
-    atomic_write_text(_cycle_file(paths, version), json.dumps(state, indent=2, default=float))
+    write_atomic(_cycle_file(paths, version), json.dumps(state, indent=2, default=float))
     return state
 
 
@@ -138,7 +139,7 @@ def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]
             dest.rename(dest.with_name(f"{b}.{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"))
         dest.parent.mkdir(parents=True, exist_ok=True)
         report.write(dest.parent / f"{b}.report.json")
-        atomic_write_text(_batch_record(paths, b), json.dumps(
+        write_atomic(_batch_record(paths, b), json.dumps(
             {"batch": b, "status": "quarantined", "at": _now(), "accepted": len(report.accepted),
              "problems": [dataclasses.asdict(r) for r in problems][:200],
              "report": str(dest.parent / f"{b}.report.json")}, indent=2))
@@ -157,7 +158,7 @@ def ingest(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> str:
                 done.rename(done.with_name(f"{b}.{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"))
             done.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(src), done)
-        atomic_write_text(_batch_record(paths, b), json.dumps(
+        write_atomic(_batch_record(paths, b), json.dumps(
             {"batch": b, "status": "ingested", "at": _now(), "folder": str(done)}, indent=2))
     datastore.split(paths)
     return datastore.training_view(paths).version
@@ -231,7 +232,7 @@ def score_pair(paths: HubPaths, version: str) -> str:
             mlflow.set_tag("cycle.champion_version", champion.version)
     f = paths.home / "cycles" / version / "scores.json"
     f.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(f, json.dumps(out))
+    write_atomic(f, json.dumps(out))
     _write_cycle(paths, version, scores=str(f))
     return str(f)
 
@@ -335,12 +336,12 @@ def rollback(paths: HubPaths, cfg: CycleConfig) -> tuple[str, int]:
         if prev is None or champ is None:
             raise ValueError("Nothing to roll back to: the registry has no 'previous' model")
         intent = {"to": prev.version, "from": champ.version, "at": _now(), "done": False}
-        atomic_write_text(intent_file, json.dumps(intent))
+        write_atomic(intent_file, json.dumps(intent))
     package = build_package(paths, cfg, intent["to"])
     if registry.get_alias(registry.CHAMPION).version != intent["to"]:
         registry.rollback()
     feed_version = _publish(cfg, package)
-    atomic_write_text(intent_file, json.dumps({**intent, "done": True, "feed_version": feed_version}))
+    write_atomic(intent_file, json.dumps({**intent, "done": True, "feed_version": feed_version}))
     return intent["to"], feed_version
 
 

@@ -25,11 +25,11 @@ import os
 import random
 import re
 import shutil
-import tempfile
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+from export.atomic import write_atomic
 from export.package import sha256_of
 from export.preprocess import ImageError, read_image
 
@@ -110,23 +110,8 @@ class ValidationReport:
 
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2))
+        write_atomic(path, json.dumps(self.to_dict(), indent=2))
         return path
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so a reader sees either the old or the new content, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def detect_layout(root: Path) -> str:
@@ -290,7 +275,7 @@ class Pool:
             w.writeheader()
             for e in entries + added:
                 w.writerow(dataclasses.asdict(e))
-            atomic_write_text(self.manifest, buf.getvalue())
+            write_atomic(self.manifest, buf.getvalue())
         return added
 
 
@@ -309,7 +294,7 @@ class Split:
     created_at: str
 
     def save(self, path: Path) -> None:
-        atomic_write_text(path, json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True))
+        write_atomic(path, json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True))
 
     @classmethod
     def load(cls, path: Path) -> "Split":

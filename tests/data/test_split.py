@@ -1,7 +1,6 @@
 """Patient-level split: no patient in two splits, stable across runs, gold never moves."""
 from __future__ import annotations
 
-import shutil
 
 import pytest
 

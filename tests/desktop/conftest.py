@@ -25,23 +25,30 @@ def isolated_app_dirs(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.fixture(scope="session")
-def package_dir(tmp_path_factory) -> Path:
+def make_package(out_dir: Path, version: int, seed: int, size: int = SIZE, threshold: float = 0.5,
+                 temperature: float = 1.3, images_per_class: int = 4, int8: bool = True,
+                 created_at: str = "2026-11-27T12:00:00+00:00") -> Path:
+    """A real model package: a random-init ResNet18 (``seed``) exported, verified and carded like the hub's."""
     import torch
 
     from export.onnx_export import build_package
     from export.preprocess import PreprocessSpec
     from hub.model import build_model
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)  # another seed, other weights: the versions answer differently
     model = build_model("none").eval()
-    normal, pneumonia = sample_files("NORMAL", 4), sample_files("PNEUMONIA", 4)
+    normal, pneumonia = sample_files("NORMAL", images_per_class), sample_files("PNEUMONIA", images_per_class)
     files = normal + pneumonia
-    return build_package(model, temperature=1.3, threshold=0.5, spec=PreprocessSpec(size=SIZE), version=7,
-                         out_dir=tmp_path_factory.mktemp("pkg") / "7", metrics={"accuracy": 0.5},
+    return build_package(model, temperature=temperature, threshold=threshold, spec=PreprocessSpec(size=size),
+                         version=version, out_dir=Path(out_dir) / str(version), metrics={"accuracy": 0.5},
                          provenance={"registered_model": "pneumoscan-resnet18"}, verify_files=files,
                          gold_files=files, gold_labels=[0] * len(normal) + [1] * len(pneumonia),
-                         calibration_files=files, int8=True, created_at="2026-11-27T12:00:00+00:00")
+                         calibration_files=files, int8=int8, created_at=created_at)
+
+
+@pytest.fixture(scope="session")
+def package_dir(tmp_path_factory) -> Path:
+    return make_package(tmp_path_factory.mktemp("pkg"), version=7, seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -30,29 +30,16 @@ from desktop_app.ui.window import MainWindow
 from desktop_app.updater import ModelUpdater, Status
 from export.feed import init_feed, publish, serve
 from export.package import write_card
-from tests.conftest import free_port, sample_files
-from tests.desktop.conftest import SIZE
+from tests.conftest import free_port
+from tests.desktop.conftest import make_package
 
 TIMEOUT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
 def package_v8(tmp_path_factory) -> Path:
-    import torch
-
-    from export.onnx_export import build_package
-    from export.preprocess import PreprocessSpec
-    from hub.model import build_model
-
-    torch.manual_seed(1)
-    model = build_model("none").eval()
-    normal, pneumonia = sample_files("NORMAL", 2), sample_files("PNEUMONIA", 2)
-    files = normal + pneumonia
-    return build_package(model, temperature=1.0, threshold=0.3, spec=PreprocessSpec(size=SIZE), version=8,
-                         out_dir=tmp_path_factory.mktemp("pkg") / "8", metrics={"accuracy": 0.6},
-                         provenance={"registered_model": "pneumoscan-resnet18"}, verify_files=files,
-                         gold_files=files, gold_labels=[0, 0, 1, 1], calibration_files=files, int8=False,
-                         created_at="2026-12-01T12:00:00+00:00")
+    return make_package(tmp_path_factory.mktemp("pkg"), version=8, seed=1, threshold=0.3, temperature=1.0,
+                        images_per_class=2, int8=False, created_at="2026-12-01T12:00:00+00:00")
 
 
 class Feed:

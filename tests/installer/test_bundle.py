@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import free_port, sample_files
+from tests.conftest import sample_files
+from tests.desktop.conftest import make_package
 
 pytestmark = pytest.mark.slow
 
@@ -32,25 +33,10 @@ BUDGET = 300e6
 
 
 
-def _package(version: int, out: Path) -> Path:
-    import torch
-
-    from export.onnx_export import build_package
-    from export.preprocess import PreprocessSpec
-    from hub.model import build_model
-
-    torch.manual_seed(version)  # versions differ in their weights, so in their answers
-    files = sample_files("NORMAL", 2) + sample_files("PNEUMONIA", 2)
-    return build_package(build_model("none").eval(), temperature=1.3, threshold=0.5, spec=PreprocessSpec(size=64),
-                         version=version, out_dir=out / str(version), metrics={"accuracy": 0.5}, provenance={},
-                         verify_files=files, gold_files=files, gold_labels=[0, 0, 1, 1], calibration_files=files,
-                         int8=False, created_at="2026-11-27T12:00:00+00:00")
-
-
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory) -> dict[int, Path]:
     out = tmp_path_factory.mktemp("packages")
-    return {v: _package(v, out) for v in (7, 8)}
+    return {v: make_package(out, version=v, seed=v, images_per_class=2, int8=False) for v in (7, 8)}
 
 
 @pytest.fixture(scope="module")
