@@ -145,9 +145,11 @@ class AppPaths:
     data_dir: Path
 
     @classmethod
-    def resolve(cls, override: str | os.PathLike | None = None) -> "AppPaths":
+    def resolve(cls, configured: str | os.PathLike | None = None) -> "AppPaths":
+        """``$PNEUMO_DESKTOP_DATA`` (one process: a test, ``install.sh --verify``), else the admin
+        config's ``data_dir``, else the per-user default."""
         env = os.environ.get(DATA_ENV)
-        return cls(Path(override or env or _default_data_dir()).expanduser())
+        return cls(Path(env or configured or _default_data_dir()).expanduser())
 
     @property
     def models(self) -> Path:

@@ -12,6 +12,7 @@ version that passes, saying so.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -58,47 +59,63 @@ class ModelStore:
         return dict(sorted(found.items()))
 
     def _state(self) -> dict:
-        import json
-
+        """``{"active": int | None, "history": [int], "skipped": [int]}``; a damaged file reads as empty."""
+        empty = {"active": None, "history": [], "skipped": []}
         try:
-            state = json.loads((self.root / STATE).read_text(encoding="utf-8"))
+            raw = json.loads((self.root / STATE).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return {"active": None, "history": [], "skipped": []}
+            return empty
         except (OSError, ValueError) as e:
             logger.warning("Model state file unreadable (%s); using the newest model", e)
-            return {"active": None, "history": [], "skipped": []}
-        ok = (isinstance(state, dict) and isinstance(state.get("active"), (int, type(None)))
-              and all(isinstance(v, int) for v in state.get("history", []) + state.get("skipped", [])))
-        return ({"active": state.get("active"), "history": list(state.get("history", [])),
-                 "skipped": list(state.get("skipped", []))} if ok else {"active": None, "history": [], "skipped": []})
+            return empty
+
+        def ints(value: object) -> bool:
+            return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+        active = raw.get("active") if isinstance(raw, dict) else "bad"
+        if not (active is None or (isinstance(active, int) and not isinstance(active, bool))) \
+                or not ints(raw.get("history", [])) or not ints(raw.get("skipped", [])):
+            logger.warning("Model state file %s is malformed; using the newest model", self.root / STATE)
+            return empty
+        return {"active": active, "history": list(raw.get("history", [])), "skipped": list(raw.get("skipped", []))}
 
     def _save(self, state: dict) -> None:
         write_json_atomic(self.root / STATE, state)
 
-    def active_version(self) -> int | None:
-        """The chosen version, unless a newer one not rolled back from is installed (an app upgrade
-        with a newer built-in model, or an update interrupted before it was activated): then that one."""
-        state, installed = self._state(), self.installed()
-        usable = [v for v in installed if v not in state["skipped"]] or list(installed)
+    def _usable(self, state: dict, installed: dict[int, Path]) -> list[int]:
+        """Installed versions not rolled back from, oldest first (all of them if every one was)."""
+        return [v for v in installed if v not in state["skipped"]] or list(installed)
+
+    def _active(self, state: dict, installed: dict[int, Path]) -> int | None:
+        usable = self._usable(state, installed)
         newest = usable[-1] if usable else None
         if state["active"] in installed and (newest is None or state["active"] >= newest):
             return state["active"]
         return newest
+
+    def active_version(self) -> int | None:
+        """The chosen version, unless a newer one not rolled back from is installed (an app upgrade
+        with a newer built-in model, or an update interrupted before it was activated): then that one."""
+        return self._active(self._state(), self.installed())
 
     def newest_known(self) -> int | None:
         """The highest version installed or skipped: what the feed must beat to be offered."""
         versions = list(self.installed()) + self._state()["skipped"]
         return max(versions) if versions else None
 
+    def _previous(self, state: dict, installed: dict[int, Path], active: int | None) -> int | None:
+        """The last chosen version before ``active`` that is still installed and not rolled back from."""
+        candidates = [state["active"], *reversed(state["history"])]
+        for v in candidates:
+            if v is not None and v != active and v in installed and v not in state["skipped"]:
+                return v
+        older = [v for v in installed if active is not None and v < active and v not in state["skipped"]]
+        return older[-1] if older else None
+
     def previous_version(self) -> int | None:
         """What "roll back" would switch to, or None."""
         state, installed = self._state(), self.installed()
-        active = self.active_version()
-        for v in reversed(state["history"]):
-            if v in installed and v != active:
-                return v
-        older = [v for v in installed if active is not None and v < active]
-        return older[-1] if older else None
+        return self._previous(state, installed, self._active(state, installed))
 
     def path(self, version: int) -> Path:
         try:
@@ -134,25 +151,39 @@ class ModelStore:
         return pkg.version
 
     def activate(self, version: int) -> None:
-        """Make ``version`` the active model; the one it replaces goes on the rollback history."""
-        if version not in self.installed():
+        """Make ``version`` the active model; the one in use before goes on the rollback history."""
+        state, installed = self._state(), self.installed()
+        if version not in installed:
             raise StoreError(f"Model version {version} is not installed")
-        state = self._state()
-        current = self.active_version()
-        if current is not None and current != version:
-            state["history"] = [v for v in state["history"] if v != current] + [current]
+        # What was in use: the chosen version, else the newest usable one other than the new one (the
+        # new folder may already count as "newest" once installed).
+        before = state["active"] if state["active"] in installed else None
+        if before is None:
+            others = [v for v in self._usable(state, installed) if v != version]
+            before = others[-1] if others else None
+        if before is not None and before != version:
+            state["history"] = [v for v in state["history"] if v != before] + [before]
         state["history"] = [v for v in state["history"] if v != version]
         state["skipped"] = [v for v in state["skipped"] if v != version]
         state["active"] = version
         self._save(state)
 
+    def skip(self, version: int) -> None:
+        """Never use ``version`` unless chosen again (an installed copy that failed its checks)."""
+        state = self._state()
+        if version not in state["skipped"]:
+            state["skipped"].append(version)
+        if state["active"] == version:
+            state["active"] = None
+        self._save(state)
+
     def rollback(self) -> int:
         """Switch to the previous model; the current one is skipped by later updates. Returns the version."""
-        previous = self.previous_version()
-        current = self.active_version()
+        state, installed = self._state(), self.installed()
+        current = self._active(state, installed)
+        previous = self._previous(state, installed, current)
         if previous is None:
             raise StoreError("There is no previous model to roll back to")
-        state = self._state()
         state["history"] = [v for v in state["history"] if v not in (previous, current)]
         if current is not None and current not in state["skipped"]:
             state["skipped"].append(current)
@@ -168,8 +199,10 @@ class ModelStore:
         installed = self.installed()
         if not installed:
             raise StoreError("No model is installed: reinstall the app or connect to the model feed")
-        active = self.active_version()
-        order = [active] + [v for v in reversed(installed) if v != active]
+        state = self._state()
+        active = self._active(state, installed)
+        # Fall back to the newest that passes, never to a version the user rolled back from.
+        order = [active] + [v for v in reversed(installed) if v != active and v not in state["skipped"]]
         warnings: list[str] = []
         for v in order:
             try:

@@ -147,7 +147,7 @@ def check_viewer() -> Check:
 def check_feed(settings: Settings, timeout: float) -> Check:
     """Reachable and trusted: the signed metadata verifies against the installed root.json."""
     from desktop_app.models import ModelStore
-    from export.feed_client import FeedClient, FeedClientError, FeedUnreachable, UpdateRefused
+    from export.feed_client import FeedClient, FeedClientError, FeedUnreachable, UpdateRefused, redact_url
 
     if not settings.feed_url:
         return Check("feed", OK, "no feed configured: the app keeps the model it has")
@@ -165,7 +165,7 @@ def check_feed(settings: Settings, timeout: float) -> Check:
         return Check("feed", FAILED, f"the feed answered but failed verification: {str(e).splitlines()[0]}")
     except FeedClientError as e:  # the trusted root or the proxy setting is unusable
         return Check("feed", FAILED, str(e).splitlines()[0])
-    via = f" via proxy {settings.proxy}" if settings.proxy else ""
+    via = f" via proxy {redact_url(settings.proxy)}" if settings.proxy else ""
     if offer is None:
         news = f"nothing newer than version {known}" if known is not None else "it has no model yet"
         return Check("feed", OK, f"{settings.feed_url}{via} is reachable and trusted; {news}")

@@ -97,9 +97,16 @@ class ModelUpdater:
             if previous is not None:
                 self.store.activate(previous)  # pin it: a new folder must not become active implicitly
             version = self.store.install(downloaded)
+        except (StoreError, OSError) as e:
+            return self._failed(Status.REFUSED, f"Cannot install the new model: {e}")
+        try:
             engine = Engine(self.store.path(version), self.variant)  # what the app will run: the store's copy
             self.store.activate(version)
         except (StoreError, EngineError, OSError) as e:
+            try:
+                self.store.skip(version)  # installed but unusable: never picked as "newest" later
+            except OSError:
+                logger.exception("Cannot mark model version %d as unusable", version)
             return self._failed(Status.REFUSED, f"Cannot install the new model: {e}")
         logger.info("Switched from model version %s to %d", previous, version)
         return Outcome(Status.UPDATED, version, engine=engine)

@@ -65,6 +65,20 @@ def _plain_name(name: object) -> bool:
     return isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name and "\\" not in name
 
 
+def redact_url(url: str | None) -> str:
+    """``url`` without the password of its user info (``http://user:***@proxy:3128``): for messages and logs."""
+    if not url:
+        return ""
+    try:
+        parts = urllib3.util.parse_url(url)
+    except (ValueError, urllib3.exceptions.HTTPError):
+        return "<invalid URL>"
+    if not parts.auth:
+        return url
+    user = parts.auth.split(":", 1)[0]
+    return parts._replace(auth=f"{user}:***" if ":" in parts.auth else user).url
+
+
 class _ProxyFetcher(Urllib3Fetcher):
     """``Urllib3Fetcher`` sending every request through one explicit proxy (the clinic's), not the
     ``*_proxy`` environment variables: ``Urllib3Fetcher`` only needs ``.request()`` of its pool
@@ -76,9 +90,13 @@ class _ProxyFetcher(Urllib3Fetcher):
             raise FeedClientError(f"This python-tuf ({tuf.__version__}) does not support a configured proxy")
         headers = {"User-Agent": f"{app_user_agent} python-tuf/{tuf.__version__}"}
         try:
-            self._proxy_env = urllib3.ProxyManager(proxy, headers=headers)
+            parts = urllib3.util.parse_url(proxy)
+            # urllib3 does not turn user:password@ into a header by itself: Basic proxy authentication.
+            auth = urllib3.make_headers(proxy_basic_auth=parts.auth) if parts.auth else None
+            self._proxy_env = urllib3.ProxyManager(parts._replace(auth=None).url, headers=headers,
+                                                   proxy_headers=auth)
         except (ValueError, urllib3.exceptions.HTTPError) as e:
-            raise FeedClientError(f"The proxy {proxy!r} is not a valid proxy URL: {e}") from None
+            raise FeedClientError(f"The proxy {redact_url(proxy)!r} is not a valid proxy URL: {e}") from None
 
 
 class FeedClient:
@@ -253,12 +271,15 @@ class FeedClient:
             raise UpdateRefused(f"The feed sent more data than its signed metadata allows ({e}): refusing endless "
                                 "data") from None
         except tuf_errors.DownloadHTTPError as e:
+            if e.status_code == 407:
+                raise FeedUnreachable(f"The proxy {redact_url(self.proxy) or '(from the environment)'} refused "
+                                      "the request (HTTP 407): check the proxy user name and password") from None
             raise FeedUnreachable(f"The feed at {self.feed_url} answered HTTP {e.status_code}; "
                                   "is the URL right and the feed published?") from None
         except (tuf_errors.DownloadError, urllib3.exceptions.HTTPError) as e:
             cause = e.__cause__ or e
             reason = getattr(cause, "reason", None) or cause
-            via = f" through the proxy {self.proxy}" if self.proxy else ""
+            via = f" through the proxy {redact_url(self.proxy)}" if self.proxy else ""
             raise FeedUnreachable(f"Cannot reach the feed at {self.feed_url}{via}: {reason}") from None
         except tuf_errors.ExpiredMetadataError as e:
             raise UpdateRefused(f"The feed's signed metadata has expired ({e}): the feed is stale or being "

@@ -126,6 +126,7 @@ def attach(window, audit) -> FeedbackBox | None:
     window.feedback_layout.addWidget(box)
     window.resultShown.connect(box.set_result)
     window.errorShown.connect(lambda _message: box.set_result(None))
+    window.analysisStarted.connect(lambda _path: box.set_result(None))  # no confirming A while B loads
     window.destroyed.connect(lambda *_: box.detach())
     box.set_result(window.current)
     return box

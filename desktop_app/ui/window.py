@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
 
     resultShown = Signal(object)  # ViewResult, after the panel is updated
     engineChanged = Signal(object)  # Engine, after ``set_engine``
+    analysisStarted = Signal(object)  # Path: a file is being analysed; the previous result is gone
     errorShown = Signal(str)  # the message shown for a file that failed
 
     def __init__(self, engine: Engine, audit=None, parent: QWidget | None = None):
@@ -456,8 +457,11 @@ class MainWindow(QMainWindow):
         worker.signals.finished.connect(self._on_finished)
         worker.signals.failed.connect(self._on_failed)
         self._pending[self._request] = worker.signals
+        self._clear()
         self._show_error(None)
+        self._update_actions()
         self.statusBar().showMessage(self.tr("Analysing %1…").replace("%1", path.name))
+        self.analysisStarted.emit(path)
         self.pool.start(worker)
         return True
 
@@ -496,8 +500,8 @@ class MainWindow(QMainWindow):
         name = self.files[self.index].name if self.files else ""
         self._fail(self.tr("Cannot open %1: %2").replace("%1", name).replace("%2", reason))
 
-    def _fail(self, message: str) -> None:
-        # Clear the previous image so its result is never read as this file's result.
+    def _clear(self) -> None:
+        """No image and no result: the previous file's result is never shown beside another file's name."""
         self.current = None
         self._gray12 = None
         self.image_item.setPixmap(QPixmap())
@@ -505,6 +509,9 @@ class MainWindow(QMainWindow):
         self.overlay_item.setVisible(False)
         self.scene.setSceneRect(QRectF())
         self._show_prediction(None)
+
+    def _fail(self, message: str) -> None:
+        self._clear()
         self._show_error(message)
         self.statusBar().showMessage(message)
         self._update_actions()

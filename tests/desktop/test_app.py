@@ -98,3 +98,23 @@ print(sys.getrefcount(True) - before)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert abs(int(out.stdout.strip())) < 100  # no reference lost per emit
+
+
+def test_while_the_next_image_is_analysed_the_previous_result_cannot_be_confirmed(qtbot, app_window):
+    from desktop_app.ui.feedback import FeedbackBox
+    from tests.conftest import sample_files
+
+    w = app_window
+    box = w.findChild(FeedbackBox)
+    first, second = sample_files("NORMAL", 2, offset=40)
+    with qtbot.waitSignal(w.resultShown, timeout=TIMEOUT_MS):
+        w.open_file(first)
+    assert all(b.isEnabled() for b in box.buttons.values())
+    with qtbot.waitSignal(w.resultShown, timeout=TIMEOUT_MS) as blocker:
+        w.open_file(second)
+        # The file label already names the second image: nothing of the first may be shown or confirmed.
+        assert w.file_label.text() == second.name and w.current is None
+        assert w.result_label.text() == "—" and w.probability_label.text() == "—"
+        assert not any(b.isEnabled() for b in box.buttons.values())
+    assert blocker.args[0].path == second and all(b.isEnabled() for b in box.buttons.values())
+    assert [r["confirmed_label"] for r in w.audit.rows()] == [None, None]

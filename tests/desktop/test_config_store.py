@@ -117,3 +117,35 @@ def test_a_newer_builtin_model_after_an_app_upgrade_is_used(package_dir, tmp_pat
     upgraded = ModelStore(tmp_path / "models", builtin=renumbered(package_dir, tmp_path / "app2" / "9", 9))
     assert upgraded.active_version() == 9 and upgraded.open_engine()[0].version == 9
     assert upgraded.rollback() == 8 and upgraded.active_version() == 8  # and rolling back still works
+
+
+def test_a_rolled_back_version_never_comes_back(package_dir, tmp_path):
+    store = ModelStore(tmp_path / "models", builtin=package_dir)
+
+    def update_to(v: int) -> None:  # what the updater does: install, then activate
+        store.install(renumbered(package_dir, tmp_path / "dl" / str(v), v))
+        store.activate(v)
+
+    update_to(8)
+    update_to(9)
+    assert store.rollback() == 8  # the radiologist rejects 9
+    update_to(10)
+    assert store.active_version() == 10 and store.previous_version() == 8
+    assert store.rollback() == 8  # and rejects 10: back to 8, never to the rejected 9
+    assert store.active_version() == 8 and store.open_engine()[0].version == 8
+    # A damaged 8 falls back to 7, never to the rejected 9 or 10.
+    onnx = tmp_path / "models" / "8" / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:-4] + b"rot!")
+    engine, warnings = store.open_engine()
+    assert engine.version == 7 and any("version 8" in w for w in warnings)
+
+
+@pytest.mark.parametrize("text", ['{"active": 8, "history": null}', '{"active": "8"}', '[1, 2]',
+                                  '{"active": 8, "skipped": "9"}', '{"active": true}'])
+def test_a_malformed_state_file_reads_as_no_choice(package_dir, tmp_path, text):
+    store = ModelStore(tmp_path / "models", builtin=package_dir)
+    store.install(renumbered(package_dir, tmp_path / "dl" / "8", 8))
+    (tmp_path / "models" / "state.json").write_text(text)
+    assert store.active_version() == 8 and store.previous_version() == 7  # the newest; nothing raises
+    store.activate(8)
+    assert json.loads((tmp_path / "models" / "state.json").read_text())["active"] == 8

@@ -5,6 +5,8 @@ random-init ResNet18 with another threshold, so a prediction tells which model m
 """
 from __future__ import annotations
 
+import base64
+
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
@@ -180,9 +182,15 @@ def test_rolled_back_version_is_not_taken_again_but_a_newer_one_is(feed, store, 
 
 
 class _ForwardProxy(BaseHTTPRequestHandler):
-    """A minimal HTTP forward proxy (what a hospital's proxy does for plain http://)."""
+    """A minimal HTTP forward proxy (what a hospital's proxy does for plain http://), with Basic auth."""
 
     def do_GET(self) -> None:
+        if self.headers.get("Proxy-Authorization") != self.server.expected_auth:
+            self.send_response(407)
+            self.send_header("Proxy-Authenticate", 'Basic realm="hospital"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.server.seen.append(self.path)
         self.server.agents.add(self.headers["User-Agent"])
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -203,10 +211,15 @@ class _ForwardProxy(BaseHTTPRequestHandler):
 def test_configured_proxy_carries_every_request(feed, store, tmp_path, package_v8):
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
     proxy.seen, proxy.agents = [], set()
+    proxy.expected_auth = "Basic " + base64.b64encode(b"clinic:s3cret").decode()
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     try:
         feed.publish(package_v8)
-        up = updater(store, feed.url, feed.root, tmp_path, proxy=f"http://127.0.0.1:{proxy.server_address[1]}")
+        port = proxy.server_address[1]
+        wrong = updater(store, feed.url, feed.root, tmp_path, proxy=f"http://clinic:guess@127.0.0.1:{port}")
+        outcome = wrong.update_once()
+        assert outcome.status is Status.OFFLINE and "407" in outcome.reason and "guess" not in outcome.reason
+        up = updater(store, feed.url, feed.root, tmp_path, proxy=f"http://clinic:s3cret@127.0.0.1:{port}")
         assert up.update_once().status is Status.UPDATED and store.active_version() == 8
         served = [r.path for r in feed.server.wait_idle()]
         assert served and sorted(proxy.seen) == sorted(f"{feed.url}{p}" for p in served)
@@ -215,8 +228,9 @@ def test_configured_proxy_carries_every_request(feed, store, tmp_path, package_v
         proxy.shutdown()
         proxy.server_close()
     dead_proxy = f"http://127.0.0.1:{free_port()}"
-    outcome = updater(store, feed.url, feed.root, tmp_path, proxy=dead_proxy).update_once()
-    assert outcome.status is Status.OFFLINE and f"through the proxy {dead_proxy}" in outcome.reason
+    outcome = updater(store, feed.url, feed.root, tmp_path, proxy=f"http://clinic:s3cret@{dead_proxy[7:]}").update_once()
+    assert outcome.status is Status.OFFLINE and f"through the proxy http://clinic:***@{dead_proxy[7:]}" in outcome.reason
+    assert "s3cret" not in outcome.reason  # the password never reaches the status bar or the log
 
 
 # ---- in the window ----------------------------------------------------------------------------
