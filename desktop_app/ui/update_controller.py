@@ -91,6 +91,8 @@ class UpdateController(QObject):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.window and event.type() == QEvent.Type.Close:
+            if self._busy:
+                watched.hide()  # the window goes at once; a running download finishes behind it (bounded)
             self.shutdown()
         return False
 
