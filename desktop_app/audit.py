@@ -1,7 +1,10 @@
 """The local audit log: every result the app produced, in SQLite (WAL), exportable as CSV.
 
 A row is written per prediction; ``confirmed_label`` stays empty until the radiologist confirms or
-corrects the result, which is what later feeds labelled data back to the hub.
+corrects the result, which is what later feeds labelled data back to the hub. The ``exported_*`` columns
+say which labelled batch sent the row's image to the hub, with which label and as which file (sha256 of
+the written image): the hub refuses a batch with nothing new or with an image it already holds under the
+other label, so an image is sent once. Older audit files get these columns on first open.
 
 One connection is shared by the GUI thread and the workers (prediction, triage, export), so every
 access holds one lock. Listeners (``add_listener``) hear of each new or changed row, from whichever
@@ -25,7 +28,9 @@ from desktop_app.engine import Prediction
 logger = logging.getLogger(__name__)
 
 COLUMNS = ("id", "time", "file_name", "file_path", "sha256", "label", "probability", "threshold",
-           "model_version", "confirmed_label", "confirmed_at")
+           "model_version", "confirmed_label", "confirmed_at", "exported_batch", "exported_at", "exported_label",
+           "exported_sha256")
+EXPORT_COLUMNS = COLUMNS[-4:]  # added after the first release: migrated in place (``AuditLog._migrate``)
 LABELS = ("NORMAL", "PNEUMONIA")
 
 _SCHEMA = """
@@ -40,7 +45,11 @@ CREATE TABLE IF NOT EXISTS results (
     threshold REAL NOT NULL,
     model_version INTEGER NOT NULL,
     confirmed_label TEXT,
-    confirmed_at TEXT
+    confirmed_at TEXT,
+    exported_batch TEXT,
+    exported_at TEXT,
+    exported_label TEXT,
+    exported_sha256 TEXT
 )"""
 
 
@@ -69,6 +78,21 @@ class AuditLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         with self._db:
             self._db.execute(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns an audit file made by an older version lacks (existing rows keep their values)."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
+        for col in EXPORT_COLUMNS:
+            if col in have:
+                continue
+            try:
+                with self._db:
+                    self._db.execute(f"ALTER TABLE results ADD COLUMN {col} TEXT")
+            except sqlite3.OperationalError as e:  # another instance of the app added it first
+                if "duplicate column" not in str(e):
+                    raise
+            logger.info("Audit log %s: added column %s", self.path, col)
 
     def close(self) -> None:
         with self._lock:
@@ -143,6 +167,28 @@ class AuditLog:
             row = self.row(row_id)
         self._notify(row)
         return row
+
+    def exported(self) -> list[dict]:
+        """The rows whose image went to the hub in a labelled batch, oldest export first."""
+        with self._lock:
+            return [dict(r) for r in self._db.execute(
+                "SELECT * FROM results WHERE exported_batch IS NOT NULL ORDER BY exported_at, id")]
+
+    def mark_exported(self, batch_id: str, items: list[tuple[int, str, str]]) -> list[dict]:
+        """Record that batch ``batch_id`` sent each ``(row id, label sent, sha256 of the file written)``;
+        all rows or none. Returns the updated rows."""
+        at = now_utc()
+        with self._lock:
+            with self._db:
+                for row_id, label, sha in items:
+                    cur = self._db.execute("UPDATE results SET exported_batch = ?, exported_at = ?, exported_label = ?,"
+                                           " exported_sha256 = ? WHERE id = ?", (batch_id, at, label, sha, row_id))
+                    if cur.rowcount != 1:
+                        raise KeyError(f"No audit row {row_id}")
+            rows = [self.row(row_id) for row_id, _, _ in items]
+        for row in rows:
+            self._notify(row)
+        return rows
 
     def export_csv(self, path: str | os.PathLike) -> Path:
         """Write every row to ``path`` (header = ``COLUMNS``)."""

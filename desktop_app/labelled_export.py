@@ -13,21 +13,36 @@ What is written under ``out_dir`` (the names are the hub's contract, see ``hub/d
   for archives and any later hub that reads DICOM. A zip, not a folder, so that copying everything into
   the hub's incoming folder cannot make it look like a second batch.
 
-De-identification, in the spirit of the DICOM PS3.15 basic profile: private tags, overlays and curves
-removed; person names and dates/times removed, the Type 2 ones the IOD needs (patient name, id, birth
-date, sex, study date...) blanked instead; identifying attributes (other ids, address, age, size,
-institution, device serial, descriptions, comments...) removed; instance/series/study/frame UIDs
-replaced by new ones (consistently within one export); ``PatientIdentityRemoved = YES`` and
-``DeidentificationMethod`` set. A DICOM that declares burned-in annotation is skipped: its pixels may
-show the patient's name. PNG/JPEG are copied byte for byte except their metadata: PNG text, EXIF and
-time chunks and JPEG APPn/COM segments (EXIF, XMP, IPTC, comments) are dropped, the pixel data is not
-re-encoded, and every written image is decoded again and compared with the original's pixels.
+Each image is sent once. The hub quarantines a whole batch that holds nothing new, or an image it
+already has under the other label, so the audit log records which batch sent each row (with the label
+sent and the sha256 of the file written), and an export takes only confirmed images not sent before: an
+image sent before with the same label is left out (counted in ``already_sent``); one sent before and
+since corrected to the other label is reported (``sent_as_other``), for the ML team to fix in the pool.
+The rows are marked once the batch is in place; if that fails the batch is still complete (the failure
+is logged and returned in ``mark_error``). With nothing new, nothing is written.
+
+DICOM de-identification is an allow-list, stricter than the DICOM PS3.15 basic profile: the written
+file is a new dataset holding only what displaying and training on the image need: the SOP class, new
+SOP instance / series / study UIDs (consistent within one export), modality, the image pixel module,
+the modality and VOI LUTs (their tables, not their free-text explanations), pixel spacing, body part,
+view position, image type, lossy-compression flags and the character set. Of those, a coded or short
+text value that is not a plain code (upper-case letters, digits, space, underscore) is dropped. The
+patient and study attributes the IOD requires (name, id, birth date, sex, study date and time,
+referring physician, study id, accession number, series and instance numbers) are present but empty;
+``PatientIdentityRemoved = YES`` and ``DeidentificationMethod`` are set. Anything else (free text,
+dates, private tags, overlays, sequences, the original preamble and file meta information such as the
+source AE title) is not carried over; the file meta information is rebuilt. A DICOM that declares
+burned-in annotation is skipped: its pixels may show the patient's name. PNG/JPEG are copied byte for
+byte except their metadata: PNG text, EXIF and time chunks and JPEG APPn/COM segments (EXIF, XMP, IPTC,
+comments) are dropped, the pixel data is not re-encoded, and every written image is decoded again and
+compared with the original's pixels.
 
 The batch appears atomically: everything is written into a hidden staging folder in ``out_dir``
 (which the hub's watcher skips) and the batch folder is renamed into place last.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import logging
@@ -37,7 +52,7 @@ import shutil
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from PIL import Image
@@ -47,36 +62,31 @@ from desktop_app.images import is_dicom, load_image
 from export.package import sha256_of
 from export.preprocess import ImageError, read_image
 
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
 logger = logging.getLogger(__name__)
 
 MANIFEST_FIELDS = ("file", "label", "sha256", "source_format", "source_sha256", "dicom", "model_label",
                    "model_probability", "model_version", "audit_id")
-DEIDENTIFICATION_METHOD = "PneumoScan, PS3.15 basic profile"  # LO: at most 64 characters
+DEIDENTIFICATION_METHOD = "PneumoScan allow-list: image pixels, LUTs and geometry only"  # LO: at most 64 characters
 _BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
-# Type 2 attributes (present, may be empty) that identify: blanked so the file stays valid.
-_BLANK = {"PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "StudyID",
-          "AccessionNumber", "ReferringPhysicianName", "ContentDate", "ContentTime"}
-# Identifying attributes that are not person names, dates or UIDs (those are handled by their VR).
-_REMOVE = {"OtherPatientIDs", "OtherPatientIDsSequence", "IssuerOfPatientID", "PatientAddress",
-           "PatientTelephoneNumbers", "PatientAge", "PatientSize", "PatientWeight", "PatientMotherBirthName",
-           "MedicalRecordLocator", "MilitaryRank", "BranchOfService", "EthnicGroup", "Occupation",
-           "CountryOfResidence", "RegionOfResidence", "PatientReligiousPreference", "AdditionalPatientHistory",
-           "PatientComments", "PatientState", "ResponsibleOrganization", "InstitutionName", "InstitutionAddress",
-           "InstitutionalDepartmentName", "InstitutionCodeSequence", "StationName", "DeviceSerialNumber",
-           "PlateID", "CassetteID", "DetectorID", "StudyDescription", "SeriesDescription", "ImageComments",
-           "RequestAttributesSequence", "ReferencedPatientSequence", "ReferencedStudySequence",
-           "RequestedProcedureDescription", "RequestedProcedureID", "PerformedProcedureStepID",
-           "PerformedProcedureStepDescription", "ScheduledProcedureStepID", "AdmissionID",
-           "AdmittingDiagnosesDescription", "DerivationDescription", "IdentifyingComments",
-           "PersonIdentificationCodeSequence", "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers",
-           "ReferringPhysicianIdentificationSequence", "PhysiciansOfRecordIdentificationSequence",
-           "PerformingPhysicianIdentificationSequence", "OperatorIdentificationSequence", "TextString",
-           "TextComments", "InterpretationText", "ImagePresentationComments", "FillerOrderNumberImagingServiceRequest",
-           "PlacerOrderNumberImagingServiceRequest", "ReferencedImageSequence", "SourceImageSequence"}
-# UIDs that name a kind of thing, not an instance: kept.
-_KEEP_UIDS = {"TransferSyntaxUID", "ImplementationClassUID", "CodingSchemeUID", "ContextGroupExtensionCreatorUID",
-              "MappingResourceUID"}
+# The DICOM allow-list (module docstring): attributes copied as they are.
+_KEEP = ("SpecificCharacterSet", "ImageType", "SOPClassUID", "Modality", "ConversionType", "BodyPartExamined",
+         "ViewPosition", "SamplesPerPixel", "PhotometricInterpretation", "NumberOfFrames", "Rows", "Columns",
+         "PixelSpacing", "ImagerPixelSpacing", "PlanarConfiguration", "PixelAspectRatio", "BitsAllocated",
+         "BitsStored", "HighBit", "PixelRepresentation", "BurnedInAnnotation", "LossyImageCompression",
+         "LossyImageCompressionRatio", "LossyImageCompressionMethod", "WindowCenter", "WindowWidth",
+         "VOILUTFunction", "RescaleIntercept", "RescaleSlope", "RescaleType", "PresentationLUTShape", "PixelData")
+_LUT_SEQUENCES = ("ModalityLUTSequence", "VOILUTSequence")  # items keep their table only
+_LUT_ITEM = ("LUTDescriptor", "ModalityLUTType", "LUTData")
+# Type 2 attributes of the patient, study, series and image modules: present and empty.
+_EMPTY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+          "ReferringPhysicianName", "StudyID", "AccessionNumber", "SeriesNumber", "InstanceNumber")
+_NEW_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+_TEXT_VRS = ("CS", "SH", "LO", "AE")
+_CODE = re.compile(r"[A-Z0-9_ ]{0,16}")  # what a kept text value may be: a code such as "CHEST", "ISO_IR 100"
 
 
 class ExportError(RuntimeError):
@@ -92,6 +102,8 @@ SKIP_REASONS = {
     "check_failed": "the exported copy does not decode to the same pixels",
     "conflict": "the same image was confirmed as NORMAL for one file and PNEUMONIA for another",
     "duplicate": "the same image as another exported file",
+    "sent_as_other": "already sent to the hub as {label} (batch {batch}): not sent again; tell the ML team so "
+                     "that they correct the label there",
 }
 
 
@@ -109,10 +121,13 @@ class Skipped:
     audit_id: int
     code: str  # a key of SKIP_REASONS
     detail: str = ""
+    sent_label: str = ""  # sent_as_other: the label and batch the hub got the image with
+    sent_batch: str = ""
 
     @property
     def reason(self) -> str:
-        return SKIP_REASONS[self.code] + (f" ({self.detail})" if self.detail else "")
+        text = SKIP_REASONS[self.code].format(label=self.sent_label, batch=self.sent_batch)
+        return text + (f" ({self.detail})" if self.detail else "")
 
 
 @dataclasses.dataclass
@@ -123,6 +138,8 @@ class ExportResult:
     dicom_archive: Path | None
     written: list[dict]  # manifest rows
     skipped: list[Skipped]
+    already_sent: int = 0  # confirmed images left out because the hub already has them with that label
+    mark_error: str | None = None  # the batch was written but the audit log could not record it
 
     def counts(self) -> dict[str, int]:
         return {label: sum(r["label"] == label for r in self.written) for label in LABELS}
@@ -138,6 +155,37 @@ def latest_confirmations(rows: list[dict]) -> list[dict]:
     for r in sorted(rows, key=lambda r: (r["confirmed_at"] or "", r["id"])):
         by_sha[r["sha256"]] = r
     return sorted(by_sha.values(), key=lambda r: r["id"])
+
+
+@dataclasses.dataclass
+class ExportPlan:
+    """What the next export would do, from the audit log alone (no file is read)."""
+
+    rows: list[dict]  # the latest confirmations not sent yet
+    skipped: list[Skipped]  # confirmations that contradict what was sent (sent_as_other)
+    already_sent: int  # confirmations the hub already has, with the same label
+    confirmed: int  # images confirmed in all
+
+
+def _sent_as_other(r: dict, sent: dict) -> Skipped:
+    return Skipped(r["file_name"], r["id"], "sent_as_other", sent_label=sent["exported_label"],
+                   sent_batch=sent["exported_batch"])
+
+
+def plan_export(audit) -> ExportPlan:
+    """Split the latest confirmations into new ones, ones already sent, and ones corrected since sent."""
+    latest = latest_confirmations(audit.confirmed())
+    sent = {r["sha256"]: r for r in audit.exported()}  # by the original's content, as the rows are
+    rows, skipped, already = [], [], 0
+    for r in latest:
+        before = sent.get(r["sha256"])
+        if before is None:
+            rows.append(r)
+        elif before["exported_label"] == r["confirmed_label"]:
+            already += 1
+        else:
+            skipped.append(_sent_as_other(r, before))
+    return ExportPlan(rows, skipped, already, len(latest))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,35 +262,56 @@ def strip_jpeg(data: bytes) -> bytes:
     raise ValueError("truncated JPEG (no end marker)")
 
 
-def deidentify_dicom(ds, uid_map: dict[str, str]) -> None:
-    """De-identify a pydicom dataset in place (see the module docstring); ``uid_map`` maps old → new UIDs."""
-    from pydicom.uid import generate_uid
+def _allowed(src: Dataset, keywords: tuple[str, ...]) -> Dataset:
+    """A new dataset with copies of ``src``'s elements named in ``keywords`` whose text values are codes."""
+    from pydicom.dataset import Dataset
 
-    def new_uid(old: str) -> str:
-        if old not in uid_map:
-            uid_map[old] = generate_uid()
-        return uid_map[old]
+    out = Dataset()
+    for kw in keywords:
+        if kw not in src:
+            continue
+        elem = src[kw]
+        values = elem.value if elem.VM > 1 else [elem.value]
+        if elem.VR in _TEXT_VRS and not all(_CODE.fullmatch(str(v or "")) for v in values):
+            logger.info("De-identification: dropped %s (not a plain code)", kw)
+            continue
+        out.add(copy.deepcopy(elem))
+    return out
 
-    def clean(dataset, elem) -> None:
-        kw = elem.keyword
-        if elem.tag.is_private or 0x6000 <= elem.tag.group <= 0x60FF or 0x5000 <= elem.tag.group <= 0x50FF:
-            del dataset[elem.tag]  # private data, overlays (may be burned-in text), curves
-        elif kw in _BLANK:
-            elem.value = None
-        elif kw in _REMOVE or elem.VR in ("PN", "DA", "DT", "TM"):
-            del dataset[elem.tag]
-        elif elem.VR == "UI" and elem.value and not kw.endswith("ClassUID") and kw not in _KEEP_UIDS:
-            elem.value = ([new_uid(str(v)) for v in elem.value] if elem.VM > 1 else new_uid(str(elem.value)))
 
-    ds.walk(clean)
-    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex"):
-        setattr(ds, kw, None)
-    ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = DEIDENTIFICATION_METHOD
-    ds.LongitudinalTemporalInformationModified = "REMOVED"
-    meta = ds.file_meta
-    if "MediaStorageSOPInstanceUID" in meta:
-        meta.MediaStorageSOPInstanceUID = new_uid(str(meta.MediaStorageSOPInstanceUID))
+def deidentify_dicom(ds: Dataset, uid_map: dict[str, str]) -> Dataset:
+    """A new, de-identified dataset (with file meta) built from ``ds`` by the allow-list in the module
+    docstring; ``uid_map`` maps old → new UIDs so that one export keeps studies and series together."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+
+    out = _allowed(ds, _KEEP)
+    for kw in _LUT_SEQUENCES:
+        if ds.get(kw):
+            setattr(out, kw, Sequence([_allowed(item, _LUT_ITEM) for item in ds[kw].value]))
+    for kw in _EMPTY:
+        setattr(out, kw, None)
+    for kw in _NEW_UIDS:
+        old = str(ds.get(kw) or "")
+        new = uid_map.setdefault(old, generate_uid()) if old else generate_uid()
+        setattr(out, kw, new)
+    out.PatientIdentityRemoved = "YES"
+    out.DeidentificationMethod = DEIDENTIFICATION_METHOD
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator = "113100", "DCM"
+    code.CodeMeaning = "Basic Application Confidentiality Profile"
+    out.DeidentificationMethodCodeSequence = Sequence([code])
+    out.LongitudinalTemporalInformationModified = "REMOVED"
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = out.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
+    meta.TransferSyntaxUID = getattr(ds, "file_meta", {}).get("TransferSyntaxUID") or (
+        ImplicitVRLittleEndian if ds.original_encoding[0] else ExplicitVRLittleEndian)
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    out.file_meta = meta
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,9 +346,8 @@ def _export_dicom(src: Path, dest_stem: Path, dicom_dest: Path, uid_map: dict[st
     ds = pydicom.dcmread(src)
     if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
         raise _Skip("burned_in")
-    deidentify_dicom(ds, uid_map)
     dicom_dest.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(dicom_dest, enforce_file_format=True)
+    deidentify_dicom(ds, uid_map).save_as(dicom_dest, enforce_file_format=True)
     gray = load_image(dicom_dest).gray
     if not np.array_equal(gray, load_image(src).gray):
         raise _Skip("check_failed", "de-identified DICOM")
@@ -314,27 +382,35 @@ def _outputs(out_dir: Path, batch_id: str) -> tuple[Path, Path, Path]:
 
 def export_labelled_batch(audit, out_dir: str | os.PathLike, batch_id: str | None = None,
                           progress: Callable[[int, int], None] | None = None) -> ExportResult:
-    """Write every confirmed image of ``audit`` as a hub incoming batch under ``out_dir`` (module docstring).
+    """Write the confirmed images of ``audit`` not sent before as a hub incoming batch under ``out_dir``,
+    then record them in ``audit`` as sent (module docstring).
 
     An image whose file is gone or no longer has the audited sha256, or cannot be de-identified, is
-    skipped and reported; the others are exported. Raises ``ExportError`` when nothing is confirmed or
-    the output cannot be written; then nothing is left behind. ``progress(done, total)`` is called after
-    each image (on this thread).
+    skipped and reported; the others are exported. With nothing new to send, nothing is written
+    (``batch_dir`` is None). Raises ``ExportError`` when nothing is confirmed or the output cannot be
+    written; then nothing is left behind. ``progress(done, total)`` is called after each image (on this
+    thread).
     """
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise ExportError(f"Export folder not found: {out_dir}")
-    rows = latest_confirmations(audit.confirmed())
-    if not rows:
+    plan = plan_export(audit)
+    if not plan.confirmed:
         raise ExportError("No confirmed results to export: confirm or correct results first")
+    if not plan.rows:
+        logger.info("Export: nothing new (%d confirmed images already sent, %d corrected since)",
+                    plan.already_sent, len(plan.skipped))
+        return ExportResult(batch_id or "", None, None, None, [], plan.skipped, plan.already_sent)
     batch_id = _check_batch_id(out_dir, batch_id)
     batch_dir, manifest, archive = _outputs(out_dir, batch_id)
     staging = out_dir / f".{batch_id}.partial"
     shutil.rmtree(staging, ignore_errors=True)  # left by a crash: never published, safe to discard
+    sent = {r["exported_sha256"]: r for r in audit.exported()}  # by the content of the file the hub got
     try:
-        written, skipped = _write_staging(rows, staging, progress)
+        written, skipped, already = _write_staging(plan.rows, staging, progress, sent)
+        skipped, already = plan.skipped + skipped, plan.already_sent + already
         if not written:
-            return ExportResult(batch_id, None, None, None, [], skipped)
+            return ExportResult(batch_id, None, None, None, [], skipped, already)
         has_dicom = any(r["dicom"] for r in written)
         if has_dicom:
             _zip_folder(staging / "dicom", staging / "dicom.zip")
@@ -349,12 +425,22 @@ def export_labelled_batch(audit, out_dir: str | os.PathLike, batch_id: str | Non
         raise ExportError(f"Cannot write the batch in {out_dir}: {e.strerror or e}") from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    logger.info("Exported labelled batch %s: %d images, %d skipped", batch_dir, len(written), len(skipped))
-    return ExportResult(batch_id, batch_dir, manifest, archive if has_dicom else None, written, skipped)
+    logger.info("Exported labelled batch %s: %d images, %d skipped, %d already sent", batch_dir, len(written),
+                len(skipped), already)
+    result = ExportResult(batch_id, batch_dir, manifest, archive if has_dicom else None, written, skipped, already)
+    try:
+        audit.mark_exported(batch_id, [(r["audit_id"], r["label"], r["sha256"]) for r in written])
+    except Exception as e:  # the batch is complete whatever happens here; a broken audit DB raises many types
+        result.mark_error = str(e) or type(e).__name__
+        logger.error("Batch %s is complete, but the audit log could not record it (%s): the next export will "
+                     "send its %d images again", batch_dir, result.mark_error, len(written))
+    return result
 
 
-def _write_staging(rows: list[dict], staging: Path,
-                   progress: Callable[[int, int], None] | None) -> tuple[list[dict], list[Skipped]]:
+def _write_staging(rows: list[dict], staging: Path, progress: Callable[[int, int], None] | None,
+                   sent: dict[str, dict]) -> tuple[list[dict], list[Skipped], int]:
+    """Export ``rows`` into ``staging``; return the manifest rows, the skipped images and how many images
+    turned out to be files the hub already has (``sent``: audit rows by the sha256 of the file sent)."""
     for label in LABELS:
         (staging / "batch" / label).mkdir(parents=True)
     uid_map: dict[str, str] = {}
@@ -371,10 +457,22 @@ def _write_staging(rows: list[dict], staging: Path,
             logger.warning("Export: skipped %s (audit row %s): %s", r["file_path"], r["id"], skipped[-1].reason)
         if progress is not None:
             progress(done, len(rows))
-    names = {r["id"]: r["file_name"] for r in rows}
+    by_id = {r["id"]: r for r in rows}
+    # Different files can give the same image (e.g. only their metadata differed), sent before or now.
+    fresh, already = [], 0
+    for row in written:
+        before = sent.get(row["sha256"])
+        if before is None:
+            fresh.append(row)
+            continue
+        _remove_outputs(staging, row)
+        if before["exported_label"] == row["label"]:
+            already += 1
+        else:
+            skipped.append(_sent_as_other(by_id[row["audit_id"]], before))
     kept = []
-    for row in written:  # different files can give the same image (e.g. only their metadata differed)
-        twins = [w for w in written if w["sha256"] == row["sha256"]]
+    for row in fresh:
+        twins = [w for w in fresh if w["sha256"] == row["sha256"]]
         if len({w["label"] for w in twins}) > 1:
             code = "conflict"
         elif twins[0] is not row:
@@ -383,9 +481,9 @@ def _write_staging(rows: list[dict], staging: Path,
             kept.append(row)
             continue
         _remove_outputs(staging, row)
-        skipped.append(Skipped(names[row["audit_id"]], row["audit_id"], code))
+        skipped.append(Skipped(by_id[row["audit_id"]]["file_name"], row["audit_id"], code))
     _write_manifest(staging / "manifest.csv", kept)
-    return kept, skipped
+    return kept, skipped, already
 
 
 def _export_one(r: dict, staging: Path, uid_map: dict[str, str]) -> dict:

@@ -48,8 +48,8 @@
         <translation>Exporter un lot étiqueté…</translation>
     </message>
     <message>
-        <source>Write the confirmed images, de-identified, as a batch for the hub</source>
-        <translation>Écrire les images confirmées, anonymisées, sous forme de lot pour le hub</translation>
+        <source>Write the confirmed images not sent before, de-identified, as a batch for the hub</source>
+        <translation>Écrire les images confirmées pas encore envoyées, anonymisées, en un lot pour le hub</translation>
     </message>
     <message>
         <source>Close</source>
@@ -112,6 +112,10 @@
         <translation>Exportation : %1 images sur %2…</translation>
     </message>
     <message>
+        <source>already sent to the hub as %1 (batch %2): not sent again; tell the ML team so that they correct the label there</source>
+        <translation>déjà envoyée au hub comme %1 (lot %2) : pas renvoyée ; prévenez l’équipe ML pour qu’elle y corrige l’étiquette</translation>
+    </message>
+    <message>
         <source>the file is no longer there</source>
         <translation>le fichier n’existe plus</translation>
     </message>
@@ -144,12 +148,24 @@
         <translation>Échec de l’exportation : %1</translation>
     </message>
     <message>
-        <source>Nothing was written: none of the confirmed images could be exported.</source>
-        <translation>Rien n’a été écrit : aucune des images confirmées n’a pu être exportée.</translation>
+        <source>Nothing new to export: every confirmed image was already sent to the hub. Nothing was written.</source>
+        <translation>Rien de nouveau à exporter : toutes les images confirmées ont déjà été envoyées au hub. Rien n’a été écrit.</translation>
+    </message>
+    <message>
+        <source>Nothing was written: no new confirmed image could be exported.</source>
+        <translation>Rien n’a été écrit : aucune nouvelle image confirmée n’a pu être exportée.</translation>
     </message>
     <message>
         <source>Wrote %1 images (NORMAL %2, PNEUMONIA %3) to %4.</source>
         <translation>%1 images écrites (NORMAL %2, PNEUMONIE %3) dans %4.</translation>
+    </message>
+    <message>
+        <source>%1 confirmed images were sent before and were left out.</source>
+        <translation>%1 images confirmées déjà envoyées ont été laissées de côté.</translation>
+    </message>
+    <message>
+        <source>Warning: the audit log could not record this export (%1); the next export will send these images again.</source>
+        <translation>Attention : le journal d’audit n’a pas pu enregistrer cet export (%1) ; le prochain export renverra ces images.</translation>
     </message>
     <message>
         <source>Skipped %1:</source>
@@ -199,6 +215,10 @@
         <translation>SHA-256</translation>
     </message>
     <message>
+        <source>Sent in batch</source>
+        <translation>Envoyée dans le lot</translation>
+    </message>
+    <message>
         <source>NORMAL</source>
         <translation>NORMAL</translation>
     </message>
@@ -209,6 +229,10 @@
     <message>
         <source>%1 (corrected)</source>
         <translation>%1 (corrigé)</translation>
+    </message>
+    <message>
+        <source>Sent to the hub as %1 on %2</source>
+        <translation>Envoyée au hub comme %1 le %2</translation>
     </message>
 </context>
 <context>

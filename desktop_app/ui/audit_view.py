@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialo
 
 from desktop_app.audit import LABELS
 from desktop_app.engine import POSITIVE
-from desktop_app.labelled_export import ExportError, ExportResult, export_labelled_batch, latest_confirmations
+from desktop_app.labelled_export import ExportError, ExportResult, Skipped, export_labelled_batch, plan_export
 from desktop_app.ui.format import percent
 
 logger = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ class AuditModel(QAbstractTableModel):
     """Audit rows (dicts, as ``AuditLog.rows`` gives them), newest first."""
 
     (COL_TIME, COL_FILE, COL_LABEL, COL_PROBABILITY, COL_THRESHOLD, COL_MODEL, COL_READ, COL_CONFIRMED_AT,
-     COL_SHA256) = range(9)
-    COLUMN_COUNT = 9
+     COL_EXPORTED, COL_SHA256) = range(10)
+    COLUMN_COUNT = 10
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -44,7 +44,7 @@ class AuditModel(QAbstractTableModel):
         self._index: dict[int, int] = {}  # audit id → position in ``rows``
         self._headers = [self.tr("Time"), self.tr("File"), self.tr("Model result"), self.tr("Probability"),
                          self.tr("Threshold"), self.tr("Model version"), self.tr("Your read"),
-                         self.tr("Read at"), self.tr("SHA-256")]
+                         self.tr("Read at"), self.tr("Sent in batch"), self.tr("SHA-256")]
 
     def load(self, rows: list[dict]) -> None:
         self.beginResetModel()
@@ -83,6 +83,12 @@ class AuditModel(QAbstractTableModel):
             return self.label_text(read)
         return self.tr("%1 (corrected)").replace("%1", self.label_text(read))
 
+    def exported_tip(self, row: dict) -> str | None:
+        if not row.get("exported_batch"):
+            return None
+        return (self.tr("Sent to the hub as %1 on %2").replace("%1", self.label_text(row["exported_label"]))
+                .replace("%2", self.local_time(row["exported_at"])))
+
     # ----- QAbstractTableModel ------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.rows)
@@ -106,14 +112,15 @@ class AuditModel(QAbstractTableModel):
                     self.COL_THRESHOLD: lambda: percent(row["threshold"]),
                     self.COL_MODEL: lambda: str(row["model_version"]), self.COL_READ: lambda: self.read_text(row),
                     self.COL_CONFIRMED_AT: lambda: self.local_time(row["confirmed_at"]),
+                    self.COL_EXPORTED: lambda: row.get("exported_batch") or "",
                     self.COL_SHA256: lambda: row["sha256"][:16]}[col]()
         if role == SORT_ROLE:
             return {self.COL_TIME: row["id"], self.COL_PROBABILITY: row["probability"],
                     self.COL_THRESHOLD: row["threshold"], self.COL_MODEL: row["model_version"],
                     self.COL_CONFIRMED_AT: row["confirmed_at"] or ""}.get(col, self.data(index))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return {self.COL_FILE: row["file_path"], self.COL_SHA256: row["sha256"],
-                    self.COL_TIME: row["time"]}.get(col)
+            return {self.COL_FILE: row["file_path"], self.COL_SHA256: row["sha256"], self.COL_TIME: row["time"],
+                    self.COL_EXPORTED: self.exported_tip(row)}.get(col)
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (self.COL_PROBABILITY, self.COL_THRESHOLD,
                                                                  self.COL_MODEL):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -253,7 +260,8 @@ class AuditDialog(QDialog):
         self.csv_button = QPushButton(self.tr("Export CSV…"))
         self.csv_button.clicked.connect(self.export_csv_dialog)
         self.batch_button = QPushButton(self.tr("Export labelled batch…"))
-        self.batch_button.setToolTip(self.tr("Write the confirmed images, de-identified, as a batch for the hub"))
+        self.batch_button.setToolTip(self.tr("Write the confirmed images not sent before, de-identified, as a "
+                                             "batch for the hub"))
         self.batch_button.clicked.connect(self.export_batch_dialog)
         self.close_button = QPushButton(self.tr("Close"))
         self.close_button.clicked.connect(self.close)
@@ -396,13 +404,17 @@ class AuditDialog(QDialog):
         if self.is_exporting():
             return False
         try:
-            confirmed = len(latest_confirmations(self.audit.confirmed()))
+            plan = plan_export(self.audit)
         except sqlite3.Error as e:
             self._show_export(self.tr("Cannot read the audit log: %1").replace("%1", str(e)))
             return False
-        if not confirmed:
+        if not plan.confirmed:
             self._show_export(self.tr("Nothing to export yet: confirm or correct some results first."))
             return False
+        if not plan.rows:  # everything was sent before: say so, write nothing
+            self._show_export(ExportResult(batch_id or "", None, None, None, [], plan.skipped, plan.already_sent))
+            return False
+        confirmed = len(plan.rows)
         worker = ExportWorker(self.audit, folder, batch_id)
         self._export_signals = worker.signals
         worker.signals.progress.connect(self._on_export_progress)
@@ -428,7 +440,12 @@ class AuditDialog(QDialog):
         self.status_label.setText(self.export_summary(outcome))
         self.exportFinished.emit(outcome)
 
-    def skip_reason(self, code: str, detail: str) -> str:
+    def skip_reason(self, skipped: Skipped) -> str:
+        code, detail = skipped.code, skipped.detail
+        if code == "sent_as_other":
+            return (self.tr("already sent to the hub as %1 (batch %2): not sent again; tell the ML team so that "
+                            "they correct the label there").replace("%1", self.model.label_text(skipped.sent_label))
+                    .replace("%2", skipped.sent_batch))
         text = {"missing": self.tr("the file is no longer there"),
                 "changed": self.tr("the file changed since it was analysed"),
                 "burned_in": self.tr("the DICOM declares burned-in annotation (its pixels may identify the "
@@ -444,15 +461,24 @@ class AuditDialog(QDialog):
         if isinstance(outcome, str):
             return self.tr("Export failed: %1").replace("%1", outcome)
         n = outcome.counts()
-        if outcome.batch_dir is None:
-            text = self.tr("Nothing was written: none of the confirmed images could be exported.")
+        if outcome.batch_dir is None and not outcome.skipped:
+            text = self.tr("Nothing new to export: every confirmed image was already sent to the hub. "
+                           "Nothing was written.")
+        elif outcome.batch_dir is None:
+            text = self.tr("Nothing was written: no new confirmed image could be exported.")
         else:
             text = (self.tr("Wrote %1 images (NORMAL %2, PNEUMONIA %3) to %4.")
                     .replace("%1", str(len(outcome.written))).replace("%2", str(n["NORMAL"]))
                     .replace("%3", str(n["PNEUMONIA"])).replace("%4", str(outcome.batch_dir)))
+            if outcome.already_sent:
+                text += " " + self.tr("%1 confirmed images were sent before and were left out.").replace(
+                    "%1", str(outcome.already_sent))
+        if outcome.mark_error:
+            text += "\n" + self.tr("Warning: the audit log could not record this export (%1); the next export "
+                                   "will send these images again.").replace("%1", outcome.mark_error)
         if outcome.skipped:
             text += " " + self.tr("Skipped %1:").replace("%1", str(len(outcome.skipped)))
-            text += "".join(f"\n• {s.file_name}: {self.skip_reason(s.code, s.detail)}"
+            text += "".join(f"\n• {s.file_name}: {self.skip_reason(s)}"
                             for s in outcome.skipped[:MAX_SKIPPED_SHOWN])
             if len(outcome.skipped) > MAX_SKIPPED_SHOWN:
                 text += "\n" + self.tr("…and %1 more (see the log).").replace(

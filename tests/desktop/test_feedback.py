@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import shutil
+import sqlite3
 import subprocess
 import zipfile
 from pathlib import Path
@@ -229,6 +230,216 @@ def test_export_refusals_and_skips_leave_no_half_batch(engine, tmp_path):
     audit.close()
 
 
+# Every identifying attribute a reviewer found surviving a removal list, and more: each gets its own secret.
+SECRET_TEXT = ("CurrentPatientLocation", "PatientInstitutionResidence", "ReasonForStudy",
+               "ReasonForTheRequestedProcedure", "RequestingService", "MedicalAlerts", "Allergies", "SpecialNeeds", "PatientTransportArrangements",
+               "StudyComments", "VisitComments", "FrameComments", "ProtocolName", "PerformedStationName",
+               "ScheduledStationName", "PerformedLocation", "ClinicalTrialSubjectID", "ServiceEpisodeDescription",
+               "PatientName", "PatientID", "PatientAddress", "OtherPatientIDs", "AccessionNumber", "InstitutionName",
+               "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName", "StudyDescription",
+               "SeriesDescription", "ImageComments", "StationName", "DeviceSerialNumber", "InstitutionalDepartmentName",
+               "PatientComments", "AdditionalPatientHistory", "RequestedProcedureDescription", "StudyID",
+               "WindowCenterWidthExplanation", "RescaleType")  # the last two sit in modules that are kept
+
+
+def dicom_full_of_secrets(path: Path, pixels: np.ndarray) -> dict[bytes, str]:
+    """A 16-bit implicit-VR DICOM displayed through a VOI LUT, where every identifying place holds a unique
+    secret: text attributes, dates, UIDs, nested sequences, private tags, an overlay, the file meta
+    information and the preamble. Returns secret → where it is."""
+    from pydicom.dataset import Dataset
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    write_dicom(path, pixels, bits_stored=12)
+    ds = pydicom.dcmread(path)
+    secrets: dict[bytes, str] = {}
+
+    def secret(where: str) -> str:
+        value = f"Secret-{len(secrets):03d}"  # short enough for SH and AE, and not a code (the hyphen)
+        secrets[value.encode()] = where
+        return value
+
+    for kw in SECRET_TEXT:
+        setattr(ds, kw, secret(kw))
+    for kw, value in (("PatientBirthDate", "19580214"), ("StudyDate", "20260301"), ("AcquisitionDate", "20260302"),
+                      ("ContentDate", "20260303"), ("StudyTime", "101523.123456")):
+        setattr(ds, kw, value)
+        secrets[value.encode()] = kw
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.826.0.1.3680043.9.7777.1", "1.2.826.0.1.3680043.9.7777.2"
+    ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.9.7777.4"
+    secrets[b"9.7777"] = "study, series, frame of reference UIDs"
+    request, referenced = Dataset(), Dataset()
+    request.CurrentPatientLocation = secret("RequestAttributesSequence/CurrentPatientLocation")
+    request.ScheduledPerformingPhysicianName = secret("RequestAttributesSequence/ScheduledPerformingPhysicianName")
+    request.RequestedProcedureID = secret("RequestAttributesSequence/RequestedProcedureID")
+    referenced.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+    referenced.ReferencedSOPInstanceUID = "1.2.826.0.1.3680043.9.7777.3"
+    request.ReferencedStudySequence = [referenced]
+    request.private_block(0x0029, "ACME RIS", create=True).add_new(0x01, "LO", secret("nested private tag"))
+    ds.RequestAttributesSequence = [request]
+    voi = Dataset()  # a real display table (the exported file must still use it) with a free-text explanation
+    voi.LUTDescriptor = [4096, 0, 16]
+    voi.add_new(0x00283006, "US", [min(65535, v * 20) for v in range(4096)])  # LUTData
+    voi.LUTExplanation = secret("VOILUTSequence/LUTExplanation")
+    voi.private_block(0x0029, "ACME RIS", create=True).add_new(0x02, "LO", secret("private tag in the VOI LUT"))
+    ds.VOILUTSequence = [voi]
+    ds.private_block(0x0011, "ACME RIS", create=True).add_new(0x01, "LO", secret("private tag"))
+    ds.add_new(0x60000022, "LO", secret("OverlayDescription"))
+    ds.file_meta.SourceApplicationEntityTitle = secret("file_meta.SourceApplicationEntityTitle")
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    preamble = secret("preamble").encode()
+    ds.preamble = preamble.ljust(128, b"\0")
+    ds.save_as(path, enforce_file_format=True)
+    return secrets
+
+
+def test_dicom_export_keeps_only_the_image_and_no_secret_anywhere(engine, tmp_path):
+    px = (np.asarray(Image.open(sample_files("PNEUMONIA", 1, offset=80)[0]).convert("L"), np.uint16) * 16)
+    src = tmp_path / "Secret-name.dcm"
+    secrets = dicom_full_of_secrets(src, px)
+    raw = src.read_bytes()
+    assert all(s in raw for s in secrets), [w for s, w in secrets.items() if s not in raw]  # the test can fail
+    secrets[b"Secret-name"] = "file name"
+    audit = AuditLog(tmp_path / "audit.db")
+    audit.confirm(audit.record(engine.predict(load_image(src)), src)["id"], "PNEUMONIA")
+    out = tmp_path / "outbox"
+    out.mkdir()
+    result = export_labelled_batch(audit, out, "clinic-7")
+    assert result.skipped == [] and len(result.written) == 1
+
+    def leaks(data: bytes) -> list[str]:
+        return [where for s, where in secrets.items() if s in data or s.lower() in data.lower()]
+
+    members = {}
+    with zipfile.ZipFile(out / "clinic-7.dicom.zip") as z:
+        for name in z.namelist():
+            members[name] = z.read(name)
+    assert len(members) == 1
+    names = "\n".join([*members, *(p.relative_to(out).as_posix() for p in out.rglob("*"))]).encode()
+    assert leaks(names) == []
+    for data in (*members.values(), (out / "clinic-7.dicom.zip").read_bytes(),
+                 (out / "clinic-7.manifest.csv").read_bytes(),
+                 *(p.read_bytes() for p in (out / "clinic-7").rglob("*") if p.is_file())):
+        assert leaks(data) == []
+
+    # What is left is a valid DICOM the app shows exactly as the original, through the same VOI LUT.
+    exported = tmp_path / "exported.dcm"
+    exported.write_bytes(next(iter(members.values())))
+    shown, original = load_image(exported), load_image(src)
+    assert np.array_equal(shown.gray, original.gray)
+    assert not np.array_equal(original.gray, px / 4095.0)  # the LUT matters: dropping it would change the image
+    ds = pydicom.dcmread(exported)
+    assert np.array_equal(ds.pixel_array, px)
+    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+               "ReferringPhysicianName", "StudyID", "AccessionNumber"):
+        assert kw in ds and not ds[kw].value, kw  # Type 2: present, empty
+    assert ds.PatientIdentityRemoved == "YES" and ds.DeidentificationMethod
+    assert "RescaleType" not in ds and "LUTExplanation" not in ds.VOILUTSequence[0]
+    assert not any(e.tag.is_private for e in ds.iterall())
+    assert {e.keyword for e in ds.file_meta} <= {
+        "FileMetaInformationGroupLength", "FileMetaInformationVersion", "MediaStorageSOPClassUID",
+        "MediaStorageSOPInstanceUID", "TransferSyntaxUID", "ImplementationClassUID", "ImplementationVersionName"}
+    assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID != pydicom.dcmread(src).SOPInstanceUID
+    assert scan(out / "clinic-7").rejected == []
+    audit.close()
+
+
+OLD_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    file_path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    label TEXT NOT NULL,
+    probability REAL NOT NULL,
+    threshold REAL NOT NULL,
+    model_version INTEGER NOT NULL,
+    confirmed_label TEXT,
+    confirmed_at TEXT
+)"""
+
+
+def hub_accepts(batch: Path, pool: dict[str, tuple[str, str]]) -> list[str]:
+    """What the hub's cycle does with ``batch`` when its pool holds ``pool``: the files it would ingest
+    (it quarantines the whole batch when nothing is new or an image conflicts with the pool)."""
+    report = scan(batch, known=pool)
+    problems = [r for r in report.rejected if not r.reason.startswith("duplicate of")]
+    assert report.accepted and not problems, ("quarantined", report.rejected)
+    pool.update({r.sha256: (r.rel, r.label) for r in report.accepted})
+    return sorted(r.rel for r in report.accepted)
+
+
+def test_each_image_is_sent_once_and_a_correction_after_sending_is_reported(engine, tmp_path, monkeypatch, caplog):
+    d = tmp_path / "clinic"
+    d.mkdir()
+    files = [Path(shutil.copy(f, d / f.name)) for f in sample_files("NORMAL", 3, offset=90)
+             + sample_files("PNEUMONIA", 3, offset=90)]
+    # An audit log written by the first release (no export columns), with a confirmed row already in it.
+    db = tmp_path / "audit.db"
+    old = sqlite3.connect(db)
+    first = engine.predict(load_image(files[0]))
+    old.execute(OLD_SCHEMA)
+    old.execute("INSERT INTO results (time, file_name, file_path, sha256, label, probability, threshold, model_version,"
+                " confirmed_label, confirmed_at) VALUES ('2026-01-01T10:00:00+00:00', ?, ?, ?, ?, ?, ?, ?, 'NORMAL',"
+                " '2026-01-01T10:05:00+00:00')", (files[0].name, str(files[0]), sha256_of(files[0]), first.label,
+                                                   float(first.probability), float(first.threshold), 7))
+    old.commit()
+    old.close()
+    audit = AuditLog(db)
+    columns = {r[1] for r in sqlite3.connect(db).execute("PRAGMA table_info(results)")}
+    assert columns >= {"exported_batch", "exported_at", "exported_label", "exported_sha256"}
+    assert audit.rows()[0]["confirmed_label"] == "NORMAL" and audit.rows()[0]["exported_batch"] is None
+    rows = [audit.rows()[0]] + [audit.record(engine.predict(load_image(f)), f) for f in files[1:]]
+    for r, label in zip(rows[1:4], ("NORMAL", "NORMAL", "PNEUMONIA")):
+        audit.confirm(r["id"], label)
+    out = tmp_path / "outbox"
+    out.mkdir()
+    pool: dict[str, tuple[str, str]] = {}
+
+    one = export_labelled_batch(audit, out, "batch-1")
+    assert len(one.written) == 4 and one.skipped == [] and one.mark_error is None
+    assert len(hub_accepts(one.batch_dir, pool)) == 4
+    assert {r["id"]: r["exported_batch"] for r in audit.rows()} == {r["id"]: "batch-1" if i < 4 else None
+                                                                     for i, r in enumerate(rows)}
+
+    # Nothing new: said so, nothing written.
+    before = sorted(p.name for p in out.iterdir())
+    again = export_labelled_batch(audit, out)
+    assert again.batch_dir is None and again.written == [] and again.skipped == [] and again.already_sent == 4
+    assert sorted(p.name for p in out.iterdir()) == before
+
+    # New reads; the same image opened again and read the same way; a sent image corrected afterwards.
+    for r, label in zip(rows[4:], ("PNEUMONIA", "NORMAL")):
+        audit.confirm(r["id"], label)
+    audit.confirm(audit.record(engine.predict(load_image(files[1])), files[1])["id"], "NORMAL")
+    audit.confirm(rows[3]["id"], "NORMAL")  # was sent as PNEUMONIA
+    two = export_labelled_batch(audit, out, "batch-2")
+    assert sorted(r["audit_id"] for r in two.written) == [rows[4]["id"], rows[5]["id"]]
+    assert hub_accepts(two.batch_dir, pool) == sorted(r["file"] for r in two.written)  # not quarantined
+    assert two.already_sent == 3
+    [skip] = two.skipped
+    assert (skip.file_name, skip.code, skip.sent_label, skip.sent_batch) == (files[3].name, "sent_as_other",
+                                                                               "PNEUMONIA", "batch-1")
+    assert skip.reason.startswith("already sent to the hub as PNEUMONIA (batch batch-1)") and "ML team" in skip.reason
+    assert audit.row(rows[3]["id"])["exported_label"] == "PNEUMONIA"  # what the hub has, whatever the read is now
+
+    # The batch is complete even when the audit log cannot record it; the next export sends it again.
+    extra = Path(shutil.copy(sample_files("NORMAL", 1, offset=96)[0], d / "extra.jpeg"))
+    audit.confirm(audit.record(engine.predict(load_image(extra)), extra)["id"], "NORMAL")
+
+    def locked(*_args):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(audit, "mark_exported", locked)
+    three = export_labelled_batch(audit, out, "batch-3")
+    assert three.mark_error == "database is locked" and len(three.written) == 1
+    assert hub_accepts(three.batch_dir, pool) == [three.written[0]["file"]]
+    assert "could not record it" in caplog.text
+    monkeypatch.undo()
+    assert len(export_labelled_batch(audit, out, "batch-4").written) == 1
+    audit.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # GUI: the feedback box in the viewer, the audit log dialog
 # ---------------------------------------------------------------------------------------------
@@ -368,7 +579,32 @@ def test_audit_dialog_lists_confirms_filters_and_exports_a_batch_the_hub_accepts
     expected = {window.audit.row(i)["sha256"][:16]: reads[i] for i in reads if reads[i]}
     assert {Path(r.rel).stem: r.label for r in report.accepted} == expected
 
-    # A second export to the same place with the same id fails with a message, changing nothing.
+    # The table says which batch sent each row.
+    qtbot.waitUntil(lambda: sum(bool(r["exported_batch"]) for r in dialog.displayed_rows()) == 3)
+    sent = {r["id"]: dialog.proxy.index(i, AuditModel.COL_EXPORTED).data()
+            for i, r in enumerate(dialog.displayed_rows())}
+    assert sent == {i: "from-dialog" if reads[i] else "" for i in reads}
+
+    # Exporting again sends nothing: said so, nothing written.
+    before = sorted(p.name for p in out.iterdir())
+    with qtbot.waitSignal(dialog.exportFinished, timeout=TIMEOUT_MS):
+        assert not dialog.export_batch(out)
+    assert dialog.status_label.text().startswith("Nothing new to export")
+    assert sorted(p.name for p in out.iterdir()) == before
+
+    # A read corrected after it was sent is not sent again; the user is told whom to tell.
+    now = "PNEUMONIA" if reads[wrong["id"]] == "NORMAL" else "NORMAL"
+    window.audit.confirm(wrong["id"], now)
+    with qtbot.waitSignal(dialog.exportFinished, timeout=TIMEOUT_MS):
+        assert not dialog.export_batch(out)
+    assert (f"{wrong['file_name']}: already sent to the hub as {reads[wrong['id']]} (batch from-dialog)"
+            in dialog.status_label.text()) and "tell the ML team" in dialog.status_label.text()
+    assert sorted(p.name for p in out.iterdir()) == before
+
+    # A new read is exported; a batch id already used is refused with a message, changing nothing.
+    unread = next(r for r in dialog.displayed_rows() if not r["confirmed_label"])
+    window.audit.confirm(unread["id"], "NORMAL")
     with qtbot.waitSignal(dialog.exportFinished, timeout=TIMEOUT_MS) as blocker:
         dialog.export_batch(out, "from-dialog")
     assert isinstance(blocker.args[0], str) and dialog.status_label.text().startswith("Export failed")
+    assert sorted(p.name for p in out.iterdir()) == before

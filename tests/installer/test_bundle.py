@@ -12,8 +12,10 @@ import json
 import os
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import types
 from pathlib import Path
@@ -92,9 +94,42 @@ def admin_config(tmp_path_factory, feed) -> Path:
     return path
 
 
-def _install(unpacked: Path, prefix: Path, *extra: str) -> subprocess.CompletedProcess:
+def _install(unpacked: Path, prefix: Path, *extra: str, path: str = "/usr/bin:/bin") -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(unpacked / "install.sh"), "--prefix", str(prefix), *extra],
-                          capture_output=True, text=True, timeout=120, env=_env(prefix.parent / "installer-home"))
+                          capture_output=True, text=True, timeout=120,
+                          env={**_env(prefix.parent / "installer-home"), "PATH": path})
+
+
+def _as_user(cmd: list[str]) -> list[str]:
+    """``cmd`` run by an unprivileged account, as a radiologist would. When the tests run as root: in a user
+    namespace (EUID 65534, no capability over this machine's files; the test's files stay its own to delete)."""
+    if os.geteuid() != 0:
+        return cmd
+    if subprocess.run(["unshare", "--user", "true"], capture_output=True).returncode != 0:
+        pytest.skip("the tests run as root and cannot drop it (unshare --user)")
+    return ["unshare", "--user", *cmd]
+
+
+def _uninstall(prefix: Path, home: Path, *args: str, as_root: bool = False) -> subprocess.CompletedProcess:
+    cmd = ["bash", str(prefix / "lib" / "pneumoscan" / "uninstall.sh"), *args]
+    return subprocess.run(cmd if as_root else _as_user(cmd), capture_output=True, text=True, env=_env(home),
+                          timeout=60)
+
+
+def _other_account() -> str | None:
+    """An account other than this one that root can run commands as (``runuser``), else None."""
+    if os.geteuid() != 0 or not shutil.which("runuser"):
+        return None
+    return "nobody" if subprocess.run(["getent", "passwd", "nobody"], capture_output=True).returncode == 0 else None
+
+
+@pytest.fixture(scope="module")
+def public_dir():
+    """A folder every account can reach (pytest's own folders are root's only when the tests run as root)."""
+    path = Path(tempfile.mkdtemp(prefix="pneumoscan-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -275,15 +310,14 @@ def test_viewer_starts_from_the_launcher_command(installed, tmp_path):
     assert "Traceback" not in err
 
 
-def test_uninstall_keeps_the_audit_log_unless_purged(unpacked, admin_config, tmp_path):
+def test_uninstall_keeps_the_audit_log_and_purge_deletes_only_the_apps_files(unpacked, admin_config, tmp_path):
     prefix, home = tmp_path / "prefix", tmp_path / "home"
     assert _install(unpacked, prefix, "--config", str(admin_config)).returncode == 0
     exe, data = prefix / "bin" / "pneumo-desktop", home / ".local" / "share" / "pneumoscan"
     pred = _run(exe, home, "predict", "--audit", str(data / "audit.sqlite"), str(sample_files("NORMAL", 1)[0]))
     assert pred.returncode == 0, pred.stderr
 
-    run = subprocess.run(["bash", str(prefix / "lib" / "pneumoscan" / "uninstall.sh")], capture_output=True,
-                         text=True, env=_env(home), timeout=60)
+    run = _uninstall(prefix, home)
     assert run.returncode == 0, run.stderr
     assert not (prefix / "lib" / "pneumoscan").exists() and not exe.exists() and not exe.is_symlink()
     assert not (prefix / "share" / "applications" / "pneumoscan.desktop").exists()
@@ -292,11 +326,131 @@ def test_uninstall_keeps_the_audit_log_unless_purged(unpacked, admin_config, tmp
     assert f"Kept the audit log and data in {data}" in run.stdout
 
     assert _install(unpacked, prefix).returncode == 0
-    run = subprocess.run(["bash", str(prefix / "lib" / "pneumoscan" / "uninstall.sh"), "--purge"],
-                         capture_output=True, text=True, env=_env(home), timeout=60)
+    # What the app writes in its data folder, beside a file of the user's and a link out of the folder.
+    (data / "models" / "8").mkdir(parents=True)
+    (data / "models" / "8" / "model.onnx").write_bytes(b"model")
+    (data / "feed").mkdir()
+    (data / "feed" / "timestamp.json").write_text("{}")
+    (data / "audit.sqlite-wal").write_bytes(b"")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "pneumoscan.log").write_text("not the app's to delete")
+    (data / "logs").symlink_to(elsewhere, target_is_directory=True)
+    (data / "notes.txt").write_text("the user's own file")
+    settings = home / ".config" / "pneumoscan" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{"language": "fr"}')
+    before = _tree_digest(home)
+
+    dry = _uninstall(prefix, home, "--purge", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"Would delete {data / 'audit.sqlite'}" in dry.stdout and f"Would delete {settings}" in dry.stdout
+    assert _tree_digest(home) == before and (prefix / "lib" / "pneumoscan").is_dir()
+
+    run = _uninstall(prefix, home, "--purge")
     assert run.returncode == 0, run.stderr
-    assert not data.exists() and not (prefix / "lib" / "pneumoscan").exists()
-    assert home.is_dir()  # only the app's own folders went
+    assert [p.name for p in data.iterdir()] == ["notes.txt"]  # the audit log, models, feed cache and logs went
+    assert (elsewhere / "pneumoscan.log").is_file()  # the link went, not what it pointed to
+    assert not settings.parent.exists() and (home / ".config").is_dir()
+    assert f"Kept {data}: it holds other files" in run.stdout
+    assert not (prefix / "lib" / "pneumoscan").exists()
+
+
+def test_purge_refuses_a_data_dir_set_by_the_admin_config(unpacked, admin_config, public_dir, tmp_path):
+    shared = tmp_path / "shared"  # where IT put every user's data
+    (shared / "models" / "8").mkdir(parents=True)
+    (shared / "models" / "8" / "model.onnx").write_bytes(b"model")
+    with sqlite3.connect(shared / "audit.sqlite") as db:
+        db.execute("CREATE TABLE results (id INTEGER)")
+        db.execute("INSERT INTO results VALUES (1)")
+    config = tmp_path / "config.toml"
+    config.write_text(admin_config.read_text() + f'data_dir = "{shared}"\n')
+    prefix = public_dir / "prefix-shared-data"  # reachable by another account, for --user below
+    assert _install(unpacked, prefix, "--config", str(config)).returncode == 0
+    before = _tree_digest(shared)
+
+    run = _uninstall(prefix, tmp_path / "home", "--purge")
+    assert run.returncode == 2
+    assert f"not purging {shared.resolve()}: the admin config {prefix}/lib/pneumoscan/config.toml sets data_dir" \
+        in run.stderr and "Nothing was changed" in run.stderr
+    if os.geteuid() == 0:  # sudo keeps HOME=/root: root must say whose data
+        run = _uninstall(prefix, tmp_path / "home", "--purge", as_root=True)
+        assert run.returncode == 2 and "as root, --purge deletes the data of the accounts named with --user" \
+            in run.stderr
+        user = _other_account()
+        if user:  # checked as that account (runuser), which runs the installed app itself
+            run = _uninstall(prefix, tmp_path / "home", "--purge", "--user", user, as_root=True)
+            assert run.returncode == 2 and f"not purging {shared.resolve()}" in run.stderr, run.stderr
+    assert _tree_digest(shared) == before
+    assert (prefix / "lib" / "pneumoscan" / "pneumo-desktop").is_file() and (prefix / "bin" / "pneumo-desktop").exists()
+
+
+def test_install_with_umask_077_is_usable_by_every_user(release, public_dir):
+    src, prefix = public_dir / "unpacked-077", public_dir / "prefix-077"
+    src.mkdir()
+    # a user's tar applies the umask (root's keeps the archive's modes unless told not to)
+    unpack = f'umask 077 && tar --no-same-permissions -xzf "{release}" -C "{src}"'
+    if os.geteuid() == 0:  # root's tar keeps the archive's owner: here as if another account had built it
+        unpack += f' && chown -R 65534:65534 "{src}"'
+    subprocess.run(["bash", "-c", unpack], check=True)
+    (top,) = src.iterdir()
+    assert stat.S_IMODE((top / "pneumoscan" / "pneumo-desktop").stat().st_mode) == 0o700
+    run = subprocess.run(["bash", "-c", f'umask 077 && exec bash "{top}/install.sh" --prefix "{prefix}"'],
+                         capture_output=True, text=True, timeout=120, env=_env(public_dir / "installer-home"))
+    assert run.returncode == 0, run.stderr
+    app = prefix / "lib" / "pneumoscan"
+    bad = []
+    for path in [prefix / "lib", prefix / "bin", prefix / "share" / "applications" / "pneumoscan.desktop", app,
+                 *app.rglob("*")]:
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            continue
+        mode = stat.S_IMODE(st.st_mode)
+        need = 0o755 if stat.S_ISDIR(st.st_mode) or mode & 0o100 else 0o644
+        if mode & need != need or mode & 0o022 or st.st_uid != os.getuid():
+            bad.append(f"{oct(mode)} uid {st.st_uid} {path}")
+    assert not bad, f"{len(bad)} files not for every user, e.g. {bad[:5]}"
+    user = _other_account()
+    if user:
+        other = subprocess.run(["runuser", "-u", user, "--", str(prefix / "bin" / "pneumo-desktop"), "--version"],
+                               capture_output=True, text=True, cwd="/", timeout=60)
+        assert other.returncode == 0 and other.stdout.startswith("pneumo-desktop "), other.stderr
+
+
+def test_install_and_uninstall_refuse_while_the_app_runs(unpacked, installed, tmp_path):
+    before = _tree_digest(installed.app)
+    viewer = subprocess.Popen([str(installed.exe)], env=_env(tmp_path / "home"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        run = _install(unpacked, installed.prefix)
+        assert run.returncode == 3, run.stdout + run.stderr
+        assert f"PneumoScan is running from {installed.app} (process {viewer.pid}" in run.stderr
+        assert "close PneumoScan first" in run.stderr
+        run = _uninstall(installed.prefix, tmp_path / "home", as_root=True)
+        assert run.returncode == 3 and "close PneumoScan first" in run.stderr
+        assert _tree_digest(installed.app) == before
+        assert viewer.poll() is None, viewer.stderr.read()
+        forced = _install(unpacked, installed.prefix, "--force")
+        assert forced.returncode == 0, forced.stderr
+    finally:
+        viewer.terminate()
+        viewer.communicate(timeout=30)
+    assert _tree_digest(installed.app) == before  # the same release, the admin config kept
+
+
+def test_a_failed_swap_puts_the_previous_install_back(unpacked, installed, tmp_path):
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "mv").write_text('#!/bin/bash\n# the new copy cannot be moved into place (e.g. a read-only folder)\n'
+                             'for a; do [[ "$a" != */.pneumoscan-new.* ]] || exit 1; done\n'
+                             f'exec {shutil.which("mv")} "$@"\n')
+    (shim / "mv").chmod(0o755)
+    before = _tree_digest(installed.app)
+    run = _install(unpacked, installed.prefix, path=f"{shim}:/usr/bin:/bin")
+    assert run.returncode == 1 and "the previous install (if any) is unchanged" in run.stderr, run.stderr
+    assert _tree_digest(installed.app) == before
+    assert [p.name for p in (installed.prefix / "lib").iterdir()] == ["pneumoscan"]  # no copy left beside it
+    assert _run(installed.exe, tmp_path / "home", "--version").returncode == 0
 
 
 def test_install_refuses_a_missing_config_and_keeps_the_current_install(unpacked, installed):
