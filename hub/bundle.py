@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from export.preprocess import PreprocessSpec
-from hub.data import LABELS, atomic_write_text
+from export.atomic import write_atomic
+from hub.data import LABELS
 from hub.model import build_model
 
 
@@ -50,7 +51,7 @@ class ModelBundle:
         tmp = directory / ".model.pt.tmp"
         torch.save(self.model.state_dict(), tmp)
         os.replace(tmp, directory / "model.pt")
-        atomic_write_text(directory / "model_info.json", json.dumps(dataclasses.asdict(self.info), indent=2))
+        write_atomic(directory / "model_info.json", json.dumps(dataclasses.asdict(self.info), indent=2))
         return directory
 
     @classmethod
