@@ -94,9 +94,7 @@ class ModelUpdater:
             return self._failed(Status.REFUSED, str(e))
         previous = self.store.active_version()
         try:
-            if previous is not None:
-                self.store.activate(previous)  # pin it: a new folder must not become active implicitly
-            version = self.store.install(downloaded)
+            version = self.store.install(downloaded)  # activate() below puts ``previous`` on the history
         except (StoreError, OSError) as e:
             return self._failed(Status.REFUSED, f"Cannot install the new model: {e}")
         try:

@@ -219,14 +219,6 @@
         <translation>Envoyée dans le lot</translation>
     </message>
     <message>
-        <source>NORMAL</source>
-        <translation>NORMAL</translation>
-    </message>
-    <message>
-        <source>PNEUMONIA</source>
-        <translation>PNEUMONIE</translation>
-    </message>
-    <message>
         <source>%1 (corrected)</source>
         <translation>%1 (corrigé)</translation>
     </message>
@@ -261,14 +253,6 @@
         <translation>Confirmer PNEUMONIE</translation>
     </message>
     <message>
-        <source>NORMAL</source>
-        <translation>NORMAL</translation>
-    </message>
-    <message>
-        <source>PNEUMONIA</source>
-        <translation>PNEUMONIE</translation>
-    </message>
-    <message>
         <source>Your read could not be recorded: %1</source>
         <translation>Votre interprétation n’a pas pu être enregistrée : %1</translation>
     </message>
@@ -287,6 +271,17 @@
     <message>
         <source>Recorded: corrected to %1 (the model said %2).</source>
         <translation>Enregistré : corrigé en %1 (le modèle indiquait %2).</translation>
+    </message>
+</context>
+<context>
+    <name>Labels</name>
+    <message>
+        <source>NORMAL</source>
+        <translation>NORMAL</translation>
+    </message>
+    <message>
+        <source>PNEUMONIA</source>
+        <translation>PNEUMONIE</translation>
     </message>
 </context>
 <context>
@@ -430,14 +425,6 @@
     <message>
         <source>For investigational use — not a diagnosis</source>
         <translation>Usage expérimental — ne constitue pas un diagnostic</translation>
-    </message>
-    <message>
-        <source>NORMAL</source>
-        <translation>NORMAL</translation>
-    </message>
-    <message>
-        <source>PNEUMONIA</source>
-        <translation>PNEUMONIE</translation>
     </message>
     <message>
         <source>%1 (PNEUMONIA at or above)</source>
@@ -684,14 +671,6 @@
     <message>
         <source>SHA-256</source>
         <translation>SHA-256</translation>
-    </message>
-    <message>
-        <source>NORMAL</source>
-        <translation>NORMAL</translation>
-    </message>
-    <message>
-        <source>PNEUMONIA</source>
-        <translation>PNEUMONIE</translation>
     </message>
     <message>
         <source>Done</source>

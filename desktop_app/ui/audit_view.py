@@ -12,7 +12,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from PySide6.QtCore import (QAbstractTableModel, QDateTime, QItemSelectionModel, QModelIndex, QObject, QRunnable,
+from PySide6.QtCore import (QDateTime, QItemSelectionModel, QModelIndex, QObject, QRunnable,
                             QSortFilterProxyModel, Qt, QThreadPool, Signal, Slot)
 from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView,
@@ -22,29 +22,26 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialo
 from desktop_app.audit import LABELS
 from desktop_app.engine import POSITIVE
 from desktop_app.labelled_export import ExportError, ExportResult, Skipped, export_labelled_batch, plan_export
-from desktop_app.ui.format import percent
+from desktop_app.ui.format import SORT_ROLE, RowsTableModel, label_text, percent
 
 logger = logging.getLogger(__name__)
 
-SORT_ROLE = Qt.ItemDataRole.UserRole
 ALL, UNCONFIRMED, CONFIRMED, CORRECTED = range(4)  # the status filter
 MAX_SKIPPED_SHOWN = 5
 
 
-class AuditModel(QAbstractTableModel):
+class AuditModel(RowsTableModel):
     """Audit rows (dicts, as ``AuditLog.rows`` gives them), newest first."""
 
     (COL_TIME, COL_FILE, COL_LABEL, COL_PROBABILITY, COL_THRESHOLD, COL_MODEL, COL_READ, COL_CONFIRMED_AT,
      COL_EXPORTED, COL_SHA256) = range(10)
-    COLUMN_COUNT = 10
 
     def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
+        super().__init__([self.tr("Time"), self.tr("File"), self.tr("Model result"), self.tr("Probability"),
+                         self.tr("Threshold"), self.tr("Model version"), self.tr("Your read"),
+                         self.tr("Read at"), self.tr("Sent in batch"), self.tr("SHA-256")], parent)
         self.rows: list[dict] = []
         self._index: dict[int, int] = {}  # audit id → position in ``rows``
-        self._headers = [self.tr("Time"), self.tr("File"), self.tr("Model result"), self.tr("Probability"),
-                         self.tr("Threshold"), self.tr("Model version"), self.tr("Your read"),
-                         self.tr("Read at"), self.tr("Sent in batch"), self.tr("SHA-256")]
 
     def load(self, rows: list[dict]) -> None:
         self.beginResetModel()
@@ -57,15 +54,12 @@ class AuditModel(QAbstractTableModel):
         i = self._index.get(row["id"])
         if i is not None:
             self.rows[i] = row
-            self.dataChanged.emit(self.index(i, 0), self.index(i, self.COLUMN_COUNT - 1))
+            self.dataChanged.emit(self.index(i, 0), self.index(i, len(self.headers) - 1))
             return
         self.beginInsertRows(QModelIndex(), 0, 0)
         self.rows.insert(0, row)
         self._index = {r["id"]: i for i, r in enumerate(self.rows)}
         self.endInsertRows()
-
-    def label_text(self, label: str | None) -> str:
-        return {"NORMAL": self.tr("NORMAL"), "PNEUMONIA": self.tr("PNEUMONIA")}.get(label, label or "")
 
     @staticmethod
     def local_time(iso: str | None) -> str:
@@ -80,26 +74,14 @@ class AuditModel(QAbstractTableModel):
         if read is None:
             return ""
         if read == row["label"]:
-            return self.label_text(read)
-        return self.tr("%1 (corrected)").replace("%1", self.label_text(read))
+            return label_text(read)
+        return self.tr("%1 (corrected)").replace("%1", label_text(read))
 
     def exported_tip(self, row: dict) -> str | None:
         if not row.get("exported_batch"):
             return None
-        return (self.tr("Sent to the hub as %1 on %2").replace("%1", self.label_text(row["exported_label"]))
+        return (self.tr("Sent to the hub as %1 on %2").replace("%1", label_text(row["exported_label"]))
                 .replace("%2", self.local_time(row["exported_at"])))
-
-    # ----- QAbstractTableModel ------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else self.COLUMN_COUNT
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self._headers[section]
-        return super().headerData(section, orientation, role)
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or not 0 <= index.row() < len(self.rows):
@@ -107,7 +89,7 @@ class AuditModel(QAbstractTableModel):
         row, col = self.rows[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return {self.COL_TIME: lambda: self.local_time(row["time"]), self.COL_FILE: lambda: row["file_name"],
-                    self.COL_LABEL: lambda: self.label_text(row["label"]),
+                    self.COL_LABEL: lambda: label_text(row["label"]),
                     self.COL_PROBABILITY: lambda: percent(row["probability"]),
                     self.COL_THRESHOLD: lambda: percent(row["threshold"]),
                     self.COL_MODEL: lambda: str(row["model_version"]), self.COL_READ: lambda: self.read_text(row),
@@ -166,7 +148,7 @@ class AuditProxy(QSortFilterProxyModel):
             return False
         if not self.text:
             return True
-        haystack = [row["file_name"], row["label"], read or "", m.label_text(row["label"]), m.read_text(row)]
+        haystack = [row["file_name"], row["label"], read or "", label_text(row["label"]), m.read_text(row)]
         return any(self.text in s.casefold() for s in haystack)
 
 
@@ -250,7 +232,7 @@ class AuditDialog(QDialog):
                                  ("PNEUMONIA", self.tr("Confirm PNEUMONIA"), "Ctrl+2")):
             b = QPushButton(text)
             b.setToolTip(self.tr("Record %1 as your read of the selected results (%2)").replace(
-                "%1", self.model.label_text(label)).replace("%2", key))
+                "%1", label_text(label)).replace("%2", key))
             b.clicked.connect(lambda _=False, lab=label: self.confirm_selected(lab))
             a = QAction(text, self)
             a.setShortcut(QKeySequence(key))
@@ -343,7 +325,7 @@ class AuditDialog(QDialog):
             return done
         if done:
             self.status_label.setText(self.tr("Recorded %1 as your read of %2 result(s).")
-                                      .replace("%1", self.model.label_text(label)).replace("%2", str(done)))
+                                      .replace("%1", label_text(label)).replace("%2", str(done)))
         return done
 
     def _update_actions(self, *_args) -> None:
@@ -444,7 +426,7 @@ class AuditDialog(QDialog):
         code, detail = skipped.code, skipped.detail
         if code == "sent_as_other":
             return (self.tr("already sent to the hub as %1 (batch %2): not sent again; tell the ML team so that "
-                            "they correct the label there").replace("%1", self.model.label_text(skipped.sent_label))
+                            "they correct the label there").replace("%1", label_text(skipped.sent_label))
                     .replace("%2", skipped.sent_batch))
         text = {"missing": self.tr("the file is no longer there"),
                 "changed": self.tr("the file changed since it was analysed"),

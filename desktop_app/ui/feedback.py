@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QButtonGroup, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from desktop_app.audit import LABELS
+from desktop_app.ui.format import label_text
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +67,6 @@ class FeedbackBox(QFrame):
         """Stop listening to the audit log (before the box goes away)."""
         self.audit.remove_listener(self._listener)
 
-    def label_text(self, label: str) -> str:
-        return {"NORMAL": self.tr("NORMAL"), "PNEUMONIA": self.tr("PNEUMONIA")}.get(label, label)
-
     # ----- state --------------------------------------------------------------------------------
     @Slot(object)
     def set_result(self, result) -> None:
@@ -101,11 +99,11 @@ class FeedbackBox(QFrame):
             return self.tr("Open an image to give your read.")
         read, model = self.row["confirmed_label"], self.row["label"]
         if read is None:
-            return self.tr("Not confirmed yet: the model says %1.").replace("%1", self.label_text(model))
+            return self.tr("Not confirmed yet: the model says %1.").replace("%1", label_text(model))
         if read == model:
-            return self.tr("Recorded: %1, agreeing with the model.").replace("%1", self.label_text(read))
-        return (self.tr("Recorded: corrected to %1 (the model said %2).").replace("%1", self.label_text(read))
-                .replace("%2", self.label_text(model)))
+            return self.tr("Recorded: %1, agreeing with the model.").replace("%1", label_text(read))
+        return (self.tr("Recorded: corrected to %1 (the model said %2).").replace("%1", label_text(read))
+                .replace("%2", label_text(model)))
 
     def _update(self, error: str | None = None) -> None:
         read = self.row["confirmed_label"] if self.row else None

@@ -14,7 +14,7 @@ import os
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QRunnable, QSortFilterProxyModel, Qt,
+from PySide6.QtCore import (QModelIndex, QObject, QRunnable, QSortFilterProxyModel, Qt,
                             QThreadPool, Signal, Slot)
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QHBoxLay
 
 from desktop_app.engine import POSITIVE, Engine
 from desktop_app.images import is_dicom, load_image
-from desktop_app.ui.format import percent
+from desktop_app.ui.format import SORT_ROLE, RowsTableModel, label_text, percent
 from desktop_app.ui.worker import failure_reason
 from export.package import sha256_of
 from export.preprocess import ImageError
@@ -30,7 +30,6 @@ from export.preprocess import ImageError
 logger = logging.getLogger(__name__)
 
 TRIAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".dcm"})
-SORT_ROLE = Qt.ItemDataRole.UserRole
 ERROR_SORT_KEY = -1.0  # below every probability, so failed files sort last when most suspicious come first
 CSV_COLUMNS = ("file", "label", "probability", "status", "p_pneumonia", "sha256", "path")
 
@@ -64,18 +63,15 @@ class TriageRow:
         return self.error is None
 
 
-class TriageModel(QAbstractTableModel):
+class TriageModel(RowsTableModel):
     """Rows in arrival order; ``Qt.DisplayRole`` is what is shown, ``SORT_ROLE`` the value to sort on."""
 
     COL_FILE, COL_LABEL, COL_PROBABILITY, COL_STATUS, COL_SHA256 = range(5)
-    COLUMN_COUNT = 5
 
     def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
+        super().__init__([self.tr("File"), self.tr("Result"), self.tr("Probability of pneumonia"), self.tr("Status"),
+                          self.tr("SHA-256")], parent)  # in COL_ order
         self.rows: list[TriageRow] = []
-        self._headers = {self.COL_FILE: self.tr("File"), self.COL_LABEL: self.tr("Result"),
-                         self.COL_PROBABILITY: self.tr("Probability of pneumonia"),
-                         self.COL_STATUS: self.tr("Status"), self.COL_SHA256: self.tr("SHA-256")}
 
     # ----- content ------------------------------------------------------------------------------
     def add_row(self, row: TriageRow) -> None:
@@ -89,23 +85,8 @@ class TriageModel(QAbstractTableModel):
         self.rows.clear()
         self.endResetModel()
 
-    def label_text(self, label: str | None) -> str:
-        return {"NORMAL": self.tr("NORMAL"), "PNEUMONIA": self.tr("PNEUMONIA")}.get(label, label or "")
-
     def status_text(self, row: TriageRow) -> str:
         return self.tr("Done") if row.ok else self.tr("Error: %1").replace("%1", row.error)
-
-    # ----- QAbstractTableModel ------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else self.COLUMN_COUNT
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self._headers.get(section)
-        return super().headerData(section, orientation, role)
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or not 0 <= index.row() < len(self.rows):
@@ -115,7 +96,7 @@ class TriageModel(QAbstractTableModel):
             if col == self.COL_FILE:
                 return row.name
             if col == self.COL_LABEL:
-                return self.label_text(row.label)
+                return label_text(row.label)
             if col == self.COL_PROBABILITY:
                 return percent(row.probability) if row.ok else ""
             if col == self.COL_STATUS:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QFileDialog, QFrame, QGraphicsPixmapItem, QGridLa
                                QVBoxLayout, QWidget)
 
 from desktop_app.engine import POSITIVE, Engine, Prediction
-from desktop_app.ui.format import percent
+from desktop_app.ui.format import label_text, percent
 from desktop_app.ui.heatmap import LUT, window_lut
 from desktop_app.ui.triage import TriageDialog
 from desktop_app.ui.worker import PredictWorker, ViewResult
@@ -354,9 +354,6 @@ class MainWindow(QMainWindow):
             w.setEnabled(has_image)
         self.opacity_slider.setEnabled(has_image and self.heatmap_action.isChecked())
 
-    def label_text(self, label: str) -> str:
-        return {"NORMAL": self.tr("NORMAL"), "PNEUMONIA": self.tr("PNEUMONIA")}.get(label, label)
-
     def _show_prediction(self, pred: Prediction | None) -> None:
         if pred is None:
             for w in (self.result_label, self.probability_label, self.threshold_label, self.model_label):
@@ -365,7 +362,7 @@ class MainWindow(QMainWindow):
                                             " border: 1px solid #ccc; border-radius: 4px;")
             return
         colour = ("#b00020", "#fdecea") if pred.label == POSITIVE else ("#1b5e20", "#e8f5e9")
-        self.result_label.setText(self.label_text(pred.label))
+        self.result_label.setText(label_text(pred.label))
         self.result_label.setStyleSheet(f"font-size: 24px; font-weight: bold; color: {colour[0]};"
                                         f" background: {colour[1]}; border: 1px solid {colour[0]};"
                                         " border-radius: 4px;")
@@ -488,7 +485,7 @@ class MainWindow(QMainWindow):
         w, h = result.image.size
         self.statusBar().showMessage(self.tr("%1 — %2 × %3 px — %4").replace("%1", result.path.name)
                                      .replace("%2", str(w)).replace("%3", str(h))
-                                     .replace("%4", self.label_text(result.prediction.label)))
+                                     .replace("%4", label_text(result.prediction.label)))
         self._update_actions()
         self.resultShown.emit(result)
 
