@@ -72,7 +72,7 @@ def open_engine(model_dir: str | None, variant: str | None, settings):
     variant = variant or settings.variant
     if model_dir:
         return Engine(model_dir, variant)
-    engine, warnings = ModelStore(settings.paths().models, settings.builtin_model or None).open_engine(variant)
+    engine, warnings = ModelStore.from_settings(settings).open_engine(variant)
     for w in warnings:
         print(f"pneumo-desktop: warning: {w}", file=sys.stderr)
     return engine
@@ -122,7 +122,7 @@ def cmd_update(args: argparse.Namespace) -> int:
         except PackageError as e:
             return _fail(f"installed model unreadable: {e}")
     else:
-        installed = ModelStore(settings.paths().models, settings.builtin_model or None).newest_known()
+        installed = ModelStore.from_settings(settings).newest_known()
     cache = Path(args.cache) if args.cache else settings.paths().feed_cache
     if not args.check:
         return update_now(settings, feed_url, root, cache)
@@ -148,7 +148,7 @@ def update_now(settings, feed_url: str, root: str, cache: Path) -> int:
     from desktop_app.models import ModelStore
     from desktop_app.updater import ModelUpdater, Status
 
-    store = ModelStore(settings.paths().models, settings.builtin_model or None)
+    store = ModelStore.from_settings(settings)
     outcome = ModelUpdater(store, feed_url, root, cache, settings.variant, settings.proxy or None).update_once()
     print(json.dumps({"status": outcome.status.value, "version": outcome.version, "reason": outcome.reason}))
     if outcome.reason:

@@ -37,6 +37,11 @@ class ModelStore:
         self.root = Path(root)
         self.builtin = Path(builtin) if builtin else None
 
+    @classmethod
+    def from_settings(cls, settings) -> "ModelStore":
+        """The per-user store of the app as ``settings`` (``desktop_app.config``) describe it."""
+        return cls(settings.paths().models, settings.builtin_model or None)
+
     # ----- what is there --------------------------------------------------------------------
     def installed(self) -> dict[int, Path]:
         """Version → folder for every package whose card is readable (files are verified on load)."""

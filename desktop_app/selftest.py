@@ -92,7 +92,7 @@ def check_model(settings: Settings, image: str | None) -> Check:
     from desktop_app.models import ModelStore, StoreError
     from export.preprocess import ImageError
 
-    store = ModelStore(settings.paths().models, settings.builtin_model or None)
+    store = ModelStore.from_settings(settings)
     try:
         engine, warnings = store.open_engine(settings.variant)
     except StoreError as e:
@@ -154,7 +154,7 @@ def check_feed(settings: Settings, timeout: float) -> Check:
     if not settings.trusted_root:
         return Check("feed", FAILED, f"feed_url is {settings.feed_url} but no trusted root.json is installed "
                                      "(trusted_root): updates cannot be verified")
-    known = ModelStore(settings.paths().models, settings.builtin_model or None).newest_known()
+    known = ModelStore.from_settings(settings).newest_known()
     try:
         offer = FeedClient(Path(settings.trusted_root), settings.feed_url, settings.paths().feed_cache, timeout,
                            settings.proxy or None).check(known)

@@ -53,7 +53,7 @@ class ModelUpdater:
     def from_settings(cls, settings, store: ModelStore | None = None) -> "ModelUpdater":
         """The updater the app's settings describe (the store defaults to the per-user one)."""
         paths = settings.paths()
-        store = store or ModelStore(paths.models, settings.builtin_model or None)
+        store = store or ModelStore.from_settings(settings)
         return cls(store, settings.feed_url, settings.trusted_root or None, paths.feed_cache, settings.variant,
                    settings.proxy or None)
 

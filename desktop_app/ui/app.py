@@ -53,7 +53,6 @@ def log_to_file(path) -> None:
 def build_window(engine, audit, settings, managed_model: bool = True):
     """The main window with every part attached: feedback, audit log, settings and, when the model
     comes from the app's store (``managed_model``), background updates and rollback."""
-    from desktop_app.models import ModelStore
     from desktop_app.ui import audit_view, feedback, settings_dialog
     from desktop_app.ui.update_controller import UpdateController
     from desktop_app.ui.window import MainWindow
@@ -63,8 +62,7 @@ def build_window(engine, audit, settings, managed_model: bool = True):
     audit_view.attach(window, audit)
     prefs = settings_dialog.attach(window, settings)
     if managed_model:
-        updates = UpdateController.from_settings(
-            settings, ModelStore(settings.paths().models, settings.builtin_model or None), window)
+        updates = UpdateController.from_settings(settings, parent=window)  # on the app's per-user store
         updates.attach(window)
         window.updates = updates
 
