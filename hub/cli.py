@@ -21,14 +21,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(s: str) -> int:
+def _int_from(s: str, lowest: int, what: str) -> int:
     try:
         v = int(s)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {s}")
+        raise argparse.ArgumentTypeError(f"must be {what}, got {s!r}") from None
+    if v < lowest:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {s}")
     return v
+
+
+def _positive_int(s: str) -> int:
+    return _int_from(s, 1, "a positive integer")
+
+
+def _count(s: str) -> int:
+    return _int_from(s, 0, "0 or a positive integer")
 
 
 def _fraction(s: str) -> float:
@@ -139,6 +147,9 @@ def _train_options(p: argparse.ArgumentParser, epochs: int = 10, image_size: int
     p.add_argument("--workers", type=int, default=1, help="data-loading worker processes (1)")
     p.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda")
     p.add_argument("--max-train-images", type=_positive_int, help="use a seeded, stratified subset of train")
+    p.add_argument("--precise-bn-images", type=_count, default=512,
+                   help="re-estimate BatchNorm statistics on this many train images before each validation "
+                        "(512; 0 turns it off)")
     p.add_argument("--target-sensitivity", type=_fraction, default=0.95,
                    help="operating threshold is set on val to reach this sensitivity (0.95)")
 
@@ -149,7 +160,7 @@ def _config(args):
                        image_size=args.image_size, weights=args.weights, trainable=args.trainable, seed=args.seed,
                        patience=args.patience, augment=not args.no_augment,
                        class_weights=not args.no_class_weights, num_workers=args.workers, device=args.device,
-                       max_train_images=args.max_train_images)
+                       max_train_images=args.max_train_images, precise_bn_images=args.precise_bn_images)
 
 
 def _print_train(result, paths: HubPaths) -> None:

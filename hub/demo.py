@@ -12,8 +12,10 @@ from hub.config import HubPaths
 from hub.data import LABELS, patient_id
 
 MARKER = ".pneumoscan-demo"
-# Floors a model trained for a few minutes on 300 small images can clear; production uses Policy().
-DEMO_POLICY = {"min_recall": 0.85, "min_accuracy": 0.6, "recall_tolerance": 0.02}
+# Floors a model trained for a few minutes on 300 small images clears on any CPU; production uses
+# Policy(). Gold recall of such runs spread over 0.76-1.0 across seeds, threads and kernel sets
+# (docs/training.md): on ~16 gold positives one image is 6 points.
+DEMO_POLICY = {"min_recall": 0.75, "min_accuracy": 0.6, "recall_tolerance": 0.02}
 
 
 def stage_batches(data: Path, incoming: Path, names=("demo-batch-1", "demo-batch-2")) -> list[Path]:

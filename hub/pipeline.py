@@ -16,7 +16,8 @@ from hub.bundle import ModelBundle, ModelInfo
 from hub.config import HubPaths
 from hub.data import GOLD, TRAIN, VAL
 from hub.datastore import TrainingView, training_view
-from hub.train import TrainConfig, XrayDataset, fit, make_loader, predict_logits, resolve_device
+from hub.train import (TrainConfig, XrayDataset, compute_environment, fit, make_loader, predict_logits,
+                       resolve_device)
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ class Scores:
                 ev.plot_roc(self.y, self.p, directory / "roc.png", operating=self.metrics),
                 ev.plot_reliability(self.y, self.p, directory / "reliability.png",
                                     p_uncalibrated=self.p_uncalibrated)]
+
+
+def _compute_tags(device: str) -> dict[str, str]:
+    return {f"compute.{k}": v for k, v in compute_environment(resolve_device(device)).items()}
 
 
 def score(bundle: ModelBundle, view: TrainingView, split: str = GOLD, num_workers: int = 0,
@@ -82,7 +87,8 @@ def train_and_evaluate(paths: HubPaths, config: TrainConfig, target_sensitivity:
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.set_tags({"mlflow.source.git.commit": tracking.git_commit() or "unknown",
                          "dataset_version": view.version, "dvc_md5": view.dvc_hash or "",
-                         "checkpoint_dir": str(ckpt_dir), **(tags or {})})
+                         "checkpoint_dir": str(ckpt_dir), **(tags or {}),
+                         **_compute_tags(config.device)})
         mlflow.log_params({**dataclasses.asdict(config), "target_sensitivity": target_sensitivity,
                            **{f"n_{s}_{lbl}": n for s, c in view.counts().items() for lbl, n in c.items()}})
         tracking.log_dataset(view)
@@ -130,7 +136,8 @@ def evaluate_model(paths: HubPaths, model: str, log: bool = True, out_dir: Path 
             return scores.metrics, None
         with mlflow.start_run(experiment_id=experiment_id, run_name="evaluate") as run:
             mlflow.set_tags({"evaluated_model": model, "dataset_version": view.version,
-                             "mlflow.source.git.commit": tracking.git_commit() or "unknown"})
+                             "mlflow.source.git.commit": tracking.git_commit() or "unknown",
+                             **_compute_tags("auto")})
             tracking.log_dataset(view, context="evaluation")
             mlflow.log_metrics({f"gold_{k}": v for k, v in scores.metrics.to_dict().items() if k != "n"})
             for png in scores.write_plots(Path(tmp) / "plots"):

@@ -1,8 +1,15 @@
 """Training: dataset, loaders, one epoch, prediction, and the fit loop with early stopping.
 
-Reproducible by seed: the model's initial weights, each epoch's shuffle and augmentation are
-drawn from generators seeded by (seed, epoch), so a resumed run continues exactly as an
-uninterrupted one would.
+Reproducible by seed on one machine: the model's initial weights, each epoch's shuffle and
+augmentation are drawn from generators seeded by (seed, epoch), so a resumed run continues exactly
+as an uninterrupted one would. Across CPUs (AVX2 vs AVX-512 kernels), thread counts and library
+versions the floating-point results differ, and a run diverges from there: see
+docs/training.md, "Reproducibility".
+
+Before each validation the BatchNorm statistics are re-estimated on un-augmented training images
+("precise BN", Wu & Johnson 2021). The running averages kept during training lag behind weights
+that change fast: with a few optimizer steps per epoch (a small pool, a new site) they were so far
+off that eval-mode predictions, and so the val loss that picks the best epoch, were noise.
 """
 from __future__ import annotations
 
@@ -42,6 +49,7 @@ class TrainConfig:
     num_workers: int = 1
     device: str = "auto"
     max_train_images: int | None = None  # subsample (stratified, seeded) for quick runs
+    precise_bn_images: int = 512  # train images to re-estimate BatchNorm statistics on before each val (0: off)
 
     def spec(self) -> PreprocessSpec:
         return PreprocessSpec(size=self.image_size)
@@ -52,6 +60,9 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"Invalid {name} {v!r}: must be a positive integer")
+        v = self.precise_bn_images
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ValueError(f"Invalid precise_bn_images {v!r}: must be 0 (off) or a positive integer")
         if not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise ValueError(f"Invalid lr {self.lr!r}: must be a positive number")
         if not isinstance(self.num_workers, int) or self.num_workers < 0:
@@ -98,6 +109,29 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ValueError(f"Invalid device {name!r}. Supported: auto, cpu, cuda, cuda:N.") from None
 
 
+def compute_environment(device: torch.device) -> dict[str, str]:
+    """What the numerics of a run depend on besides its seed and data (recorded on every MLflow run).
+
+    Two runs that differ can be told apart by these: the kernel set torch dispatches to (DEFAULT,
+    AVX2, AVX512; ``ATEN_CPU_CAPABILITY`` caps it), the thread count, the CPU, and the versions.
+    """
+    import platform
+
+    import torchvision
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    env = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": str(torch.get_num_threads()),
+           "cpu": cpu, "device": str(device), "torch": torch.__version__, "torchvision": torchvision.__version__}
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1000 + epoch
 
@@ -123,6 +157,29 @@ def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.opt
         total += loss.detach() * len(labels)
         n += len(labels)
     return float(total) / max(n, 1)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, loader, device: torch.device) -> None:
+    """Replace every BatchNorm layer's running statistics by their average over ``loader``.
+
+    The layers run in training mode (batch statistics, as during training) with a cumulative
+    average (momentum ``None``); the weights are not touched. Each layer's momentum is restored.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    try:
+        for images, _ in loader:
+            model(images.to(device))
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
 
 
 @torch.no_grad()
@@ -171,6 +228,10 @@ def fit(config: TrainConfig, train: tuple[list[Path], list[int]], val: tuple[lis
         raise ValueError("The training split needs images of both classes")
     train_ds = XrayDataset(train_files, train_labels, spec, augment=config.augment)
     val_ds = XrayDataset(*val, spec)
+    bn_ds = None
+    if config.precise_bn_images:
+        pick = np.sort(np.random.default_rng(config.seed).permutation(len(train_files))[:config.precise_bn_images])
+        bn_ds = XrayDataset([train_files[i] for i in pick], [train_labels[i] for i in pick], spec)
 
     torch.manual_seed(config.seed)
     model = build_model(config.weights)
@@ -207,6 +268,9 @@ def fit(config: TrainConfig, train: tuple[list[Path], list[int]], val: tuple[lis
         train_loss = train_one_epoch(model, criterion, optimizer, loader, device,
                                      desc=f"epoch {epoch}/{config.epochs}", progress=progress)
         train_s = time.perf_counter() - t0
+        if bn_ds is not None:
+            recalibrate_batchnorm(model, make_loader(bn_ds, config.batch_size, False, num_workers=config.num_workers),
+                                  device)
         logits, y = predict_logits(model, make_loader(val_ds, 64, False, num_workers=config.num_workers),
                                    device, desc="val", progress=progress)
         val_loss = float(val_criterion(torch.from_numpy(logits), torch.from_numpy(y).long()))

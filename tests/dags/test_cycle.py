@@ -113,11 +113,13 @@ def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_se
     assert len(client.search_model_versions(f"name = '{name}'")) == n_versions
     assert feed_offer(paths, tmp_path / "c1b").version == 1
 
-    # -- cycle 2: a genuine new batch; challenger and champion scored on the same gold set. The policy
-    # here accepts a challenger within 0.1 accuracy of the champion (a configurable margin), so this
-    # small-sample cycle promotes and the feed moves on.
+    # -- cycle 2: a genuine new batch; challenger and champion scored on the same gold set. On this gold
+    # set (about 27 images, 12 positive) one image moves recall by 8 points and accuracy by 4, so two
+    # good models' order is a coin toss that differs between CPUs (docs/training.md). The policy here
+    # keeps the floors and waives the comparisons (configurable margins; the rules themselves are
+    # tested in tests/hub/test_promote.py): the cycle must promote and the feed move on.
     make_batch(incoming, "batch-2", _sample_by_patient(1))
-    lenient = {**SETTINGS, "policy": {**SETTINGS["policy"], "min_accuracy_gain": -0.1}}
+    lenient = {**SETTINGS, "policy": {**SETTINGS["policy"], "min_accuracy_gain": -1.0, "recall_tolerance": 1.0}}
     dr, states = run_dag(lenient)
     assert dr.state == "success", states
     cycles = [json.loads(c.read_text()) for c in (paths.home / "cycles").glob("ds-*.json")]

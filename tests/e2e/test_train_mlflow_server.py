@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from mlflow import MlflowClient
@@ -29,13 +30,23 @@ def test_cli_training_learns_and_is_visible_in_the_mlflow_server(sample_root, tm
     exp = client.get_experiment_by_name("pneumoscan")
     (run,) = client.search_runs([exp.experiment_id], "attributes.run_name = 'ci'")
     m = run.data.metrics
-    # better than chance on the held-out gold patients (chance AUC is 0.5)
-    assert m["gold_roc_auc"] >= 0.75, m
-    assert m["gold_recall"] >= 0.8, m
+    # Learned, on any CPU: better than chance on the held-out gold patients (chance AUC is 0.5). Floors
+    # from the measured spread of this setting (docs/training.md: seeds 0-7, 1 and 2 threads, AVX2 and
+    # AVX-512 kernels): gold AUC 0.91-0.98, best val loss 0.11-0.47 (without precise BN 0.56-0.87 and
+    # 0.64-3.4); recall, a property of a threshold fitted on 28 val positives and read on 17 gold ones,
+    # 0.76-1.0.
+    assert m["gold_roc_auc"] >= 0.8, m
+    assert m["gold_recall"] >= 0.65, m
+    val_losses = [x.value for x in client.get_metric_history(run.info.run_id, "val_loss")]
+    assert min(val_losses) < math.log(2), f"no epoch beat a coin on val: {val_losses}"
+    # what the numerics depended on, so that two runs that differ can be told apart
+    import torch
+    assert run.data.tags["compute.cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert int(run.data.tags["compute.threads"]) >= 1 and run.data.tags["compute.torch"] == torch.__version__
+    assert run.data.params["precise_bn_images"] == "512"
     for k in ("gold_accuracy", "gold_precision", "gold_specificity", "gold_f1", "gold_ece", "temperature",
               "threshold", "train_loss", "val_loss"):
         assert k in m
-    assert len(client.get_metric_history(run.info.run_id, "val_loss")) >= 1
     assert run.data.params["lr"] == "0.001" and run.data.params["weights"] == "none"
     assert run.data.tags["dataset_version"] == status["dataset_version"]
     assert len(run.data.tags["mlflow.source.git.commit"]) >= 7

@@ -13,7 +13,7 @@ from hub import datastore
 from hub.bundle import ModelBundle
 from hub.data import GOLD, TRAIN, VAL
 from hub.pipeline import score
-from hub.train import TrainConfig, XrayDataset, fit
+from hub.train import TrainConfig, XrayDataset, fit, recalibrate_batchnorm
 from tests.conftest import sample_files
 
 TINY = TrainConfig(epochs=2, batch_size=8, image_size=64, weights="none", num_workers=0, max_train_images=24,
@@ -87,3 +87,25 @@ def test_score_uses_the_bundle_threshold_and_temperature(view, tmp_path):
     again = ModelBundle.load(tmp_path / "bundle")
     assert again.info == info and _same_weights(again.model, bundle.model)
     assert np.allclose(score(again, view, GOLD).p, s.p)
+
+
+def test_batchnorm_recalibration_sets_the_statistics_of_the_data_and_nothing_else():
+    """Precise BN: the running statistics become the data's, the weights and momentum stay."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU())
+    model[1].running_mean.fill_(5.0)  # stale statistics, as after a few fast-moving training steps
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
+    data = [torch.randn(8, 3, 12, 12) * 2 + 1 for _ in range(3)]
+    recalibrate_batchnorm(model, [(x, None) for x in data], torch.device("cpu"))
+    with torch.no_grad():
+        conv = torch.cat([model[0](x) for x in data])
+    assert torch.allclose(model[1].running_mean, conv.mean((0, 2, 3)), atol=1e-5)
+    # the average of the three batches' variances (equal-sized batches): close to the data's variance
+    assert torch.allclose(model[1].running_var, conv.var((0, 2, 3)), rtol=0.05)
+    assert model[1].momentum == 0.1
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in weights.items())
+
+
+def test_invalid_precise_bn_setting_is_refused_with_its_name():
+    with pytest.raises(ValueError, match="Invalid precise_bn_images -1"):
+        dataclasses.replace(TINY, precise_bn_images=-1).validate()
