@@ -8,7 +8,7 @@ export AIRFLOW__USAGE_DATA_COLLECTION__ENABLED := False
 export SCARF_ANALYTICS := false
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install demo test bench bundle
+.PHONY: install demo test test-fast lint bench bundle
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -21,6 +21,15 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+# The quick subset (no training, no servers): seconds, for the edit-test loop.
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+# ruff, configured in pyproject.toml: lint rules and the formatter's check (.ci/run runs this).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: install
 	$(PY) bench/train_overhead.py

@@ -25,6 +25,7 @@ trained one; int8 is kept whatever its agreement, since only its speed matters h
 
 The machine is noisy: compare the ratios, which are measured within one run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,12 +64,28 @@ def build_bench_package(out: Path, size: int) -> None:
     from hub.model import build_model
 
     torch.manual_seed(0)
-    normal, pneumonia = sorted((SAMPLE / "NORMAL").glob("*.jpeg"))[:16], sorted((SAMPLE / "PNEUMONIA").glob("*.jpeg"))[:16]
+    normal, pneumonia = (
+        sorted((SAMPLE / "NORMAL").glob("*.jpeg"))[:16],
+        sorted((SAMPLE / "PNEUMONIA").glob("*.jpeg"))[:16],
+    )
     files = normal + pneumonia
-    build_package(build_model("none").eval(), temperature=1.0, threshold=0.5, spec=PreprocessSpec(size=size),
-                  version=1, out_dir=out, metrics={}, provenance={"registered_model": "bench-random-init"},
-                  verify_files=files[::4], gold_files=files, gold_labels=[0] * len(normal) + [1] * len(pneumonia),
-                  calibration_files=files, int8=True, min_agreement=0.0, max_sensitivity_drop=1.0)
+    build_package(
+        build_model("none").eval(),
+        temperature=1.0,
+        threshold=0.5,
+        spec=PreprocessSpec(size=size),
+        version=1,
+        out_dir=out,
+        metrics={},
+        provenance={"registered_model": "bench-random-init"},
+        verify_files=files[::4],
+        gold_files=files,
+        gold_labels=[0] * len(normal) + [1] * len(pneumonia),
+        calibration_files=files,
+        int8=True,
+        min_agreement=0.0,
+        max_sensitivity_drop=1.0,
+    )
 
 
 def ensure_package(work: Path, size: int) -> Path:
@@ -102,9 +119,10 @@ def gui_child(image: str, spawned_at: float) -> int:
     Prints one line when the result is on screen: seconds since spawn after the imports, when
     the window exists (engine loaded and self-checked) and at the result.
     """
-    import desktop_app.ui.window as window_module
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
+
+    import desktop_app.ui.window as window_module
 
     stamps = {"imports": time.time() - spawned_at}
 
@@ -216,13 +234,20 @@ def profile_app(engine, files: list[Path], top: int = 10) -> list[str]:
     for f in files:
         PredictWorker(0, f, engine).run()
     pr.disable()
+
     def own(file: str) -> Path | None:  # the project's source files, not the venv's or built-ins
         p = Path(file)
-        return (p.relative_to(ROOT) if p.is_absolute() and p.is_relative_to(ROOT)
-                and not p.is_relative_to(sys.prefix) else None)
+        return (
+            p.relative_to(ROOT)
+            if p.is_absolute() and p.is_relative_to(ROOT) and not p.is_relative_to(sys.prefix)
+            else None
+        )
 
-    ours = [(cum, f"{name} ({own(file)}:{line})")
-            for (file, line, name), (_, _, _, cum, _) in pstats.Stats(pr).stats.items() if own(file)]
+    ours = [
+        (cum, f"{name} ({own(file)}:{line})")
+        for (file, line, name), (_, _, _, cum, _) in pstats.Stats(pr).stats.items()
+        if own(file)
+    ]
     return [f"{1000 * cum / len(files):7.1f} ms  {where}" for cum, where in sorted(ours, reverse=True)[:top]]
 
 
@@ -255,7 +280,7 @@ def triage_rates(engines: dict, folder: Path, repeats: int, home: Path) -> dict[
     expected = sum(1 for _ in folder.iterdir())
     rates = {v: [] for v in engines}
     for rep in range(repeats):
-        for v in (list(engines) if rep % 2 == 0 else list(engines)[::-1]):
+        for v in list(engines) if rep % 2 == 0 else list(engines)[::-1]:
             with AuditLog(home / f"audit-triage-{v}-{rep}.sqlite") as log:
                 t, n, bad = triage_once(engines[v], folder, log)
             if bad or n != expected:
@@ -279,50 +304,81 @@ def print_overhead(times: dict) -> float:
     ratio = app / pipe
     print(f"  bare onnxruntime session.run      {bare:8.1f} ms   (a pre-made tensor)")
     print(f"  bare pipeline                     {pipe:8.1f} ms   (PIL decode + preprocess + session.run)")
-    print(f"  app worker path                   {app:8.1f} ms   app / session.run {app / bare:.3f}; "
-          f"app / bare pipeline {ratio:.3f} (target <= {TARGET_OVERHEAD:.2f}: "
-          f"{'met' if ratio <= TARGET_OVERHEAD else 'NOT met'})")
+    print(
+        f"  app worker path                   {app:8.1f} ms   app / session.run {app / bare:.3f}; "
+        f"app / bare pipeline {ratio:.3f} (target <= {TARGET_OVERHEAD:.2f}: "
+        f"{'met' if ratio <= TARGET_OVERHEAD else 'NOT met'})"
+    )
     print(f"  app worker path + audit write     {audited:8.1f} ms   (app+audit) / bare pipeline {audited / pipe:.3f}")
     return ratio
 
 
-def report(args, pkg: Path, engine, first: Path, cold: dict | None, small: tuple, large: tuple,
-           rates: dict, leak: int, load_start: tuple) -> None:
+def report(
+    args,
+    pkg: Path,
+    engine,
+    first: Path,
+    cold: dict | None,
+    small: tuple,
+    large: tuple,
+    rates: dict,
+    leak: int,
+    load_start: tuple,
+) -> None:
     import onnxruntime
     import PySide6
     from PIL import Image
 
-    print(f"\nonnxruntime {onnxruntime.__version__}, PySide6 {PySide6.__version__}, {os.cpu_count()} CPUs, Python "
-          f"{sys.version.split()[0]}; model {pkg} ({engine.spec.size} px, int8 "
-          f"{'present' if 'int8' in rates else 'ABSENT'})")
+    print(
+        f"\nonnxruntime {onnxruntime.__version__}, PySide6 {PySide6.__version__}, {os.cpu_count()} CPUs, Python "
+        f"{sys.version.split()[0]}; model {pkg} ({engine.spec.size} px, int8 "
+        f"{'present' if 'int8' in rates else 'ABSENT'})"
+    )
     print(f"load average at start {runs_text(load_start)} (1, 5, 15 min)")
     if leak:
-        print(f"WARNING: PySide6 {PySide6.__version__}: each Signal.emit() loses {leak} reference to True; the app "
-              "aborts after a few hundred emits (~3 per triaged image). This run held spare references to finish.")
+        print(
+            f"WARNING: PySide6 {PySide6.__version__}: each Signal.emit() loses {leak} reference to True; the app "
+            "aborts after a few hundred emits (~3 per triaged image). This run held spare references to finish."
+        )
     if cold:
-        print(f"\n1. Cold start to first prediction ({engine.variant}, {first.name}), median of {args.cold_runs} "
-              f"(+{args.cold_warmup} warm-up), process spawn -> result")
+        print(
+            f"\n1. Cold start to first prediction ({engine.variant}, {first.name}), median of {args.cold_runs} "
+            f"(+{args.cold_warmup} warm-up), process spawn -> result"
+        )
         for key, label in (("headless", "pneumo-desktop predict"), ("gui", "pneumo-desktop view (window)")):
             med = statistics.median(cold[key])
-            print(f"  {label:30} {med:6.2f} s  (runs: {runs_text(cold[key])})  target < {TARGET_COLD_S:.0f} s: "
-                  f"{'met' if med < TARGET_COLD_S else 'NOT met'}")
+            print(
+                f"  {label:30} {med:6.2f} s  (runs: {runs_text(cold[key])})  target < {TARGET_COLD_S:.0f} s: "
+                f"{'met' if med < TARGET_COLD_S else 'NOT met'}"
+            )
         st = {k: statistics.median(s[k] for s in cold["stages"]) for k in ("imports", "window", "result")}
-        print(f"  window, median stages since spawn: imports done {st['imports']:.2f} s, engine loaded + "
-              f"self-checked (window created) {st['window']:.2f} s, result shown {st['result']:.2f} s")
+        print(
+            f"  window, median stages since spawn: imports done {st['imports']:.2f} s, engine loaded + "
+            f"self-checked (window created) {st['window']:.2f} s, result shown {st['result']:.2f} s"
+        )
     ratio = 0.0
-    for (files, times), title in ((small, "2. Per-image time, {v}, sample images (e.g. {w}x{h})"),
-                                  (large, "   same, upscaled to clinic resolution (e.g. {w}x{h})")):
+    for (files, times), title in (
+        (small, "2. Per-image time, {v}, sample images (e.g. {w}x{h})"),
+        (large, "   same, upscaled to clinic resolution (e.g. {w}x{h})"),
+    ):
         if files:
             w, h = Image.open(files[0]).size
-            print(("\n" if title.startswith("2") else "") + title.format(v=engine.variant, w=w, h=h)
-                  + f": {len(files)} images x {args.repeats} repeats, medians per image")
+            print(
+                ("\n" if title.startswith("2") else "")
+                + title.format(v=engine.variant, w=w, h=h)
+                + f": {len(files)} images x {args.repeats} repeats, medians per image"
+            )
             ratio = max(ratio, print_overhead(times))
     if ratio > TARGET_OVERHEAD:
-        print("   over target: cProfile of the app path (largest images), the project's functions by "
-              "cumulative time per image (profiler overhead included):")
+        print(
+            "   over target: cProfile of the app path (largest images), the project's functions by "
+            "cumulative time per image (profiler overhead included):"
+        )
         print("\n".join("     " + line for line in profile_app(engine, large[0] or small[0])))
-    print(f"\n3. Batch triage (dialog + worker + audit), {args.triage_images} sample images, "
-          f"median of {args.triage_repeats}, variants alternating")
+    print(
+        f"\n3. Batch triage (dialog + worker + audit), {args.triage_images} sample images, "
+        f"median of {args.triage_repeats}, variants alternating"
+    )
     med = {v: statistics.median(r) for v, r in rates.items()}
     for v, r in rates.items():
         print(f"  {v} {med[v]:7.1f} images/s  (runs: {runs_text(r, '{:.1f}')})")
@@ -364,8 +420,11 @@ def isolated_env(home: Path, pkg: Path) -> dict:
     children); the admin config installs ``pkg`` as the app's built-in model."""
     admin = home / "admin.toml"
     admin.write_text(f"builtin_model = {json.dumps(str(Path(pkg).resolve()))}\n")
-    app_vars = {"PNEUMO_DESKTOP_DATA": str(home / "data"), "PNEUMO_DESKTOP_CONFIG": str(admin),
-                "PNEUMO_DESKTOP_USER_CONFIG": str(home / "settings.json")}
+    app_vars = {
+        "PNEUMO_DESKTOP_DATA": str(home / "data"),
+        "PNEUMO_DESKTOP_CONFIG": str(admin),
+        "PNEUMO_DESKTOP_USER_CONFIG": str(home / "settings.json"),
+    }
     os.environ.update(app_vars)
     os.environ.pop("PNEUMO_DESKTOP_MODEL_DIR", None)
     return {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
@@ -374,8 +433,12 @@ def isolated_env(home: Path, pkg: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model-dir", type=Path, help="a model package (default: random-init, built once in --work)")
-    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "pneumoscan-bench-desktop",
-                    help="cache for the built package and upscaled images (default: %(default)s)")
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "pneumoscan-bench-desktop",
+        help="cache for the built package and upscaled images (default: %(default)s)",
+    )
     ap.add_argument("--size", type=int, default=224, help="input size of the built package")
     ap.add_argument("--images", type=Path, default=SAMPLE, help="folder of X-rays (searched recursively)")
     ap.add_argument("--variant", choices=("fp32", "int8"), default="fp32", help="for cold start and overhead")
@@ -410,15 +473,18 @@ def main() -> None:
         if engines["int8"].variant != "int8":
             del engines["int8"]  # the package has no int8 model: fp32 only
         engine = engines.get(args.variant, engines["fp32"])
-        small = files[:args.overhead_images]
-        large = (upscaled_copies(small[:args.large_images], args.large_side, args.work / f"upscaled-{args.large_side}")
-                 if args.large_side else [])
+        small = files[: args.overhead_images]
+        large = (
+            upscaled_copies(small[: args.large_images], args.large_side, args.work / f"upscaled-{args.large_side}")
+            if args.large_side
+            else []
+        )
         with AuditLog(home / "audit-overhead.sqlite") as audit:
             t_small = overhead(engine, small, args.repeats, audit)
             t_large = overhead(engine, large, args.repeats, audit) if large else None
         folder = home / "triage"
         folder.mkdir()
-        for f in files[:args.triage_images]:
+        for f in files[: args.triage_images]:
             shutil.copy2(f, folder / f.name)
         rates = triage_rates(engines, folder, args.triage_repeats, home)
 

@@ -9,6 +9,7 @@ download, a check when nothing changed (expect timestamp.json plus a 404 probe f
 root), a check after version 2 is published, and its download. The no-change time is the median
 of --repeats checks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,12 +31,30 @@ def make_package(directory: Path, version: int, model_bytes: int) -> Path:
     directory.mkdir(parents=True)
     (directory / "model.onnx").write_bytes(os.urandom(model_bytes))  # stands in for the real ONNX model
     (directory / "reference.png").write_bytes(os.urandom(30_000))
-    write_card(directory, {
-        "version": version, "created_at": "2026-11-27T12:00:00+00:00", "classes": ["NORMAL", "PNEUMONIA"],
-        "metrics": {"accuracy": 0.93, "recall": 0.97, "specificity": 0.88, "f1": 0.94, "roc_auc": 0.97,
-                    "ece": 0.02, "n": 802, "threshold": 0.42},
-        "preprocessing": {"size": 224}, "threshold": 0.42, "temperature": 1.31, "onnx": {"opset": 20},
-        "files": {"model.onnx": {}, "reference.png": {}}, "reference": {"file": "reference.png"}})
+    write_card(
+        directory,
+        {
+            "version": version,
+            "created_at": "2026-11-27T12:00:00+00:00",
+            "classes": ["NORMAL", "PNEUMONIA"],
+            "metrics": {
+                "accuracy": 0.93,
+                "recall": 0.97,
+                "specificity": 0.88,
+                "f1": 0.94,
+                "roc_auc": 0.97,
+                "ece": 0.02,
+                "n": 802,
+                "threshold": 0.42,
+            },
+            "preprocessing": {"size": 224},
+            "threshold": 0.42,
+            "temperature": 1.31,
+            "onnx": {"opset": 20},
+            "files": {"model.onnx": {}, "reference.png": {}},
+            "reference": {"file": "reference.png"},
+        },
+    )
     return directory
 
 
@@ -51,8 +70,10 @@ def row(label: str, requests: list, seconds: float) -> str:
     ok = [r for r in requests if r.status == 200]
     names = [re.sub(r"^[0-9a-f]{64}\.", "", r.path.rsplit("/", 1)[-1]) for r in requests]  # drop the hash prefix
     paths = ", ".join(n + ("" if r.status == 200 else f" ({r.status})") for n, r in zip(names, requests))
-    return (f"{label:<28} {len(requests):>4} req {len(ok):>4} ok {sum(r.bytes for r in requests):>11,} B "
-            f"{seconds * 1000:>8.1f} ms   {paths}")
+    return (
+        f"{label:<28} {len(requests):>4} req {len(ok):>4} ok {sum(r.bytes for r in requests):>11,} B "
+        f"{seconds * 1000:>8.1f} ms   {paths}"
+    )
 
 
 def main() -> int:
@@ -69,8 +90,9 @@ def main() -> int:
         publish(feed, keys, make_package(tmp / "p1", 1, size))
         with serve(feed, "127.0.0.1", 0) as server:
             app = FeedClient(root, server.url, tmp / "app")
-            print(f"feed at {server.url}, model.onnx {size:,} B; bytes = file bodies sent "
-                  "(no headers, no error pages)\n")
+            print(
+                f"feed at {server.url}, model.onnx {size:,} B; bytes = file bodies sent (no headers, no error pages)\n"
+            )
             print(row("first check (fresh install)", *measure(server, app.check)))
             print(row("download v1", *measure(server, app.download)))
             runs = [measure(server, app.check) for _ in range(args.repeats)]

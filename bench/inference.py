@@ -7,6 +7,7 @@ Batch-1 latency is the median over the repeats (interleaved across variants so m
 hits them alike); batch-16 throughput is the median over repeats of a 16-image batch.
 Targets on the 2-core CPU: fp32 >= 1.9x torch eager, int8 >= 3x torch eager.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,6 +40,7 @@ def main() -> None:
     files = sorted(args.images.rglob("*.jpeg"))[:64]
     if args.bundle:
         from hub.bundle import ModelBundle
+
         b = ModelBundle.load(args.bundle)
         resnet, temperature = b.model, b.info.temperature
     else:
@@ -58,9 +60,11 @@ def main() -> None:
             with torch.inference_mode():
                 return eager(torch.from_numpy(batch_of(fs)))
 
-        variants = {"torch eager fp32": torch_run,
-                    "onnxruntime fp32": lambda fs: ort32.run(batch_of(fs)),
-                    "onnxruntime int8": lambda fs: ort8.run(batch_of(fs))}
+        variants = {
+            "torch eager fp32": torch_run,
+            "onnxruntime fp32": lambda fs: ort32.run(batch_of(fs)),
+            "onnxruntime int8": lambda fs: ort8.run(batch_of(fs)),
+        }
         lat = {k: [] for k in variants}
         thr = {k: [] for k in variants}
         for fn in variants.values():  # warm-up
@@ -78,8 +82,10 @@ def main() -> None:
 
     base_lat = statistics.median(lat["torch eager fp32"])
     base_thr = statistics.median(thr["torch eager fp32"])
-    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads); {len(files)} real images, decode + "
-          f"preprocess included; median of {args.repeats}")
+    print(
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads); {len(files)} real images, decode + "
+        f"preprocess included; median of {args.repeats}"
+    )
     print(f"{'variant':18} {'batch-1 ms':>10} {'speed-up':>9} {'batch-16 img/s':>15} {'speed-up':>9}")
     for name in variants:
         ms, ips = 1000 * statistics.median(lat[name]), statistics.median(thr[name])

@@ -7,6 +7,7 @@ dataset, augmentation on) and start from the same weights; they alternate, and t
 the repeats is compared, so machine noise hits both alike. Also prints the end-to-end rate with
 the project's DataLoader (decode + augment + workers) for context. Target: overhead <= 10%.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,12 +83,20 @@ def main() -> None:
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         full_loader = make_loader(ds, args.batch_size, shuffle=True, seed=1, num_workers=1, drop_last=True)
         t0 = time.perf_counter()
-        train_one_epoch(model, criterion, opt, [x for _, x in zip(range(args.batches), full_loader)],
-                        torch.device("cpu"), progress=False)
+        train_one_epoch(
+            model,
+            criterion,
+            opt,
+            [x for _, x in zip(range(args.batches), full_loader)],
+            torch.device("cpu"),
+            progress=False,
+        )
         e2e = n_images / (time.perf_counter() - t0)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, image {args.image_size}px, "
-          f"batch {args.batch_size}, {args.batches} batches x {args.repeats} repeats")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, image {args.image_size}px, "
+        f"batch {args.batch_size}, {args.batches} batches x {args.repeats} repeats"
+    )
     print(f"bare torch loop      : {b:7.2f} images/s  (runs: {', '.join(f'{x:.2f}' for x in bare)})")
     print(f"project train loop   : {o:7.2f} images/s  (runs: {', '.join(f'{x:.2f}' for x in ours)})")
     print(f"project / bare       : {o / b:.3f}   overhead {100 * (1 - o / b):+.1f}%  (target <= 10%)")

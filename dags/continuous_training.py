@@ -13,6 +13,7 @@ Every task is a thin call into `hub.cycle`, idempotent: state lives under `PNEUM
 re-running a run changes nothing that is already done. Run settings (e.g. `epochs`,
 `image_size`, `weights`, `warm_start`, `policy`) can be given in the run's conf as `settings`.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,8 +43,7 @@ def _ctx():
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": int(os.environ.get("PNEUMO_DAG_RETRIES", "2")),
-                  "retry_delay": timedelta(minutes=5)},
+    default_args={"retries": int(os.environ.get("PNEUMO_DAG_RETRIES", "2")), "retry_delay": timedelta(minutes=5)},
     params={"settings": Param({}, type="object", description="overrides of the cycle settings")},
     tags=["pneumoscan"],
     doc_md=__doc__,
@@ -52,46 +52,55 @@ def continuous_training():
     @task
     def detect() -> list[str]:
         from hub import cycle
+
         return cycle.detect(*_ctx())
 
     @task
     def validate(batches: list[str]) -> list[str]:
         from hub import cycle
+
         return cycle.validate(*_ctx(), batches)
 
     @task
     def ingest(good: list[str]) -> str | None:
         from hub import cycle
+
         return cycle.ingest(*_ctx(), good) if good else None
 
     @task.short_circuit
     def has_work(_: str | None) -> str | None:
         from hub import cycle
+
         return cycle.pending(_ctx()[0])
 
     @task
     def train(version: str) -> str:
         from hub import cycle
+
         return cycle.train_challenger(*_ctx(), version)
 
     @task
     def score(version: str, _run_id: str) -> str:
         from hub import cycle
+
         return cycle.score_pair(_ctx()[0], version)
 
     @task.short_circuit
     def judge(version: str, _scores: str) -> bool:
         from hub import cycle
+
         return cycle.judge(*_ctx(), version)
 
     @task
     def promote(version: str, _ok: bool) -> str:
         from hub import cycle
+
         return cycle.promote(*_ctx(), version)
 
     @task
     def publish(version: str, _registered: str) -> int:
         from hub import cycle
+
         return cycle.publish_step(*_ctx(), version)
 
     version = has_work(ingest(validate(detect())))
@@ -109,12 +118,13 @@ def continuous_training():
     max_active_runs=1,
     tags=["pneumoscan"],
     doc_md="Looks for new batches in `PNEUMO_INCOMING` every 10 minutes and, when there is one, "
-           "updates the asset that triggers `continuous_training`.",
+    "updates the asset that triggers `continuous_training`.",
 )
 def incoming_watch():
     @task.short_circuit
     def new_batches() -> bool:
         from hub import cycle
+
         return bool(cycle.detect(*_ctx()))
 
     @task(outlets=[INCOMING])

@@ -1,4 +1,5 @@
 """PneumoScan desktop app (clinic side): PySide6 + onnxruntime; never imports torch, mlflow, airflow or hub."""
+
 from __future__ import annotations
 
 

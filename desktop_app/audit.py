@@ -10,26 +10,40 @@ One connection is shared by the GUI thread and the workers (prediction, triage, 
 access holds one lock. Listeners (``add_listener``) hear of each new or changed row, from whichever
 thread made the change: a Qt listener should emit a signal, which Qt queues to the GUI thread.
 """
+
 from __future__ import annotations
 
 import csv
-import os
 import logging
+import os
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
-
-from export.package import sha256_of
 
 from desktop_app.engine import Prediction
+from export.package import sha256_of
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = ("id", "time", "file_name", "file_path", "sha256", "label", "probability", "threshold",
-           "model_version", "confirmed_label", "confirmed_at", "exported_batch", "exported_at", "exported_label",
-           "exported_sha256")
+COLUMNS = (
+    "id",
+    "time",
+    "file_name",
+    "file_path",
+    "sha256",
+    "label",
+    "probability",
+    "threshold",
+    "model_version",
+    "confirmed_label",
+    "confirmed_at",
+    "exported_batch",
+    "exported_at",
+    "exported_label",
+    "exported_sha256",
+)
 EXPORT_COLUMNS = COLUMNS[-4:]  # added after the first release: migrated in place (``AuditLog._migrate``)
 LABELS = ("NORMAL", "PNEUMONIA")
 
@@ -54,15 +68,22 @@ CREATE TABLE IF NOT EXISTS results (
 
 
 def now_utc() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def result_record(prediction: Prediction, file: str | os.PathLike) -> dict:
     """The audit fields of one result (what ``record`` stores and ``pneumo-desktop predict`` prints)."""
     file = Path(file)
-    return {"time": now_utc(), "file_name": file.name, "file_path": str(file.resolve()), "sha256": sha256_of(file),
-            "label": prediction.label, "probability": float(prediction.probability),
-            "threshold": float(prediction.threshold), "model_version": int(prediction.model_version)}
+    return {
+        "time": now_utc(),
+        "file_name": file.name,
+        "file_path": str(file.resolve()),
+        "sha256": sha256_of(file),
+        "label": prediction.label,
+        "probability": float(prediction.probability),
+        "threshold": float(prediction.threshold),
+        "model_version": int(prediction.model_version),
+    }
 
 
 class AuditLog:
@@ -98,7 +119,7 @@ class AuditLog:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "AuditLog":
+    def __enter__(self) -> AuditLog:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -130,8 +151,9 @@ class AuditLog:
         rec = result_record(prediction, file)
         with self._lock:
             with self._db:
-                cur = self._db.execute(f"INSERT INTO results ({', '.join(rec)}) VALUES ({', '.join('?' * len(rec))})",
-                                       tuple(rec.values()))
+                cur = self._db.execute(
+                    f"INSERT INTO results ({', '.join(rec)}) VALUES ({', '.join('?' * len(rec))})", tuple(rec.values())
+                )
             row = self.row(cur.lastrowid)
         self._notify(row)
         return row
@@ -151,8 +173,12 @@ class AuditLog:
     def confirmed(self) -> list[dict]:
         """The rows the radiologist confirmed or corrected, in the order they were confirmed."""
         with self._lock:
-            return [dict(r) for r in self._db.execute(
-                "SELECT * FROM results WHERE confirmed_label IS NOT NULL ORDER BY confirmed_at, id")]
+            return [
+                dict(r)
+                for r in self._db.execute(
+                    "SELECT * FROM results WHERE confirmed_label IS NOT NULL ORDER BY confirmed_at, id"
+                )
+            ]
 
     def confirm(self, row_id: int, label: str) -> dict:
         """Record the radiologist's label (NORMAL or PNEUMONIA) for a row, stamped with the current time."""
@@ -160,8 +186,9 @@ class AuditLog:
             raise ValueError(f"Invalid label {label!r}. Supported: {', '.join(LABELS)}")
         with self._lock:
             with self._db:
-                cur = self._db.execute("UPDATE results SET confirmed_label = ?, confirmed_at = ? WHERE id = ?",
-                                       (label, now_utc(), row_id))
+                cur = self._db.execute(
+                    "UPDATE results SET confirmed_label = ?, confirmed_at = ? WHERE id = ?", (label, now_utc(), row_id)
+                )
             if cur.rowcount != 1:
                 raise KeyError(f"No audit row {row_id}")
             row = self.row(row_id)
@@ -171,8 +198,12 @@ class AuditLog:
     def exported(self) -> list[dict]:
         """The rows whose image went to the hub in a labelled batch, oldest export first."""
         with self._lock:
-            return [dict(r) for r in self._db.execute(
-                "SELECT * FROM results WHERE exported_batch IS NOT NULL ORDER BY exported_at, id")]
+            return [
+                dict(r)
+                for r in self._db.execute(
+                    "SELECT * FROM results WHERE exported_batch IS NOT NULL ORDER BY exported_at, id"
+                )
+            ]
 
     def mark_exported(self, batch_id: str, items: list[tuple[int, str, str]]) -> list[dict]:
         """Record that batch ``batch_id`` sent each ``(row id, label sent, sha256 of the file written)``;
@@ -181,8 +212,11 @@ class AuditLog:
         with self._lock:
             with self._db:
                 for row_id, label, sha in items:
-                    cur = self._db.execute("UPDATE results SET exported_batch = ?, exported_at = ?, exported_label = ?,"
-                                           " exported_sha256 = ? WHERE id = ?", (batch_id, at, label, sha, row_id))
+                    cur = self._db.execute(
+                        "UPDATE results SET exported_batch = ?, exported_at = ?, exported_label = ?,"
+                        " exported_sha256 = ? WHERE id = ?",
+                        (batch_id, at, label, sha, row_id),
+                    )
                     if cur.rowcount != 1:
                         raise KeyError(f"No audit row {row_id}")
             rows = [self.row(row_id) for row_id, _, _ in items]

@@ -12,6 +12,7 @@ Two layers, the first existing admin file and then the user's ``settings.json``:
 Nothing here raises for a bad file: ``load_settings`` returns the defaults it could not replace and
 a list of ``problems`` in words (the app shows them; ``pneumo-desktop self-test`` fails on them).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,7 +61,7 @@ class Settings:
     def user_values(self) -> dict:
         return {k: getattr(self, k) for k in USER_KEYS}
 
-    def paths(self) -> "AppPaths":
+    def paths(self) -> AppPaths:
         return AppPaths.resolve(self.data_dir or None)
 
 
@@ -145,7 +146,7 @@ class AppPaths:
     data_dir: Path
 
     @classmethod
-    def resolve(cls, configured: str | os.PathLike | None = None) -> "AppPaths":
+    def resolve(cls, configured: str | os.PathLike | None = None) -> AppPaths:
         """``$PNEUMO_DESKTOP_DATA`` (one process: a test, ``install.sh --verify``), else the admin
         config's ``data_dir``, else the per-user default."""
         env = os.environ.get(DATA_ENV)
@@ -213,8 +214,7 @@ def _read_user(path: Path, settings: Settings) -> None:
             settings.problems.append(f"Your settings file {path}: {e}; ignored")
 
 
-def load_settings(admin_file: str | os.PathLike | None = None,
-                  user_file: str | os.PathLike | None = None) -> Settings:
+def load_settings(admin_file: str | os.PathLike | None = None, user_file: str | os.PathLike | None = None) -> Settings:
     """Defaults, then the first existing admin config, then the user's settings (never raises)."""
     settings = Settings()
     if admin_file is not None:

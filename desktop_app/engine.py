@@ -4,6 +4,7 @@
 the card's reference probabilities on the shipped reference image: a model that loads but answers
 differently from what the hub exported is never used.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,11 +13,10 @@ import os
 
 import numpy as np
 
+from desktop_app.images import LoadedImage, load_image
 from export.inference import OnnxModel
 from export.package import ModelPackage, PackageError
 from export.preprocess import PreprocessSpec, normalize, resize_gray
-
-from desktop_app.images import LoadedImage, load_image
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +81,11 @@ class Engine:
             raise EngineError(f"Model package refused: reference check could not run ({e})") from None
         diff = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("inf")
         if not diff <= tol:
-            raise EngineError(f"Model package refused: version {self.version} ({self.variant}) gives "
-                              f"{np.round(got, 6).tolist()} on its reference image, the card expects "
-                              f"{expected.tolist()} (tolerance {tol})")
+            raise EngineError(
+                f"Model package refused: version {self.version} ({self.variant}) gives "
+                f"{np.round(got, 6).tolist()} on its reference image, the card expects "
+                f"{expected.tolist()} (tolerance {tol})"
+            )
 
     def _probabilities(self, image: LoadedImage) -> tuple[np.ndarray, np.ndarray]:
         # ``image.gray`` is ``to_gray`` of the decoded image: the same tensor as ``preprocess(image.pil)``

@@ -5,6 +5,7 @@ English is the source language (no translator needed). Translations are compiled
 ``desktop_app/translations`` as data beside the frozen modules) finds them the same way as the
 source tree. ``tools/update_translations.py`` regenerates them from the code.
 """
+
 from __future__ import annotations
 
 import logging

@@ -5,6 +5,7 @@ DICOM goes through pydicom: modality LUT (rescale) → VOI LUT (window) → MONO
 [0, 1] over the range the standard defines for that output (not min-max, so an 8-bit DICOM of a
 JPEG's pixels gives the JPEG's values). Every failure is an ``ImageError`` with a one-line reason.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -63,7 +64,9 @@ def _output_range(ds) -> tuple[float, float]:
     if ds.get("ModalityLUTSequence"):
         return 0.0, float(2 ** int(ds.ModalityLUTSequence[0].LUTDescriptor[2]) - 1)
     bits = int(ds.BitsStored)
-    lo, hi = (0, 2 ** bits - 1) if int(ds.get("PixelRepresentation", 0)) == 0 else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    lo, hi = (
+        (0, 2**bits - 1) if int(ds.get("PixelRepresentation", 0)) == 0 else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    )
     slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
     if slope is not None and intercept is not None:
         lo, hi = sorted((lo * float(slope) + float(intercept), hi * float(slope) + float(intercept)))
@@ -92,8 +95,9 @@ def _dicom_gray(path: Path, max_pixels: int) -> np.ndarray:
         raise ImageError(f"image too small: {cols}x{rows} (minimum side {MIN_SIDE} px)")
     photometric = str(ds.get("PhotometricInterpretation", "")).upper()
     if photometric not in ("MONOCHROME1", "MONOCHROME2", "RGB"):
-        raise ImageError(f"unsupported DICOM photometric interpretation {photometric!r}: "
-                         "expected MONOCHROME1, MONOCHROME2 or RGB")
+        raise ImageError(
+            f"unsupported DICOM photometric interpretation {photometric!r}: expected MONOCHROME1, MONOCHROME2 or RGB"
+        )
     try:
         arr = ds.pixel_array
     except Exception as e:  # missing decoder, truncated pixel data, bad transfer syntax

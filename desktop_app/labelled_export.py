@@ -40,6 +40,7 @@ compared with the original's pixels.
 The batch appears atomically: everything is written into a hidden staging folder in ``out_dir``
 (which the hub's watcher skips) and the batch folder is renamed into place last.
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,9 +51,10 @@ import os
 import re
 import shutil
 import zipfile
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -67,23 +69,72 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_FIELDS = ("file", "label", "sha256", "source_format", "source_sha256", "dicom", "model_label",
-                   "model_probability", "model_version", "audit_id")
+MANIFEST_FIELDS = (
+    "file",
+    "label",
+    "sha256",
+    "source_format",
+    "source_sha256",
+    "dicom",
+    "model_label",
+    "model_probability",
+    "model_version",
+    "audit_id",
+)
 DEIDENTIFICATION_METHOD = "PneumoScan allow-list: image pixels, LUTs and geometry only"  # LO: at most 64 characters
 _BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 # The DICOM allow-list (module docstring): attributes copied as they are.
-_KEEP = ("SpecificCharacterSet", "ImageType", "SOPClassUID", "Modality", "ConversionType", "BodyPartExamined",
-         "ViewPosition", "SamplesPerPixel", "PhotometricInterpretation", "NumberOfFrames", "Rows", "Columns",
-         "PixelSpacing", "ImagerPixelSpacing", "PlanarConfiguration", "PixelAspectRatio", "BitsAllocated",
-         "BitsStored", "HighBit", "PixelRepresentation", "BurnedInAnnotation", "LossyImageCompression",
-         "LossyImageCompressionRatio", "LossyImageCompressionMethod", "WindowCenter", "WindowWidth",
-         "VOILUTFunction", "RescaleIntercept", "RescaleSlope", "RescaleType", "PresentationLUTShape", "PixelData")
+_KEEP = (
+    "SpecificCharacterSet",
+    "ImageType",
+    "SOPClassUID",
+    "Modality",
+    "ConversionType",
+    "BodyPartExamined",
+    "ViewPosition",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "NumberOfFrames",
+    "Rows",
+    "Columns",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "PlanarConfiguration",
+    "PixelAspectRatio",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "BurnedInAnnotation",
+    "LossyImageCompression",
+    "LossyImageCompressionRatio",
+    "LossyImageCompressionMethod",
+    "WindowCenter",
+    "WindowWidth",
+    "VOILUTFunction",
+    "RescaleIntercept",
+    "RescaleSlope",
+    "RescaleType",
+    "PresentationLUTShape",
+    "PixelData",
+)
 _LUT_SEQUENCES = ("ModalityLUTSequence", "VOILUTSequence")  # items keep their table only
 _LUT_ITEM = ("LUTDescriptor", "ModalityLUTType", "LUTData")
 # Type 2 attributes of the patient, study, series and image modules: present and empty.
-_EMPTY = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-          "ReferringPhysicianName", "StudyID", "AccessionNumber", "SeriesNumber", "InstanceNumber")
+_EMPTY = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+    "SeriesNumber",
+    "InstanceNumber",
+)
 _NEW_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
 _TEXT_VRS = ("CS", "SH", "LO", "AE")
 _CODE = re.compile(r"[A-Z0-9_ ]{0,16}")  # what a kept text value may be: a code such as "CHEST", "ISO_IR 100"
@@ -103,7 +154,7 @@ SKIP_REASONS = {
     "conflict": "the same image was confirmed as NORMAL for one file and PNEUMONIA for another",
     "duplicate": "the same image as another exported file",
     "sent_as_other": "already sent to the hub as {label} (batch {batch}): not sent again; tell the ML team so "
-                     "that they correct the label there",
+    "that they correct the label there",
 }
 
 
@@ -146,7 +197,7 @@ class ExportResult:
 
 
 def default_batch_id(now: datetime | None = None) -> str:
-    return "pneumoscan-" + (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    return "pneumoscan-" + (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
 
 
 def latest_confirmations(rows: list[dict]) -> list[dict]:
@@ -168,8 +219,9 @@ class ExportPlan:
 
 
 def _sent_as_other(r: dict, sent: dict) -> Skipped:
-    return Skipped(r["file_name"], r["id"], "sent_as_other", sent_label=sent["exported_label"],
-                   sent_batch=sent["exported_batch"])
+    return Skipped(
+        r["file_name"], r["id"], "sent_as_other", sent_label=sent["exported_label"], sent_batch=sent["exported_batch"]
+    )
 
 
 def plan_export(audit) -> ExportPlan:
@@ -201,8 +253,8 @@ def strip_png(data: bytes) -> bytes:
         raise ValueError("not a PNG")
     out, i = bytearray(_PNG_SIGNATURE), len(_PNG_SIGNATURE)
     while i + 12 <= len(data):
-        n = int.from_bytes(data[i:i + 4], "big")
-        kind, end = data[i + 4:i + 8], i + 12 + n
+        n = int.from_bytes(data[i : i + 4], "big")
+        kind, end = data[i + 4 : i + 8], i + 12 + n
         if end > len(data):
             break
         if kind[:1].isupper() or kind in _PNG_KEEP:  # critical chunks (IHDR, PLTE, IDAT, IEND) and safe ones
@@ -218,9 +270,14 @@ def _keep_jpeg_segment(marker: int, segment: bytes) -> bool:
     if marker == 0xFE:  # COM
         return False
     if 0xE0 <= marker <= 0xEF:  # APPn: JFIF, ICC profile and Adobe colour transform only
-        return (marker == 0xE0 and payload[:5] in (b"JFIF\0", b"JFXX\0")
-                or marker == 0xE2 and payload.startswith(b"ICC_PROFILE\0")
-                or marker == 0xEE and payload.startswith(b"Adobe"))
+        return (
+            marker == 0xE0
+            and payload[:5] in (b"JFIF\0", b"JFXX\0")
+            or marker == 0xE2
+            and payload.startswith(b"ICC_PROFILE\0")
+            or marker == 0xEE
+            and payload.startswith(b"Adobe")
+        )
     return True
 
 
@@ -240,10 +297,10 @@ def strip_jpeg(data: bytes) -> bytes:
             elif marker == 0xD9:  # EOI: drop any trailing bytes
                 return bytes(out + b"\xff\xd9")
             elif marker == 0x01 or 0xD0 <= marker <= 0xD7:  # standalone markers
-                out += data[i:i + 2]
+                out += data[i : i + 2]
                 i += 2
             else:
-                end = i + 2 + int.from_bytes(data[i + 2:i + 4], "big")
+                end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
                 if marker == 0xDA:  # SOS: the entropy-coded data runs to the next real marker
                     while True:
                         end = data.find(b"\xff", end)
@@ -284,7 +341,7 @@ def deidentify_dicom(ds: Dataset, uid_map: dict[str, str]) -> Dataset:
     docstring; ``uid_map`` maps old → new UIDs so that one export keeps studies and series together."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence
-    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
     out = _allowed(ds, _KEEP)
     for kw in _LUT_SEQUENCES:
@@ -308,7 +365,8 @@ def deidentify_dicom(ds: Dataset, uid_map: dict[str, str]) -> Dataset:
     meta.MediaStorageSOPClassUID = out.SOPClassUID
     meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID
     meta.TransferSyntaxUID = getattr(ds, "file_meta", {}).get("TransferSyntaxUID") or (
-        ImplicitVRLittleEndian if ds.original_encoding[0] else ExplicitVRLittleEndian)
+        ImplicitVRLittleEndian if ds.original_encoding[0] else ExplicitVRLittleEndian
+    )
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     out.file_meta = meta
     return out
@@ -368,8 +426,9 @@ def _check_batch_id(out_dir: Path, batch_id: str | None) -> str:
             n += 1
             batch_id = f"{base}-{n}"
     if not _BATCH_ID.match(batch_id):
-        raise ExportError(f"Invalid batch id {batch_id!r}: letters, digits, '.', '_' and '-' only, "
-                          "not starting with a dot")
+        raise ExportError(
+            f"Invalid batch id {batch_id!r}: letters, digits, '.', '_' and '-' only, not starting with a dot"
+        )
     for p in _outputs(out_dir, batch_id):
         if p.exists():
             raise ExportError(f"{p} already exists: choose another folder or batch id")
@@ -380,8 +439,9 @@ def _outputs(out_dir: Path, batch_id: str) -> tuple[Path, Path, Path]:
     return out_dir / batch_id, out_dir / f"{batch_id}.manifest.csv", out_dir / f"{batch_id}.dicom.zip"
 
 
-def export_labelled_batch(audit, out_dir: str | os.PathLike, batch_id: str | None = None,
-                          progress: Callable[[int, int], None] | None = None) -> ExportResult:
+def export_labelled_batch(
+    audit, out_dir: str | os.PathLike, batch_id: str | None = None, progress: Callable[[int, int], None] | None = None
+) -> ExportResult:
     """Write the confirmed images of ``audit`` not sent before as a hub incoming batch under ``out_dir``,
     then record them in ``audit`` as sent (module docstring).
 
@@ -398,8 +458,11 @@ def export_labelled_batch(audit, out_dir: str | os.PathLike, batch_id: str | Non
     if not plan.confirmed:
         raise ExportError("No confirmed results to export: confirm or correct results first")
     if not plan.rows:
-        logger.info("Export: nothing new (%d confirmed images already sent, %d corrected since)",
-                    plan.already_sent, len(plan.skipped))
+        logger.info(
+            "Export: nothing new (%d confirmed images already sent, %d corrected since)",
+            plan.already_sent,
+            len(plan.skipped),
+        )
         return ExportResult(batch_id or "", None, None, None, [], plan.skipped, plan.already_sent)
     batch_id = _check_batch_id(out_dir, batch_id)
     batch_dir, manifest, archive = _outputs(out_dir, batch_id)
@@ -425,20 +488,31 @@ def export_labelled_batch(audit, out_dir: str | os.PathLike, batch_id: str | Non
         raise ExportError(f"Cannot write the batch in {out_dir}: {e.strerror or e}") from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    logger.info("Exported labelled batch %s: %d images, %d skipped, %d already sent", batch_dir, len(written),
-                len(skipped), already)
+    logger.info(
+        "Exported labelled batch %s: %d images, %d skipped, %d already sent",
+        batch_dir,
+        len(written),
+        len(skipped),
+        already,
+    )
     result = ExportResult(batch_id, batch_dir, manifest, archive if has_dicom else None, written, skipped, already)
     try:
         audit.mark_exported(batch_id, [(r["audit_id"], r["label"], r["sha256"]) for r in written])
     except Exception as e:  # the batch is complete whatever happens here; a broken audit DB raises many types
         result.mark_error = str(e) or type(e).__name__
-        logger.error("Batch %s is complete, but the audit log could not record it (%s): the next export will "
-                     "send its %d images again", batch_dir, result.mark_error, len(written))
+        logger.error(
+            "Batch %s is complete, but the audit log could not record it (%s): the next export will "
+            "send its %d images again",
+            batch_dir,
+            result.mark_error,
+            len(written),
+        )
     return result
 
 
-def _write_staging(rows: list[dict], staging: Path, progress: Callable[[int, int], None] | None,
-                   sent: dict[str, dict]) -> tuple[list[dict], list[Skipped], int]:
+def _write_staging(
+    rows: list[dict], staging: Path, progress: Callable[[int, int], None] | None, sent: dict[str, dict]
+) -> tuple[list[dict], list[Skipped], int]:
     """Export ``rows`` into ``staging``; return the manifest rows, the skipped images and how many images
     turned out to be files the hub already has (``sent``: audit rows by the sha256 of the file sent)."""
     for label in LABELS:
@@ -450,9 +524,20 @@ def _write_staging(rows: list[dict], staging: Path, progress: Callable[[int, int
         try:
             written.append(_export_one(r, staging, uid_map))
         except Exception as e:  # every failure skips that image only; pydicom raises many types
-            skip = e if isinstance(e, _Skip) else _Skip("unreadable", (
-                str(e) if isinstance(e, (ImageError, ValueError)) else e.strerror or str(e) if isinstance(e, OSError)
-                else f"{type(e).__name__}: {e}"))
+            skip = (
+                e
+                if isinstance(e, _Skip)
+                else _Skip(
+                    "unreadable",
+                    (
+                        str(e)
+                        if isinstance(e, (ImageError, ValueError))
+                        else e.strerror or str(e)
+                        if isinstance(e, OSError)
+                        else f"{type(e).__name__}: {e}"
+                    ),
+                )
+            )
             skipped.append(Skipped(r["file_name"], r["id"], skip.code, skip.detail))
             logger.warning("Export: skipped %s (audit row %s): %s", r["file_path"], r["id"], skipped[-1].reason)
         if progress is not None:
@@ -493,9 +578,15 @@ def _export_one(r: dict, staging: Path, uid_map: dict[str, str]) -> dict:
         raise _Skip("missing")
     if sha256_of(src) != r["sha256"]:
         raise _Skip("changed")
-    row = {"label": label, "source_sha256": r["sha256"], "model_label": r["label"],
-           "model_probability": repr(float(r["probability"])), "model_version": r["model_version"],
-           "audit_id": r["id"], "dicom": f"{label}/{stem}.dcm" if is_dicom(src) else ""}
+    row = {
+        "label": label,
+        "source_sha256": r["sha256"],
+        "model_label": r["label"],
+        "model_probability": repr(float(r["probability"])),
+        "model_version": r["model_version"],
+        "audit_id": r["id"],
+        "dicom": f"{label}/{stem}.dcm" if is_dicom(src) else "",
+    }
     dest_stem = staging / "batch" / label / stem
     try:
         if row["dicom"]:

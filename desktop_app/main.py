@@ -2,6 +2,7 @@
 
 With no subcommand (how the desktop launcher starts it, possibly with files) it opens the viewer.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,15 +14,18 @@ from pathlib import Path
 
 MODEL_DIR_ENV = "PNEUMO_DESKTOP_MODEL_DIR"
 CACHE_DIR_ENV = "PNEUMO_DESKTOP_CACHE_DIR"
-MODEL_HELP = (f"model package folder (default: ${MODEL_DIR_ENV}, else the active model of the app's store: "
-              "the newest verified feed model or the one installed with the app)")
+MODEL_HELP = (
+    f"model package folder (default: ${MODEL_DIR_ENV}, else the active model of the app's store: "
+    "the newest verified feed model or the one installed with the app)"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
     from desktop_app import __version__
 
-    p = argparse.ArgumentParser(prog="pneumo-desktop", description="PneumoScan desktop app. With no command (or "
-                                "only files): the viewer.")
+    p = argparse.ArgumentParser(
+        prog="pneumo-desktop", description="PneumoScan desktop app. With no command (or only files): the viewer."
+    )
     p.add_argument("--version", action="version", version=f"pneumo-desktop {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("predict", help="predict each FILE; one JSON line per file")
@@ -29,15 +33,24 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV), help=MODEL_HELP)
     pr.add_argument("--variant", choices=("fp32", "int8"), help="default: the settings' variant (fp32)")
     pr.add_argument("--audit", metavar="DB", help="also record each result in this SQLite audit log")
-    up = sub.add_parser("update", help="install the feed's newer model (verified) and make it active; "
-                        "with --check only report what the feed offers")
+    up = sub.add_parser(
+        "update",
+        help="install the feed's newer model (verified) and make it active; "
+        "with --check only report what the feed offers",
+    )
     up.add_argument("--check", action="store_true", help="only report what the feed offers")
     up.add_argument("--feed-url", help="default: the settings' feed_url")
     up.add_argument("--root", metavar="ROOT_JSON", help="trusted TUF root.json (default: the installed one)")
-    up.add_argument("--cache", default=os.environ.get(CACHE_DIR_ENV),
-                    help=f"feed metadata cache (default: ${CACHE_DIR_ENV} or <data dir>/feed)")
-    up.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV),
-                    help="model package to compare versions with (default: the newest the app knows)")
+    up.add_argument(
+        "--cache",
+        default=os.environ.get(CACHE_DIR_ENV),
+        help=f"feed metadata cache (default: ${CACHE_DIR_ENV} or <data dir>/feed)",
+    )
+    up.add_argument(
+        "--model-dir",
+        default=os.environ.get(MODEL_DIR_ENV),
+        help="model package to compare versions with (default: the newest the app knows)",
+    )
     vw = sub.add_parser("view", help="open the viewer window, optionally with FILEs")
     vw.add_argument("files", nargs="*", metavar="FILE")
     vw.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV), help=MODEL_HELP)
@@ -97,8 +110,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
             rec = audit.record(pred, f) if audit else result_record(pred, f)
         except Exception as e:  # one bad file must not stop the batch or print a traceback
             failed += 1
-            reason = (str(e) if isinstance(e, ImageError) else f"cannot read file: {e.strerror or e}"
-                      if isinstance(e, OSError) else f"prediction failed ({type(e).__name__}: {e})")
+            reason = (
+                str(e)
+                if isinstance(e, ImageError)
+                else f"cannot read file: {e.strerror or e}"
+                if isinstance(e, OSError)
+                else f"prediction failed ({type(e).__name__}: {e})"
+            )
             rec = {"file_name": Path(f).name, "file_path": str(Path(f).resolve()), "error": reason}
         print(json.dumps(rec), flush=True)
     if audit:
@@ -114,8 +132,10 @@ def cmd_update(args: argparse.Namespace) -> int:
     settings = _settings()
     feed_url, root = args.feed_url or settings.feed_url, args.root or settings.trusted_root
     if not feed_url or not root:
-        return _fail("no feed configured: pass --feed-url and --root, or set feed_url (and trusted_root) "
-                     "in the admin config or the settings")
+        return _fail(
+            "no feed configured: pass --feed-url and --root, or set feed_url (and trusted_root) "
+            "in the admin config or the settings"
+        )
     if args.model_dir:
         try:
             installed = ModelPackage.load(args.model_dir, verify=False).version
@@ -133,9 +153,19 @@ def cmd_update(args: argparse.Namespace) -> int:
     if offer is None:
         print(json.dumps({"update": False, "installed_version": installed}))
     else:
-        print(json.dumps({"update": True, "installed_version": installed, "version": offer.version,
-                          "files": list(offer.files), "size": offer.size, "threshold": offer.threshold,
-                          "metrics": offer.metrics}))
+        print(
+            json.dumps(
+                {
+                    "update": True,
+                    "installed_version": installed,
+                    "version": offer.version,
+                    "files": list(offer.files),
+                    "size": offer.size,
+                    "threshold": offer.threshold,
+                    "metrics": offer.metrics,
+                }
+            )
+        )
     return 0
 
 
@@ -181,8 +211,11 @@ COMMANDS = {"predict": cmd_predict, "update": cmd_update, "view": cmd_view, "sel
 
 def _default_to_view(argv: list[str]) -> list[str]:
     """``view`` when no command is given: nothing, view options, or files (the launcher's ``%F``)."""
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")
-                    and (argv[0].startswith("-") or Path(argv[0]).exists())):
+    if not argv or (
+        argv[0] not in COMMANDS
+        and argv[0] not in ("-h", "--help", "--version")
+        and (argv[0].startswith("-") or Path(argv[0]).exists())
+    ):
         return ["view", *argv]
     return argv
 

@@ -10,6 +10,7 @@ Layout, in the per-user data folder (the install folder is never written)::
 ``open_engine`` loads the active version and, if it fails its checks, falls back to the newest
 version that passes, saying so.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from export.package import ModelPackage, PackageError
-
 from desktop_app.config import write_json_atomic
+from export.package import ModelPackage, PackageError
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class ModelStore:
         self.builtin = Path(builtin) if builtin else None
 
     @classmethod
-    def from_settings(cls, settings) -> "ModelStore":
+    def from_settings(cls, settings) -> ModelStore:
         """The per-user store of the app as ``settings`` (``desktop_app.config``) describe it."""
         return cls(settings.paths().models, settings.builtin_model or None)
 
@@ -78,8 +78,11 @@ class ModelStore:
             return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
 
         active = raw.get("active") if isinstance(raw, dict) else "bad"
-        if not (active is None or (isinstance(active, int) and not isinstance(active, bool))) \
-                or not ints(raw.get("history", [])) or not ints(raw.get("skipped", [])):
+        if (
+            not (active is None or (isinstance(active, int) and not isinstance(active, bool)))
+            or not ints(raw.get("history", []))
+            or not ints(raw.get("skipped", []))
+        ):
             logger.warning("Model state file %s is malformed; using the newest model", self.root / STATE)
             return empty
         return {"active": active, "history": list(raw.get("history", [])), "skipped": list(raw.get("skipped", []))}

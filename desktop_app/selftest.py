@@ -6,14 +6,15 @@ writable, a feed that answers but fails verification); a warning means it works 
 deserves a look (the feed is unreachable right now: the app carries on with the model it has, and
 many clinic PCs are offline by design). Nothing here raises: an unexpected error is a failed check.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import os
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from desktop_app import __version__
 from desktop_app.config import Settings, admin_candidates, app_dir
@@ -39,8 +40,12 @@ class SelfTestResult:
         return all(c.status != FAILED for c in self.checks)
 
     def as_dict(self) -> dict:
-        return {"passed": self.passed, "version": self.version, "checks": [dataclasses.asdict(c) for c in self.checks],
-                "paths": self.paths}
+        return {
+            "passed": self.passed,
+            "version": self.version,
+            "checks": [dataclasses.asdict(c) for c in self.checks],
+            "paths": self.paths,
+        }
 
     def text(self) -> str:
         tags = {OK: "[ OK ]", WARNING: "[WARN]", FAILED: "[FAIL]"}
@@ -59,8 +64,8 @@ def paths_report(settings: Settings) -> dict[str, str]:
     return {
         "version": __version__,
         "install_dir": str(app_dir()),
-        "admin_config": settings.admin_file or "none (defaults); looked for: "
-                        + ", ".join(str(p) for p in admin_candidates()),
+        "admin_config": settings.admin_file
+        or "none (defaults); looked for: " + ", ".join(str(p) for p in admin_candidates()),
         "user_settings": settings.user_file,
         "data_dir": str(paths.data_dir),
         "models": str(paths.models),
@@ -104,8 +109,10 @@ def check_model(settings: Settings, image: str | None) -> Check:
         pred = engine.predict(load_image(target))
     except (ImageError, OSError) as e:
         return Check("model", FAILED, f"version {engine.version} loads, but {target} cannot be predicted: {e}")
-    detail = (f"version {engine.version} ({engine.variant}, {source}) passes its reference check; "
-              f"{target.name}: {pred.label} {pred.probability:.3f} (threshold {pred.threshold:.3f})")
+    detail = (
+        f"version {engine.version} ({engine.variant}, {source}) passes its reference check; "
+        f"{target.name}: {pred.label} {pred.probability:.3f} (threshold {pred.threshold:.3f})"
+    )
     return Check("model", WARNING if warnings else OK, "; ".join([*warnings, detail]))
 
 
@@ -152,15 +159,21 @@ def check_feed(settings: Settings, timeout: float) -> Check:
     if not settings.feed_url:
         return Check("feed", OK, "no feed configured: the app keeps the model it has")
     if not settings.trusted_root:
-        return Check("feed", FAILED, f"feed_url is {settings.feed_url} but no trusted root.json is installed "
-                                     "(trusted_root): updates cannot be verified")
+        return Check(
+            "feed",
+            FAILED,
+            f"feed_url is {settings.feed_url} but no trusted root.json is installed "
+            "(trusted_root): updates cannot be verified",
+        )
     known = ModelStore.from_settings(settings).newest_known()
     try:
-        offer = FeedClient(Path(settings.trusted_root), settings.feed_url, settings.paths().feed_cache, timeout,
-                           settings.proxy or None).check(known)
+        offer = FeedClient(
+            Path(settings.trusted_root), settings.feed_url, settings.paths().feed_cache, timeout, settings.proxy or None
+        ).check(known)
     except FeedUnreachable as e:
-        return Check("feed", WARNING, f"{str(e).splitlines()[0]} (the app works offline with its model and "
-                                      "checks again later)")
+        return Check(
+            "feed", WARNING, f"{str(e).splitlines()[0]} (the app works offline with its model and checks again later)"
+        )
     except UpdateRefused as e:
         return Check("feed", FAILED, f"the feed answered but failed verification: {str(e).splitlines()[0]}")
     except FeedClientError as e:  # the trusted root or the proxy setting is unusable
@@ -169,8 +182,12 @@ def check_feed(settings: Settings, timeout: float) -> Check:
     if offer is None:
         news = f"nothing newer than version {known}" if known is not None else "it has no model yet"
         return Check("feed", OK, f"{settings.feed_url}{via} is reachable and trusted; {news}")
-    return Check("feed", OK, f"{settings.feed_url}{via} is reachable and trusted; it offers version "
-                             f"{offer.version} (the app will install it)")
+    return Check(
+        "feed",
+        OK,
+        f"{settings.feed_url}{via} is reachable and trusted; it offers version "
+        f"{offer.version} (the app will install it)",
+    )
 
 
 def run_self_test(settings: Settings, image: str | None = None, timeout: float = 5.0) -> SelfTestResult:

@@ -7,6 +7,7 @@ the card's reference probabilities reproduced (``Engine``) — and only activate
 loaded from its store folder. Whatever goes wrong, the store is left as it was and the outcome says
 why: the app carries on with the model it has.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,10 +16,9 @@ import logging
 import os
 from pathlib import Path
 
-from export.feed_client import FeedClient, FeedClientError, FeedUnreachable, UpdateRefused
-
 from desktop_app.engine import Engine, EngineError
 from desktop_app.models import ModelStore, StoreError
+from export.feed_client import FeedClient, FeedClientError, FeedUnreachable, UpdateRefused
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +42,33 @@ class Outcome:
 class ModelUpdater:
     """Checks ``feed_url`` (trusted through ``trusted_root``) and keeps ``store`` on its newest champion."""
 
-    def __init__(self, store: ModelStore, feed_url: str, trusted_root: str | os.PathLike | None,
-                 cache_dir: str | os.PathLike, variant: str = "fp32", proxy: str | None = None,
-                 timeout: float = 5.0):
+    def __init__(
+        self,
+        store: ModelStore,
+        feed_url: str,
+        trusted_root: str | os.PathLike | None,
+        cache_dir: str | os.PathLike,
+        variant: str = "fp32",
+        proxy: str | None = None,
+        timeout: float = 5.0,
+    ):
         self.store, self.feed_url, self.variant, self.proxy, self.timeout = store, feed_url, variant, proxy, timeout
         self.trusted_root = Path(trusted_root) if trusted_root else None
         self.cache_dir = Path(cache_dir)
 
     @classmethod
-    def from_settings(cls, settings, store: ModelStore | None = None) -> "ModelUpdater":
+    def from_settings(cls, settings, store: ModelStore | None = None) -> ModelUpdater:
         """The updater the app's settings describe (the store defaults to the per-user one)."""
         paths = settings.paths()
         store = store or ModelStore.from_settings(settings)
-        return cls(store, settings.feed_url, settings.trusted_root or None, paths.feed_cache, settings.variant,
-                   settings.proxy or None)
+        return cls(
+            store,
+            settings.feed_url,
+            settings.trusted_root or None,
+            paths.feed_cache,
+            settings.variant,
+            settings.proxy or None,
+        )
 
     def not_configured_reason(self) -> str:
         """Why updates are off, or "" when they are on."""
@@ -77,8 +90,9 @@ class ModelUpdater:
             if offer is None:
                 logger.info("Model feed %s: nothing newer than version %s", self.feed_url, known)
                 return Outcome(Status.UP_TO_DATE, self.store.active_version())
-            logger.info("Model feed %s offers version %d (%d bytes); downloading", self.feed_url, offer.version,
-                        offer.size)
+            logger.info(
+                "Model feed %s offers version %d (%d bytes); downloading", self.feed_url, offer.version, offer.size
+            )
             return self._switch_to(client.download(known))
         except FeedUnreachable as e:
             return self._failed(Status.OFFLINE, str(e))

@@ -1,5 +1,6 @@
 """One way to replace a file: readers (another process, a web server, the next start after a crash)
 see the old content or the new, never half of it. Shared by the hub, the feed and the desktop app."""
+
 from __future__ import annotations
 
 import contextlib

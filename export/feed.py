@@ -9,6 +9,7 @@ One ed25519 key per top-level role, threshold 1, private keys as PEM files in th
 Only ``init_feed`` and a root re-sign need the root key; ``publish`` and ``refresh`` use the
 online keys (targets, snapshot, timestamp), so the root key can live offline.
 """
+
 from __future__ import annotations
 
 import collections
@@ -22,18 +23,18 @@ import logging
 import os
 import re
 import threading
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import (
     TOP_LEVEL_ROLE_NAMES,
-    MetaFile,
     Metadata,
+    MetaFile,
     Root,
     Snapshot,
     TargetFile,
@@ -81,16 +82,19 @@ class FeedStatus:
     roles: dict[str, RoleStatus]
 
     def expired(self, now: datetime | None = None) -> list[str]:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         return [r for r, s in self.roles.items() if s.expires <= now]
 
     def to_dict(self) -> dict:
-        return {"champion": self.champion, "files": list(self.files),
-                "roles": {r: {"version": s.version, "expires": s.expires.isoformat()}
-                          for r, s in self.roles.items()}}
+        return {
+            "champion": self.champion,
+            "files": list(self.files),
+            "roles": {r: {"version": s.version, "expires": s.expires.isoformat()} for r, s in self.roles.items()},
+        }
 
 
 # ---- files ------------------------------------------------------------------------------------
+
 
 def _metadata_dir(feed_dir: Path) -> Path:
     return Path(feed_dir) / "metadata"
@@ -124,6 +128,7 @@ def _publish_lock(feed_dir: Path) -> Iterator[None]:
 
 # ---- keys -------------------------------------------------------------------------------------
 
+
 def _write_key(keys_dir: Path, role: str, signer: CryptoSigner) -> None:
     path = keys_dir / f"{role}.pem"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -151,6 +156,7 @@ def _signers(keys_dir: Path, root: Root, roles: tuple[str, ...]) -> dict[str, Cr
 
 
 # ---- reading the current state ----------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class _State:
@@ -198,6 +204,7 @@ def _read_champion(feed_dir: Path, targets: Targets) -> dict | None:
 
 # ---- signing ----------------------------------------------------------------------------------
 
+
 def _sign_bytes(md: Metadata, signer: CryptoSigner, expires: datetime, bump: bool = True) -> bytes:
     if bump:  # every re-signed file is a new version: clients refuse anything not newer than what they saw
         md.signed.version += 1
@@ -206,8 +213,9 @@ def _sign_bytes(md: Metadata, signer: CryptoSigner, expires: datetime, bump: boo
     return md.to_bytes()
 
 
-def _sign_top_level(state: _State, signers: dict[str, CryptoSigner], expiry: Expiry, now: datetime,
-                    new_targets: bool, bump: bool = True) -> list[tuple[str, bytes]]:
+def _sign_top_level(
+    state: _State, signers: dict[str, CryptoSigner], expiry: Expiry, now: datetime, new_targets: bool, bump: bool = True
+) -> list[tuple[str, bytes]]:
     """Sign [targets →] snapshot → timestamp; return ``(file name, bytes)`` in the order they must be written.
 
     Everything is signed in memory first, so a signing error leaves the feed untouched.
@@ -242,6 +250,7 @@ def _canonical(value):
 
 # ---- public API -------------------------------------------------------------------------------
 
+
 def init_feed(feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), now: datetime | None = None) -> Path:
     """Create an empty feed: one ed25519 key per role (0600 files in ``keys_dir``) and signed v1 metadata.
 
@@ -253,12 +262,14 @@ def init_feed(feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), now: da
     if meta.exists() and any(meta.iterdir()):
         raise FeedError(f"{feed_dir} already holds a feed; refusing to overwrite it")
     if keys_dir == feed_dir or feed_dir in keys_dir.parents:
-        raise FeedError(f"The keys folder {keys_dir} is inside the feed folder {feed_dir}, which is served to "
-                        "everyone; choose a keys folder outside it")
+        raise FeedError(
+            f"The keys folder {keys_dir} is inside the feed folder {feed_dir}, which is served to "
+            "everyone; choose a keys folder outside it"
+        )
     existing = [f"{r}.pem" for r in ROLES if (keys_dir / f"{r}.pem").exists()]
     if existing:
         raise FeedError(f"{keys_dir} already holds {', '.join(existing)}; refusing to overwrite keys")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
 
     signers = {r: CryptoSigner.generate_ed25519() for r in ROLES}
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -279,8 +290,9 @@ def init_feed(feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), now: da
     return meta / "root.json"
 
 
-def publish(feed_dir: Path, keys_dir: Path, package_dir: Path, expiry: Expiry = Expiry(),
-            now: datetime | None = None) -> int:
+def publish(
+    feed_dir: Path, keys_dir: Path, package_dir: Path, expiry: Expiry = Expiry(), now: datetime | None = None
+) -> int:
     """Publish a verified model package as the new champion; returns its version.
 
     Target files are written first, then targets → snapshot → timestamp, each via an atomic
@@ -293,13 +305,15 @@ def publish(feed_dir: Path, keys_dir: Path, package_dir: Path, expiry: Expiry = 
         pkg = ModelPackage.load(package_dir)
     except PackageError as e:
         raise FeedError(f"Refusing to publish {package_dir}: {e}") from None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with _publish_lock(feed_dir):
         state = _load_state(feed_dir)
         current = _read_champion(feed_dir, state.targets.signed)
         if current is not None and pkg.version <= int(current["version"]):
-            raise FeedError(f"Refusing to publish version {pkg.version}: the feed's champion is already version "
-                            f"{current['version']} (versions only go up)")
+            raise FeedError(
+                f"Refusing to publish version {pkg.version}: the feed's champion is already version "
+                f"{current['version']} (versions only go up)"
+            )
         signers = _signers(keys_dir, state.root.signed, ("targets", "snapshot", "timestamp"))
 
         # Read and check every file, build and sign all metadata in memory; write only when all of that passed.
@@ -308,9 +322,16 @@ def publish(feed_dir: Path, keys_dir: Path, package_dir: Path, expiry: Expiry = 
         blobs[CHAMPION] = json.dumps({"version": pkg.version, "files": names}, sort_keys=True).encode()
         added = {path: TargetFile.from_data(path, data, ["sha256"]) for path, data in blobs.items()}
         card_info = added[f"models/{pkg.version}/{CARD}"]
-        card_info.unrecognized_fields["custom"] = {"pneumoscan": _canonical({
-            "version": pkg.version, "sha256": card_info.hashes["sha256"],
-            "metrics": pkg.card["metrics"], "threshold": pkg.card["threshold"]})}
+        card_info.unrecognized_fields["custom"] = {
+            "pneumoscan": _canonical(
+                {
+                    "version": pkg.version,
+                    "sha256": card_info.hashes["sha256"],
+                    "metrics": pkg.card["metrics"],
+                    "threshold": pkg.card["threshold"],
+                }
+            )
+        }
         state.targets.signed.targets.update(added)
         metadata = _sign_top_level(state, signers, expiry, now, new_targets=True)
 
@@ -334,15 +355,16 @@ def _read_checked(pkg: ModelPackage, name: str) -> bytes:
     return data
 
 
-def refresh(feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), root_key: Path | None = None,
-            now: datetime | None = None) -> FeedStatus:
+def refresh(
+    feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), root_key: Path | None = None, now: datetime | None = None
+) -> FeedStatus:
     """Re-sign snapshot and timestamp with fresh expiry dates (run daily, well before timestamp expiry).
 
     Targets is re-signed too when less than half of its validity is left. With ``root_key``
     (the offline root key), root is re-signed as a new version N+1 with a fresh expiry as well.
     """
     feed_dir = Path(feed_dir)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     with _publish_lock(feed_dir):
         state = _load_state(feed_dir)
         if root_key is not None:
@@ -366,15 +388,22 @@ def status(feed_dir: Path) -> FeedStatus:
     """Current champion, and the version and expiry date of each role's metadata."""
     state = _load_state(Path(feed_dir))
     champion = _read_champion(Path(feed_dir), state.targets.signed)
-    roles = {name: RoleStatus(md.signed.version, md.signed.expires)
-             for name, md in (("root", state.root), ("targets", state.targets),
-                              ("snapshot", state.snapshot), ("timestamp", state.timestamp))}
+    roles = {
+        name: RoleStatus(md.signed.version, md.signed.expires)
+        for name, md in (
+            ("root", state.root),
+            ("targets", state.targets),
+            ("snapshot", state.snapshot),
+            ("timestamp", state.timestamp),
+        )
+    }
     if champion is None:
         return FeedStatus(None, (), roles)
     return FeedStatus(int(champion["version"]), tuple(champion["files"]), roles)
 
 
 # ---- serving ----------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class Request:
@@ -456,12 +485,13 @@ class FeedServer(ThreadingHTTPServer):
             self._idle.wait_for(lambda: self._busy == 0, timeout)
             return list(self.requests)
 
-    def start(self) -> "FeedServer":
+    def start(self) -> FeedServer:
         """Serve in a background thread (tests, the embedded setup); ``close()`` stops it. Idempotent."""
         if self._thread is not None:
             return self
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="feed-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="feed-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -471,7 +501,7 @@ class FeedServer(ThreadingHTTPServer):
             self._thread.join()
         self.server_close()
 
-    def __enter__(self) -> "FeedServer":
+    def __enter__(self) -> FeedServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

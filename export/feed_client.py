@@ -7,6 +7,7 @@ card (``ModelPackage.load``) and a champion older than the installed model is re
 
 No torch, mlflow, airflow or ``hub`` here: this runs in the clinic install.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +17,8 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import tuf
 import urllib3
@@ -93,8 +94,7 @@ class _ProxyFetcher(Urllib3Fetcher):
             parts = urllib3.util.parse_url(proxy)
             # urllib3 does not turn user:password@ into a header by itself: Basic proxy authentication.
             auth = urllib3.make_headers(proxy_basic_auth=parts.auth) if parts.auth else None
-            self._proxy_env = urllib3.ProxyManager(parts._replace(auth=None).url, headers=headers,
-                                                   proxy_headers=auth)
+            self._proxy_env = urllib3.ProxyManager(parts._replace(auth=None).url, headers=headers, proxy_headers=auth)
         except (ValueError, urllib3.exceptions.HTTPError) as e:
             raise FeedClientError(f"The proxy {redact_url(proxy)!r} is not a valid proxy URL: {e}") from None
 
@@ -110,8 +110,9 @@ class FeedClient:
     request through that proxy; without it the ``*_proxy`` environment variables apply as usual.
     """
 
-    def __init__(self, trusted_root: Path, feed_url: str, cache_dir: Path, timeout: float = 5.0,
-                 proxy: str | None = None):
+    def __init__(
+        self, trusted_root: Path, feed_url: str, cache_dir: Path, timeout: float = 5.0, proxy: str | None = None
+    ):
         try:
             self._root_bytes = Path(trusted_root).read_bytes()
         except OSError as e:
@@ -166,11 +167,20 @@ class FeedClient:
         """A fresh ``Updater`` per operation (ngclient refreshes once per instance)."""
         meta = self.cache_dir / "metadata"
         meta.mkdir(parents=True, exist_ok=True)
-        fetcher = (_ProxyFetcher(self.proxy, self.timeout, "PneumoScan") if self.proxy
-                   else Urllib3Fetcher(socket_timeout=self.timeout, app_user_agent="PneumoScan"))
+        fetcher = (
+            _ProxyFetcher(self.proxy, self.timeout, "PneumoScan")
+            if self.proxy
+            else Urllib3Fetcher(socket_timeout=self.timeout, app_user_agent="PneumoScan")
+        )
         try:
-            return Updater(str(meta), f"{self.feed_url}/metadata/", str(self.cache_dir / "targets"),
-                           f"{self.feed_url}/targets/", fetcher=fetcher, bootstrap=self._root_bytes)
+            return Updater(
+                str(meta),
+                f"{self.feed_url}/metadata/",
+                str(self.cache_dir / "targets"),
+                f"{self.feed_url}/targets/",
+                fetcher=fetcher,
+                bootstrap=self._root_bytes,
+            )
         except tuf_errors.RepositoryError as e:
             raise FeedClientError(f"The trusted root is not valid TUF root metadata: {e}") from None
 
@@ -192,8 +202,10 @@ class FeedClient:
         card = infos[files.index(CARD)]
         essentials = (card.custom or {}).get("pneumoscan") or {}
         if essentials.get("version") != version:
-            raise UpdateRefused(f"The feed's champion says version {version} but its model.json metadata says "
-                                f"{essentials.get('version')!r}")
+            raise UpdateRefused(
+                f"The feed's champion says version {version} but its model.json metadata says "
+                f"{essentials.get('version')!r}"
+            )
         try:
             metrics = {k: _number(v) for k, v in (essentials.get("metrics") or {}).items()}
             threshold = float(essentials["threshold"])
@@ -211,8 +223,10 @@ class FeedClient:
     @staticmethod
     def _refuse_rollback(version: int, installed_version: int | None) -> None:
         if installed_version is not None and version < installed_version:
-            raise UpdateRefused(f"The feed offers version {version}, older than the installed version "
-                                f"{installed_version}: refusing to go back")
+            raise UpdateRefused(
+                f"The feed offers version {version}, older than the installed version "
+                f"{installed_version}: refusing to go back"
+            )
 
     def _is_verified(self, folder: Path, offer: Offer) -> bool:
         """An already downloaded copy of this version that still verifies (its card is the signed one)."""
@@ -237,18 +251,23 @@ class FeedClient:
                 try:
                     updater.download_target(info, str(staging / name))
                 except tuf_errors.LengthOrHashMismatchError:
-                    raise UpdateRefused(f"{info.path} from the feed does not match its signed sha256 and length: "
-                                        "altered on the server or in transit") from None
+                    raise UpdateRefused(
+                        f"{info.path} from the feed does not match its signed sha256 and length: "
+                        "altered on the server or in transit"
+                    ) from None
                 except tuf_errors.DownloadLengthMismatchError:
-                    raise UpdateRefused(f"The feed sent more than the signed {info.length} bytes of {info.path}: "
-                                        "refusing endless data") from None
+                    raise UpdateRefused(
+                        f"The feed sent more than the signed {info.length} bytes of {info.path}: refusing endless data"
+                    ) from None
             try:
                 pkg = ModelPackage.load(staging)
             except PackageError as e:
                 raise UpdateRefused(f"Version {offer.version} from the feed fails its model card check: {e}") from None
             if pkg.version != offer.version or set(offer.files) != {*pkg.card["files"], CARD}:
-                raise UpdateRefused(f"Version {offer.version} from the feed does not match its card "
-                                    f"(card version {pkg.version}, files {sorted(pkg.card['files'])})")
+                raise UpdateRefused(
+                    f"Version {offer.version} from the feed does not match its card "
+                    f"(card version {pkg.version}, files {sorted(pkg.card['files'])})"
+                )
             os.replace(staging, final)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -268,30 +287,40 @@ class FeedClient:
         try:
             yield
         except tuf_errors.DownloadLengthMismatchError as e:
-            raise UpdateRefused(f"The feed sent more data than its signed metadata allows ({e}): refusing endless "
-                                "data") from None
+            raise UpdateRefused(
+                f"The feed sent more data than its signed metadata allows ({e}): refusing endless data"
+            ) from None
         except tuf_errors.DownloadHTTPError as e:
             if e.status_code == 407:
-                raise FeedUnreachable(f"The proxy {redact_url(self.proxy) or '(from the environment)'} refused "
-                                      "the request (HTTP 407): check the proxy user name and password") from None
-            raise FeedUnreachable(f"The feed at {self.feed_url} answered HTTP {e.status_code}; "
-                                  "is the URL right and the feed published?") from None
+                raise FeedUnreachable(
+                    f"The proxy {redact_url(self.proxy) or '(from the environment)'} refused "
+                    "the request (HTTP 407): check the proxy user name and password"
+                ) from None
+            raise FeedUnreachable(
+                f"The feed at {self.feed_url} answered HTTP {e.status_code}; is the URL right and the feed published?"
+            ) from None
         except (tuf_errors.DownloadError, urllib3.exceptions.HTTPError) as e:
             cause = e.__cause__ or e
             reason = getattr(cause, "reason", None) or cause
             via = f" through the proxy {redact_url(self.proxy)}" if self.proxy else ""
             raise FeedUnreachable(f"Cannot reach the feed at {self.feed_url}{via}: {reason}") from None
         except tuf_errors.ExpiredMetadataError as e:
-            raise UpdateRefused(f"The feed's signed metadata has expired ({e}): the feed is stale or being "
-                                "replayed; the hub must run `feed refresh`") from None
+            raise UpdateRefused(
+                f"The feed's signed metadata has expired ({e}): the feed is stale or being "
+                "replayed; the hub must run `feed refresh`"
+            ) from None
         except tuf_errors.BadVersionNumberError as e:
-            raise UpdateRefused(f"The feed served metadata older than, or not matching, what this app has already "
-                                f"seen ({e}): a rollback or mix-and-match attack, or a feed restored from an old "
-                                "backup") from None
+            raise UpdateRefused(
+                f"The feed served metadata older than, or not matching, what this app has already "
+                f"seen ({e}): a rollback or mix-and-match attack, or a feed restored from an old "
+                "backup"
+            ) from None
         except tuf_errors.UnsignedMetadataError as e:
             raise UpdateRefused(f"The feed's metadata is not signed by the trusted keys ({e})") from None
         except tuf_errors.LengthOrHashMismatchError as e:
-            raise UpdateRefused(f"The feed's metadata files do not match the sha256/length signed for them ({e}): "
-                                "mix-and-match or tampering") from None
+            raise UpdateRefused(
+                f"The feed's metadata files do not match the sha256/length signed for them ({e}): "
+                "mix-and-match or tampering"
+            ) from None
         except tuf_errors.RepositoryError as e:
             raise UpdateRefused(f"The feed's metadata failed verification: {e}") from None

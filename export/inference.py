@@ -1,4 +1,5 @@
 """Run a packaged model with onnxruntime (numpy only, no torch): what the app and the checks use."""
+
 from __future__ import annotations
 
 import os

@@ -4,11 +4,13 @@ Builds the graph the app runs (outputs ``logits``, ``probabilities`` with the te
 and ``cam``, the PNEUMONIA class activation map), writes it as ONE file, and checks it against
 torch on real images before anything else may use it (:func:`verify_export`).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +19,8 @@ import torch
 from torch import nn
 
 from export.inference import OnnxModel
-from export.quantize import quantize_int8
 from export.preprocess import PreprocessSpec, preprocess_file
+from export.quantize import quantize_int8
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +39,21 @@ class CamResNet(nn.Module):
 
     def __init__(self, resnet: nn.Module, temperature: float):
         super().__init__()
-        self.features = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool,
-                                      resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4)
+        self.features = nn.Sequential(
+            resnet.conv1,
+            resnet.bn1,
+            resnet.relu,
+            resnet.maxpool,
+            resnet.layer1,
+            resnet.layer2,
+            resnet.layer3,
+            resnet.layer4,
+        )
         self.fc = resnet.fc
         self.register_buffer("inv_temperature", torch.tensor(1.0 / temperature, dtype=torch.float32))
 
     def forward(self, image: torch.Tensor):
-        f = self.features(image)                                  # [N, 512, h, w]
+        f = self.features(image)  # [N, 512, h, w]
         logits = self.fc(f.mean(dim=(2, 3)))
         probabilities = torch.softmax(logits * self.inv_temperature, dim=1)
         # CAM (Zhou et al. 2016): the PNEUMONIA row of the head applied at every location
@@ -60,9 +70,18 @@ def to_onnx(resnet: nn.Module, temperature: float, spec: PreprocessSpec, path: P
     example = torch.zeros(2, 3, spec.size, spec.size)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.onnx.export(wrapped, (example,), str(tmp), input_names=[INPUT], output_names=list(OUTPUTS),
-                      opset_version=OPSET, dynamo=True, external_data=False, verbose=False,
-                      dynamic_shapes={"image": {0: torch.export.Dim("batch", min=1, max=1024)}})
+    torch.onnx.export(
+        wrapped,
+        (example,),
+        str(tmp),
+        input_names=[INPUT],
+        output_names=list(OUTPUTS),
+        opset_version=OPSET,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+        dynamic_shapes={"image": {0: torch.export.Dim("batch", min=1, max=1024)}},
+    )
     onnx.checker.check_model(str(tmp), full_check=True)
     os.replace(tmp, path)
     return path
@@ -77,9 +96,11 @@ class VerifyReport:
     passed: bool
 
     def summary(self) -> str:
-        return (f"{'PASSED' if self.passed else 'FAILED'} on {self.n} images: max |Δp| {self.max_abs_prob_diff:.2e} "
-                f"(≤ 1e-4), labels identical {self.labels_identical}, min CAM correlation "
-                f"{self.min_cam_correlation:.4f} (≥ 0.99)")
+        return (
+            f"{'PASSED' if self.passed else 'FAILED'} on {self.n} images: max |Δp| {self.max_abs_prob_diff:.2e} "
+            f"(≤ 1e-4), labels identical {self.labels_identical}, min CAM correlation "
+            f"{self.min_cam_correlation:.4f} (≥ 0.99)"
+        )
 
 
 def torch_outputs(resnet: nn.Module, temperature: float, batch: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -93,9 +114,16 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denom) if denom > 0 else float(np.allclose(a, b))
 
 
-def verify_export(resnet: nn.Module, temperature: float, threshold: float, onnx_path: Path,
-                  files: list[Path], spec: PreprocessSpec, max_prob_diff: float = 1e-4,
-                  min_cam_corr: float = 0.99) -> VerifyReport:
+def verify_export(
+    resnet: nn.Module,
+    temperature: float,
+    threshold: float,
+    onnx_path: Path,
+    files: list[Path],
+    spec: PreprocessSpec,
+    max_prob_diff: float = 1e-4,
+    min_cam_corr: float = 0.99,
+) -> VerifyReport:
     """onnxruntime vs torch on real images: probabilities, labels and CAMs must agree."""
     if not files:
         raise ExportError("No images to verify the export on")
@@ -103,8 +131,10 @@ def verify_export(resnet: nn.Module, temperature: float, threshold: float, onnx_
     _, p_torch, cam_torch = torch_outputs(resnet, temperature, batch)
     out = OnnxModel(onnx_path).run(batch)
     diff = float(np.abs(out["probabilities"] - p_torch).max())
-    same = bool(((out["probabilities"][:, 1] >= threshold) == (p_torch[:, 1] >= threshold)).all()
-                and (out["probabilities"].argmax(1) == p_torch.argmax(1)).all())
+    same = bool(
+        ((out["probabilities"][:, 1] >= threshold) == (p_torch[:, 1] >= threshold)).all()
+        and (out["probabilities"].argmax(1) == p_torch.argmax(1)).all()
+    )
     corr = min(_corr(a, b) for a, b in zip(out["cam"], cam_torch))
     passed = diff <= max_prob_diff and same and corr >= min_cam_corr
     return VerifyReport(len(files), diff, same, corr, passed)
@@ -116,32 +146,55 @@ def _labels(p: np.ndarray, threshold: float) -> np.ndarray:
 
 def _predict(onnx_path: Path, files: list[Path], spec: PreprocessSpec, batch: int = 32) -> np.ndarray:
     model = OnnxModel(onnx_path)
-    return np.concatenate([model.run(np.stack([preprocess_file(f, spec) for f in files[i:i + batch]]))["probabilities"]
-                           for i in range(0, len(files), batch)])
+    return np.concatenate(
+        [
+            model.run(np.stack([preprocess_file(f, spec) for f in files[i : i + batch]]))["probabilities"]
+            for i in range(0, len(files), batch)
+        ]
+    )
 
 
-def int8_agreement(fp32: Path, int8: Path, files: list[Path], labels: list[int], spec: PreprocessSpec,
-                   threshold: float) -> dict:
+def int8_agreement(
+    fp32: Path, int8: Path, files: list[Path], labels: list[int], spec: PreprocessSpec, threshold: float
+) -> dict:
     """Label agreement with fp32 and the sensitivity change on labelled (gold) images."""
     p32, p8 = _predict(fp32, files, spec), _predict(int8, files, spec)
     l32, l8 = _labels(p32, threshold), _labels(p8, threshold)
     y = np.asarray(labels)
     sens = lambda pred: float(((pred == 1) & (y == 1)).sum() / max((y == 1).sum(), 1))  # noqa: E731
-    return {"label_agreement": float((l32 == l8).mean()), "sensitivity_drop": sens(l32) - sens(l8),
-            "max_abs_prob_diff": float(np.abs(p32 - p8).max()), "n": len(files)}
+    return {
+        "label_agreement": float((l32 == l8).mean()),
+        "sensitivity_drop": sens(l32) - sens(l8),
+        "max_abs_prob_diff": float(np.abs(p32 - p8).max()),
+        "n": len(files),
+    }
 
 
-def build_package(resnet: nn.Module, *, temperature: float, threshold: float, spec: PreprocessSpec, version: int,
-                  out_dir: Path, metrics: dict, provenance: dict, verify_files: list[Path],
-                  gold_files: list[Path], gold_labels: list[int], calibration_files: list[Path],
-                  int8: bool = True, min_agreement: float = 0.99, max_sensitivity_drop: float = 0.005,
-                  created_at: str | None = None) -> Path:
+def build_package(
+    resnet: nn.Module,
+    *,
+    temperature: float,
+    threshold: float,
+    spec: PreprocessSpec,
+    version: int,
+    out_dir: Path,
+    metrics: dict,
+    provenance: dict,
+    verify_files: list[Path],
+    gold_files: list[Path],
+    gold_labels: list[int],
+    calibration_files: list[Path],
+    int8: bool = True,
+    min_agreement: float = 0.99,
+    max_sensitivity_drop: float = 0.005,
+    created_at: str | None = None,
+) -> Path:
     """Export, verify and card a model into ``out_dir`` (which must not exist yet).
 
     Built in a temporary sibling folder and renamed into place only once every check passed,
     so a failed export leaves nothing behind.
     """
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from PIL import Image
 
@@ -153,6 +206,7 @@ def build_package(resnet: nn.Module, *, temperature: float, threshold: float, sp
     work = out_dir.with_name(f".{out_dir.name}.building")
     if work.exists():
         import shutil
+
         shutil.rmtree(work)
     work.mkdir(parents=True)
     try:
@@ -171,14 +225,20 @@ def build_package(resnet: nn.Module, *, temperature: float, threshold: float, sp
         if int8:
             quantize_int8(onnx_path, work / "model.int8.onnx", calibration_files, spec)
             agreement = int8_agreement(onnx_path, work / "model.int8.onnx", gold_files, gold_labels, spec, threshold)
-            kept = (agreement["label_agreement"] >= min_agreement
-                    and agreement["sensitivity_drop"] <= max_sensitivity_drop)
-            card_int8 = {**agreement, "kept": kept, "min_agreement": min_agreement,
-                         "max_sensitivity_drop": max_sensitivity_drop}
+            kept = (
+                agreement["label_agreement"] >= min_agreement and agreement["sensitivity_drop"] <= max_sensitivity_drop
+            )
+            card_int8 = {
+                **agreement,
+                "kept": kept,
+                "min_agreement": min_agreement,
+                "max_sensitivity_drop": max_sensitivity_drop,
+            }
             if kept:
                 files["model.int8.onnx"] = {k: agreement[k] for k in ("label_agreement", "sensitivity_drop")}
-                ref8 = OnnxModel(work / "model.int8.onnx").run(
-                    preprocess_file(work / "reference.png", spec)[None])["probabilities"][0]
+                ref8 = OnnxModel(work / "model.int8.onnx").run(preprocess_file(work / "reference.png", spec)[None])[
+                    "probabilities"
+                ][0]
                 reference["probabilities_int8"] = [float(x) for x in ref8]
             else:
                 logger.warning("int8 model dropped: %s", agreement)
@@ -186,7 +246,7 @@ def build_package(resnet: nn.Module, *, temperature: float, threshold: float, sp
         card = {
             "name": provenance.get("registered_model", "pneumoscan-resnet18"),
             "version": int(version),
-            "created_at": created_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": created_at or datetime.now(UTC).isoformat(timespec="seconds"),
             "provenance": provenance,
             "metrics": metrics,
             "classes": ["NORMAL", "PNEUMONIA"],
@@ -203,7 +263,7 @@ def build_package(resnet: nn.Module, *, temperature: float, threshold: float, sp
         os.replace(work, out_dir)
     except BaseException:
         import shutil
+
         shutil.rmtree(work, ignore_errors=True)
         raise
     return out_dir
-

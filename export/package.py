@@ -3,6 +3,7 @@
 See docs/model-package.md for every field. ``write_card`` fills in sha256 and size of each file;
 ``ModelPackage.load`` refuses a folder whose files do not match its card.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,8 +14,19 @@ from pathlib import Path
 
 FORMAT = 1
 CARD = "model.json"
-REQUIRED_KEYS = ("format", "version", "created_at", "classes", "preprocessing", "threshold", "temperature",
-                 "onnx", "files", "reference", "metrics")
+REQUIRED_KEYS = (
+    "format",
+    "version",
+    "created_at",
+    "classes",
+    "preprocessing",
+    "threshold",
+    "temperature",
+    "onnx",
+    "files",
+    "reference",
+    "metrics",
+)
 
 
 class PackageError(ValueError):
@@ -72,7 +84,7 @@ class ModelPackage:
         return self.path("model.onnx")
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, verify: bool = True) -> "ModelPackage":
+    def load(cls, directory: str | os.PathLike, verify: bool = True) -> ModelPackage:
         directory = Path(directory)
         try:
             card = json.loads((directory / CARD).read_text(encoding="utf-8"))
@@ -99,8 +111,10 @@ class ModelPackage:
     def verify(self) -> None:
         """Every listed file exists with the listed size and sha256."""
         files = self.card["files"]
-        if not isinstance(files, dict) or not all(isinstance(e, dict) and isinstance(e.get("size"), int)
-                                                  and isinstance(e.get("sha256"), str) for e in files.values()):
+        if not isinstance(files, dict) or not all(
+            isinstance(e, dict) and isinstance(e.get("size"), int) and isinstance(e.get("sha256"), str)
+            for e in files.values()
+        ):
             raise PackageError("the card's files entry is malformed (each file needs size and sha256)")
         for name, entry in files.items():
             p = self.directory / name

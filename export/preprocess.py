@@ -9,6 +9,7 @@ Contract: decode → grayscale float32 in [0, 1] (RGB by ITU-R 601 luma, 16-bit 
 → bilinear resize to ``size``×``size`` (aspect ratio not kept: the training data already holds
 squashed copies) → replicate to 3 channels → subtract ``mean``, divide by ``std`` (ImageNet).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,9 +45,14 @@ class PreprocessSpec:
         return {**dataclasses.asdict(self), "mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PreprocessSpec":
-        return cls(size=int(d["size"]), mean=tuple(d["mean"]), std=tuple(d["std"]),
-                   colour=d.get("colour", cls.colour), resample=d.get("resample", cls.resample))
+    def from_dict(cls, d: dict) -> PreprocessSpec:
+        return cls(
+            size=int(d["size"]),
+            mean=tuple(d["mean"]),
+            std=tuple(d["std"]),
+            colour=d.get("colour", cls.colour),
+            resample=d.get("resample", cls.resample),
+        )
 
 
 def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -71,8 +77,9 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.I
     except UnidentifiedImageError:
         raise ImageError("not an image file (format not recognised)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"image too large: over {max_pixels:,} pixels (refused as a possible decompression "
-                         "bomb)") from None
+        raise ImageError(
+            f"image too large: over {max_pixels:,} pixels (refused as a possible decompression bomb)"
+        ) from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"image data is corrupt or truncated ({e})") from None
     if min(img.size) < MIN_SIDE:
@@ -101,8 +108,7 @@ def resize_gray(gray: np.ndarray, size: int) -> np.ndarray:
     """Bilinear resize of a float grayscale array to (size, size)."""
     if gray.shape == (size, size):
         return gray.astype(np.float32, copy=False)
-    out = Image.fromarray(gray.astype(np.float32, copy=False), mode="F").resize(
-        (size, size), Image.Resampling.BILINEAR)
+    out = Image.fromarray(gray.astype(np.float32, copy=False), mode="F").resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(out, dtype=np.float32)
 
 

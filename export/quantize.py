@@ -1,4 +1,5 @@
 """Static int8 quantization (QDQ, per-channel) calibrated on real training images (onnxruntime only)."""
+
 from __future__ import annotations
 
 import logging
@@ -16,7 +17,7 @@ class _Reader:
     """onnxruntime CalibrationDataReader over preprocessed images, a few at a time."""
 
     def __init__(self, files: list[Path], spec: PreprocessSpec, input_name: str, batch: int = 8):
-        self._batches = iter([files[i:i + batch] for i in range(0, len(files), batch)])
+        self._batches = iter([files[i : i + batch] for i in range(0, len(files), batch)])
         self.spec, self.input_name = spec, input_name
 
     def get_next(self):
@@ -43,10 +44,16 @@ def quantize_int8(fp32: Path, out: Path, calibration_files: list[Path], spec: Pr
     with tempfile.TemporaryDirectory() as tmp:
         prepped = Path(tmp) / "prepped.onnx"
         quant_pre_process(str(fp32), str(prepped), skip_symbolic_shape=True)
-        quantize_static(str(prepped), str(out), Reader(calibration_files, spec, "image"),
-                        quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        # the classifier tail (head, softmax, CAM) stays in float: it is tiny and
-                        # it is what the radiologist reads
-                        op_types_to_quantize=["Conv", "Relu", "Add", "MaxPool"])
+        quantize_static(
+            str(prepped),
+            str(out),
+            Reader(calibration_files, spec, "image"),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            # the classifier tail (head, softmax, CAM) stays in float: it is tiny and
+            # it is what the radiologist reads
+            op_types_to_quantize=["Conv", "Relu", "Add", "MaxPool"],
+        )
     return out

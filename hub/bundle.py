@@ -5,6 +5,7 @@ Folder layout (``save``/``load`` pair): ``model.pt`` (state dict of the 2-class 
 threshold fitted on val, the dataset version it saw, training config, gold-test metrics).
 The ONNX model package (export/) is built from this.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,8 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from export.preprocess import PreprocessSpec
 from export.atomic import write_atomic
+from export.preprocess import PreprocessSpec
 from hub.data import LABELS
 from hub.model import build_model
 
@@ -55,7 +56,7 @@ class ModelBundle:
         return directory
 
     @classmethod
-    def load(cls, directory: Path, device: str | torch.device = "cpu") -> "ModelBundle":
+    def load(cls, directory: Path, device: str | torch.device = "cpu") -> ModelBundle:
         directory = Path(directory)
         if not (directory / "model_info.json").is_file() or not (directory / "model.pt").is_file():
             raise FileNotFoundError(f"{directory} is not a model bundle (needs model.pt and model_info.json)")

@@ -1,4 +1,5 @@
 """``pneumo-hub``: the hub's command line. Each command is a few lines over library functions."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,19 @@ from hub.config import HubPaths, telemetry_off
 
 logger = logging.getLogger("hub")
 # failures that are the user's or the environment's, reported by their message alone
-EXPECTED_ERRORS = {"DataError", "DvcError", "WeightsError", "ExportError", "FeedError", "PackageError",
-                   "MlflowException", "RestException", "FeedClientError", "UpdateRefused", "FeedUnreachable"}
+EXPECTED_ERRORS = {
+    "DataError",
+    "DvcError",
+    "WeightsError",
+    "ExportError",
+    "FeedError",
+    "PackageError",
+    "MlflowException",
+    "RestException",
+    "FeedClientError",
+    "UpdateRefused",
+    "FeedUnreachable",
+}
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data" / "chest_xray"
 
 
@@ -58,27 +70,36 @@ def _existing_dir(s: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="pneumo-hub", description="PneumoScan hub: data, training, evaluation, MLflow tracking.")
-    p.add_argument("--home", help="hub state folder (pool, split, checkpoints, embedded MLflow); "
-                                  "default $PNEUMO_HOME or ./.pneumo")
+    p.add_argument(
+        "--home", help="hub state folder (pool, split, checkpoints, embedded MLflow); default $PNEUMO_HOME or ./.pneumo"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     data = sub.add_parser("data", help="validate, import, split and inspect labelled X-rays")
     dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     v = dsub.add_parser("validate", help="check every file in a folder and report what would be rejected and why")
-    v.add_argument("folder", type=_existing_dir, help="Kaggle layout <root>/{train,val,test}/{NORMAL,PNEUMONIA} "
-                                                     "or a batch <batch>/{NORMAL,PNEUMONIA}")
+    v.add_argument(
+        "folder",
+        type=_existing_dir,
+        help="Kaggle layout <root>/{train,val,test}/{NORMAL,PNEUMONIA} or a batch <batch>/{NORMAL,PNEUMONIA}",
+    )
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     i = dsub.add_parser("import", help="validate a folder and add its accepted images to the pool (new DVC version)")
     i.add_argument("folder", type=_existing_dir, help="same layouts as validate")
     i.add_argument("--source", help="name recorded for these images (default: the folder's name)")
-    s = dsub.add_parser("split", help="make the persisted patient-level train/val/gold split (once; "
-                                      "later patients go to train/val, never gold)")
+    s = dsub.add_parser(
+        "split",
+        help="make the persisted patient-level train/val/gold split (once; later patients go to train/val, never gold)",
+    )
     s.add_argument("--gold-frac", type=_fraction, default=0.15, help="fraction of patients in the gold test set (0.15)")
     s.add_argument("--val-frac", type=_fraction, default=0.15, help="fraction of patients in val (0.15)")
     s.add_argument("--seed", type=int, default=42, help="split seed (42)")
-    s.add_argument("--reset", action="store_true", help="discard the existing split (breaks comparability "
-                                                        "with models scored on the old gold set)")
+    s.add_argument(
+        "--reset",
+        action="store_true",
+        help="discard the existing split (breaks comparability with models scored on the old gold set)",
+    )
     st = dsub.add_parser("status", help="pool size, split counts, dataset version")
     st.add_argument("--json", action="store_true")
 
@@ -89,40 +110,68 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--run-name", help="MLflow run name")
 
     e = sub.add_parser("evaluate", help="score a trained model on the gold test set")
-    e.add_argument("--model", required=True, help="bundle folder, runs:/<run_id>/bundle, models:/<name>/<version> "
-                                                  "or models:/<name>@<alias>")
+    e.add_argument(
+        "--model",
+        required=True,
+        help="bundle folder, runs:/<run_id>/bundle, models:/<name>/<version> or models:/<name>@<alias>",
+    )
     e.add_argument("--plots", type=Path, help="also write confusion/ROC/reliability PNGs to this folder")
     e.add_argument("--no-log", action="store_true", help="do not record an MLflow evaluation run")
 
     x = sub.add_parser("export", help="export a trained model to a verified ONNX model package (fp32 + int8)")
-    x.add_argument("--model", required=True, help="bundle folder, runs:/<run_id>/bundle, models:/<name>/<version> "
-                                                  "or models:/<name>@<alias>")
-    x.add_argument("--version", type=_positive_int, required=True,
-                   help="package version: an integer above every version already published")
+    x.add_argument(
+        "--model",
+        required=True,
+        help="bundle folder, runs:/<run_id>/bundle, models:/<name>/<version> or models:/<name>@<alias>",
+    )
+    x.add_argument(
+        "--version",
+        type=_positive_int,
+        required=True,
+        help="package version: an integer above every version already published",
+    )
     x.add_argument("--out", type=Path, help="package folder to create (default $PNEUMO_HOME/packages/<version>)")
     x.add_argument("--no-int8", action="store_true", help="skip the int8 model")
 
     from hub.cli_feed import add_feed_parser
+
     add_feed_parser(sub)
 
-    c = sub.add_parser("cycle", help="run one retraining cycle now (the same steps as the Airflow DAG): new "
-                                     "batches → validate → ingest → train → judge → promote → publish")
-    c.add_argument("--settings", type=json.loads, default={},
-                   help='JSON overrides, e.g. \'{"epochs": 3, "image_size": 128, "warm_start": true, '
-                        '"policy": {"min_recall": 0.9}}\'')
+    c = sub.add_parser(
+        "cycle",
+        help="run one retraining cycle now (the same steps as the Airflow DAG): new "
+        "batches → validate → ingest → train → judge → promote → publish",
+    )
+    c.add_argument(
+        "--settings",
+        type=json.loads,
+        default={},
+        help='JSON overrides, e.g. \'{"epochs": 3, "image_size": 128, "warm_start": true, '
+        '"policy": {"min_recall": 0.9}}\'',
+    )
 
     pr = sub.add_parser("promote", help="registry operations on the champion")
-    pr.add_argument("--rollback", action="store_true", required=True,
-                    help="give the champion alias back to the previous model and republish it to the feed")
+    pr.add_argument(
+        "--rollback",
+        action="store_true",
+        required=True,
+        help="give the champion alias back to the previous model and republish it to the feed",
+    )
 
-    u = sub.add_parser("up", help="start the embedded services: MLflow server, Airflow standalone with the "
-                                  "DAGs, feed server; Ctrl-C stops them")
+    u = sub.add_parser(
+        "up",
+        help="start the embedded services: MLflow server, Airflow standalone with the "
+        "DAGs, feed server; Ctrl-C stops them",
+    )
     u.add_argument("--mlflow-port", type=_positive_int, default=5000)
     u.add_argument("--airflow-port", type=_positive_int, default=8080)
     u.add_argument("--feed-port", type=_positive_int, default=8765)
 
-    d = sub.add_parser("demo", help="the main job on the embedded default: two batches of the bundled sample "
-                                    "through a full cycle each (first → champion, second → judged challenger)")
+    d = sub.add_parser(
+        "demo",
+        help="the main job on the embedded default: two batches of the bundled sample "
+        "through a full cycle each (first → champion, second → judged challenger)",
+    )
     d.add_argument("--data", type=_existing_dir, default=SAMPLE_DATA, help="data folder (default: bundled sample)")
     d.add_argument("--epochs", type=_positive_int, default=4, help="epochs per training (4)")
     d.add_argument("--image-size", type=_positive_int, default=128, help="input side in px (128; the product uses 224)")
@@ -134,12 +183,23 @@ def _train_options(p: argparse.ArgumentParser, epochs: int = 10, image_size: int
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (32)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (0.001, the seed recipe)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay (0)")
-    p.add_argument("--image-size", type=_positive_int, default=image_size,
-                   help=f"input side in px ({image_size}; the product model uses 224)")
-    p.add_argument("--weights", default=weights,
-                   help=f"initial weights: imagenet (torchvision cache, no download), none, or a .pt/.pth path ({weights})")
-    p.add_argument("--trainable", choices=("all", "layer4", "head"), default="all",
-                   help="which layers learn: all (seed recipe), layer4 + head, or head only")
+    p.add_argument(
+        "--image-size",
+        type=_positive_int,
+        default=image_size,
+        help=f"input side in px ({image_size}; the product model uses 224)",
+    )
+    p.add_argument(
+        "--weights",
+        default=weights,
+        help=f"initial weights: imagenet (torchvision cache, no download), none, or a .pt/.pth path ({weights})",
+    )
+    p.add_argument(
+        "--trainable",
+        choices=("all", "layer4", "head"),
+        default="all",
+        help="which layers learn: all (seed recipe), layer4 + head, or head only",
+    )
     p.add_argument("--seed", type=int, default=42, help="training seed (42)")
     p.add_argument("--patience", type=_positive_int, default=3, help="early-stopping patience in epochs (3)")
     p.add_argument("--no-augment", action="store_true", help="turn off augmentation")
@@ -147,26 +207,48 @@ def _train_options(p: argparse.ArgumentParser, epochs: int = 10, image_size: int
     p.add_argument("--workers", type=int, default=1, help="data-loading worker processes (1)")
     p.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda")
     p.add_argument("--max-train-images", type=_positive_int, help="use a seeded, stratified subset of train")
-    p.add_argument("--precise-bn-images", type=_count, default=512,
-                   help="re-estimate BatchNorm statistics on this many train images before each validation "
-                        "(512; 0 turns it off)")
-    p.add_argument("--target-sensitivity", type=_fraction, default=0.95,
-                   help="operating threshold is set on val to reach this sensitivity (0.95)")
+    p.add_argument(
+        "--precise-bn-images",
+        type=_count,
+        default=512,
+        help="re-estimate BatchNorm statistics on this many train images before each validation (512; 0 turns it off)",
+    )
+    p.add_argument(
+        "--target-sensitivity",
+        type=_fraction,
+        default=0.95,
+        help="operating threshold is set on val to reach this sensitivity (0.95)",
+    )
 
 
 def _config(args):
     from hub.train import TrainConfig
-    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-                       image_size=args.image_size, weights=args.weights, trainable=args.trainable, seed=args.seed,
-                       patience=args.patience, augment=not args.no_augment,
-                       class_weights=not args.no_class_weights, num_workers=args.workers, device=args.device,
-                       max_train_images=args.max_train_images, precise_bn_images=args.precise_bn_images)
+
+    return TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        image_size=args.image_size,
+        weights=args.weights,
+        trainable=args.trainable,
+        seed=args.seed,
+        patience=args.patience,
+        augment=not args.no_augment,
+        class_weights=not args.no_class_weights,
+        num_workers=args.workers,
+        device=args.device,
+        max_train_images=args.max_train_images,
+        precise_bn_images=args.precise_bn_images,
+    )
 
 
 def _print_train(result, paths: HubPaths) -> None:
     print(f"gold test: {result.metrics.summary()}")
-    print(f"MLflow run {result.run_id} (dataset {result.dataset_version})"
-          + (f", registered as version {result.registered_version}" if result.registered_version else ""))
+    print(
+        f"MLflow run {result.run_id} (dataset {result.dataset_version})"
+        + (f", registered as version {result.registered_version}" if result.registered_version else "")
+    )
     print(f"model bundle: {result.bundle_dir}")
     uri = paths.tracking_uri()
     if uri.startswith("sqlite:"):
@@ -199,13 +281,21 @@ def run(args, paths: HubPaths) -> int:
 
     if args.command == "train":
         from hub.pipeline import train_and_evaluate
-        result = train_and_evaluate(paths, _config(args), args.target_sensitivity, register=not args.no_register,
-                                    resume=args.resume, run_name=args.run_name)
+
+        result = train_and_evaluate(
+            paths,
+            _config(args),
+            args.target_sensitivity,
+            register=not args.no_register,
+            resume=args.resume,
+            run_name=args.run_name,
+        )
         _print_train(result, paths)
         return 0
 
     if args.command == "evaluate":
         from hub.pipeline import evaluate_model
+
         metrics, run_id = evaluate_model(paths, args.model, log=not args.no_log, out_dir=args.plots)
         print(f"gold test: {metrics.summary()}")
         if run_id:
@@ -214,49 +304,60 @@ def run(args, paths: HubPaths) -> int:
 
     if args.command == "feed":
         from hub.cli_feed import run_feed
+
         return run_feed(args, paths)
 
     if args.command == "export":
         from export.package import ModelPackage
         from hub.packaging import export_model
+
         out = export_model(paths, args.model, args.version, args.out, int8=not args.no_int8)
         card = ModelPackage.load(out).card
         print(f"model package v{card['version']} at {out}: {', '.join(sorted(card['files']))}")
         v = card["verification"]
-        print(f"verified against torch on {v['n']} gold images: max |dp| {v['max_abs_prob_diff']:.1e}, "
-              f"min CAM correlation {v['min_cam_correlation']:.4f}")
+        print(
+            f"verified against torch on {v['n']} gold images: max |dp| {v['max_abs_prob_diff']:.1e}, "
+            f"min CAM correlation {v['min_cam_correlation']:.4f}"
+        )
         if card.get("int8"):
             q = card["int8"]
-            print(f"int8 {'kept' if q['kept'] else 'dropped'}: label agreement {q['label_agreement']:.3f}, "
-                  f"sensitivity drop {q['sensitivity_drop']:+.3f} on {q['n']} gold images")
+            print(
+                f"int8 {'kept' if q['kept'] else 'dropped'}: label agreement {q['label_agreement']:.3f}, "
+                f"sensitivity drop {q['sensitivity_drop']:+.3f} on {q['n']} gold images"
+            )
         return 0
 
     if args.command == "cycle":
         from hub import cycle
+
         summary = cycle.run_once(paths, cycle.CycleConfig.from_env(paths, args.settings))
         print(cycle.describe(summary))
         return 0
 
     if args.command == "promote":
         from hub import cycle
+
         version, feed_version = cycle.rollback(paths, cycle.CycleConfig.from_env(paths))
         print(f"champion is now registered version {version}, published as feed version {feed_version}")
         return 0
 
     if args.command == "up":
         from hub.services import Ports, up
+
         return up(paths, Ports(args.mlflow_port, args.airflow_port, args.feed_port))
 
     if args.command == "demo":
         from hub.demo import demo
+
         return demo(paths, args.data, epochs=args.epochs, image_size=args.image_size)
     raise AssertionError(args.command)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("mlflow", "alembic", "urllib3", "matplotlib", "PIL", "git"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     telemetry_off()
@@ -267,8 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(e).split()) or type(e).__name__
         expected = type(e).__name__ in EXPECTED_ERRORS or isinstance(e, (ValueError, FileNotFoundError))
         logger.debug("traceback", exc_info=True)
-        print(f"pneumo-hub: error: {message}" + ("" if expected else f" ({type(e).__name__}; run with -v for details)"),
-              file=sys.stderr)
+        print(
+            f"pneumo-hub: error: {message}" + ("" if expected else f" ({type(e).__name__}; run with -v for details)"),
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("pneumo-hub: interrupted (a training run can continue with --resume)", file=sys.stderr)

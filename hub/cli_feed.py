@@ -2,6 +2,7 @@
 
 A thin layer over ``export.feed``; errors are ``export.feed.FeedError`` with one-line messages.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,64 +45,90 @@ def _days(s: str) -> timedelta:
 
 def _expiry_options(p: argparse.ArgumentParser, root: bool) -> None:
     if root:
-        p.add_argument("--root-days", type=_days, default=_DEFAULTS.root,
-                       help=f"validity of a root signature ({_DEFAULTS.root.days})")
+        p.add_argument(
+            "--root-days",
+            type=_days,
+            default=_DEFAULTS.root,
+            help=f"validity of a root signature ({_DEFAULTS.root.days})",
+        )
     for role in ("targets", "snapshot", "timestamp"):
         default = getattr(_DEFAULTS, role)
-        p.add_argument(f"--{role}-days", type=_days, default=default,
-                       help=f"validity of a {role} signature ({default.days})")
+        p.add_argument(
+            f"--{role}-days", type=_days, default=default, help=f"validity of a {role} signature ({default.days})"
+        )
 
 
 def _expiry(args) -> Expiry:
-    return Expiry(root=getattr(args, "root_days", _DEFAULTS.root), targets=args.targets_days,
-                  snapshot=args.snapshot_days, timestamp=args.timestamp_days)
+    return Expiry(
+        root=getattr(args, "root_days", _DEFAULTS.root),
+        targets=args.targets_days,
+        snapshot=args.snapshot_days,
+        timestamp=args.timestamp_days,
+    )
 
 
 def add_feed_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``feed`` and its commands to ``pneumo-hub``'s subparsers."""
     feed = subparsers.add_parser(
-        "feed", help="the signed model feed (TUF) the desktop apps update from",
+        "feed",
+        help="the signed model feed (TUF) the desktop apps update from",
         description="The model feed is a TUF repository of static files: metadata/ and targets/ under the feed "
-                    "folder, servable by any web server. Defaults: feed $PNEUMO_FEED_DIR or $PNEUMO_HOME/feed, "
-                    "keys $PNEUMO_FEED_KEYS or $PNEUMO_HOME/feed-keys.")
+        "folder, servable by any web server. Defaults: feed $PNEUMO_FEED_DIR or $PNEUMO_HOME/feed, "
+        "keys $PNEUMO_FEED_KEYS or $PNEUMO_HOME/feed-keys.",
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--feed", type=Path, help="feed folder (default $PNEUMO_FEED_DIR or $PNEUMO_HOME/feed)")
-    common.add_argument("--keys", type=Path, help="signing keys folder, never inside the feed folder "
-                                                  "(default $PNEUMO_FEED_KEYS or $PNEUMO_HOME/feed-keys)")
+    common.add_argument(
+        "--keys",
+        type=Path,
+        help="signing keys folder, never inside the feed folder (default $PNEUMO_FEED_KEYS or $PNEUMO_HOME/feed-keys)",
+    )
     fsub = feed.add_subparsers(dest="feed_command", required=True, parser_class=type(feed))
 
     i = fsub.add_parser(
-        "init", parents=[common], help="create an empty feed and one ed25519 key per role",
+        "init",
+        parents=[common],
+        help="create an empty feed and one ed25519 key per role",
         description="Create an empty feed: one ed25519 key per TUF role (root, targets, snapshot, timestamp; "
-                    "threshold 1) written as 0600 PEM files into the keys folder, and signed version-1 metadata "
-                    "in <feed>/metadata/, including root.json, the trust root to ship with the desktop installer. "
-                    "The root key belongs OFFLINE: after init, move <keys>/root.pem off this machine (encrypted "
-                    "USB stick in a safe, plus a second copy) and delete it here; publish and refresh never need "
-                    "it. To re-sign root before it expires, bring the key back briefly and run "
-                    "`feed refresh --root-key PATH`. Refuses to overwrite an existing feed or keys.")
+        "threshold 1) written as 0600 PEM files into the keys folder, and signed version-1 metadata "
+        "in <feed>/metadata/, including root.json, the trust root to ship with the desktop installer. "
+        "The root key belongs OFFLINE: after init, move <keys>/root.pem off this machine (encrypted "
+        "USB stick in a safe, plus a second copy) and delete it here; publish and refresh never need "
+        "it. To re-sign root before it expires, bring the key back briefly and run "
+        "`feed refresh --root-key PATH`. Refuses to overwrite an existing feed or keys.",
+    )
     _expiry_options(i, root=True)
 
     p = fsub.add_parser(
-        "publish", parents=[common], help="sign a verified model package into the feed as the new champion",
+        "publish",
+        parents=[common],
+        help="sign a verified model package into the feed as the new champion",
         description="Verify a model package folder (model.json + the files it lists, sha256 and sizes) and publish "
-                    "it as models/<version>/<file> plus champion.json, re-signing targets, snapshot and timestamp. "
-                    "Files go in first, then metadata, each by atomic rename: clients see the old champion or the "
-                    "new one, never half. Refuses a version not above the current champion's.")
+        "it as models/<version>/<file> plus champion.json, re-signing targets, snapshot and timestamp. "
+        "Files go in first, then metadata, each by atomic rename: clients see the old champion or the "
+        "new one, never half. Refuses a version not above the current champion's.",
+    )
     p.add_argument("package", type=Path, help="model package folder (from `pneumo-hub export`)")
     _expiry_options(p, root=False)
 
     r = fsub.add_parser(
-        "refresh", parents=[common], help="re-sign snapshot and timestamp with fresh expiry dates (daily cron)",
+        "refresh",
+        parents=[common],
+        help="re-sign snapshot and timestamp with fresh expiry dates (daily cron)",
         description="Re-sign snapshot and timestamp (and targets when less than half its validity is left) with "
-                    "fresh expiry dates. Clients refuse expired metadata, so run this daily, e.g. from cron. "
-                    "With --root-key, also re-sign root as its next version (use the offline root key).")
+        "fresh expiry dates. Clients refuse expired metadata, so run this daily, e.g. from cron. "
+        "With --root-key, also re-sign root as its next version (use the offline root key).",
+    )
     r.add_argument("--root-key", type=Path, help="the offline root key (PEM): also re-sign root")
     _expiry_options(r, root=True)
 
     s = fsub.add_parser(
-        "serve", parents=[common], help="serve the feed folder over HTTP (embedded single-machine setup)",
+        "serve",
+        parents=[common],
+        help="serve the feed folder over HTTP (embedded single-machine setup)",
         description="Serve the feed folder as static files (no directory listings). Production can use any web "
-                    "server, bucket or CDN instead: the feed is plain files.")
+        "server, bucket or CDN instead: the feed is plain files.",
+    )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; 0.0.0.0 for the LAN)")
     s.add_argument("--port", type=int, default=8765, help="port (8765)")
 
@@ -126,8 +153,14 @@ def run_feed(args, paths: HubPaths) -> int:
         expiry = _expiry(args)
         trust_root = init_feed(feed_dir, keys_dir, expiry)
         print(f"created feed {feed_dir} (keys in {keys_dir})")
-        print(ROOT_KEY_GUIDANCE.format(keys=keys_dir, trust_root=trust_root, timestamp_days=expiry.timestamp.days,
-                                       root_expires=status(feed_dir).roles["root"].expires))
+        print(
+            ROOT_KEY_GUIDANCE.format(
+                keys=keys_dir,
+                trust_root=trust_root,
+                timestamp_days=expiry.timestamp.days,
+                root_expires=status(feed_dir).roles["root"].expires,
+            )
+        )
         return 0
     if cmd == "publish":
         version = publish(feed_dir, keys_dir, args.package, _expiry(args))
@@ -135,8 +168,10 @@ def run_feed(args, paths: HubPaths) -> int:
         return 0
     if cmd == "refresh":
         st = refresh(feed_dir, keys_dir, _expiry(args), root_key=args.root_key)
-        print(f"re-signed; timestamp v{st.roles['timestamp'].version} expires "
-              f"{st.roles['timestamp'].expires:%Y-%m-%d %H:%M} UTC")
+        print(
+            f"re-signed; timestamp v{st.roles['timestamp'].version} expires "
+            f"{st.roles['timestamp'].expires:%Y-%m-%d %H:%M} UTC"
+        )
         return 0
     if cmd == "serve":
         server = serve(feed_dir, args.host, args.port)
@@ -153,12 +188,16 @@ def run_feed(args, paths: HubPaths) -> int:
         if args.json:
             print(json.dumps({**st.to_dict(), "expired": st.expired()}, indent=2))
             return 0
-        print(f"champion: {'none yet' if st.champion is None else f'version {st.champion}'}"
-              + (f" ({', '.join(st.files)})" if st.files else ""))
+        print(
+            f"champion: {'none yet' if st.champion is None else f'version {st.champion}'}"
+            + (f" ({', '.join(st.files)})" if st.files else "")
+        )
         for role, rs in st.roles.items():
             print(f"{role:9} v{rs.version:<5} expires {rs.expires:%Y-%m-%d %H:%M} UTC")
         for role in st.expired():
-            print(f"EXPIRED: {role} — clients refuse the feed until it is re-signed "
-                  + ("(feed refresh --root-key)" if role == "root" else "(feed refresh)"))
+            print(
+                f"EXPIRED: {role} — clients refuse the feed until it is re-signed "
+                + ("(feed refresh --root-key)" if role == "root" else "(feed refresh)")
+            )
         return 0
     raise AssertionError(cmd)

@@ -5,6 +5,7 @@ Embedded default: everything under ``PNEUMO_HOME`` (default ``./.pneumo``): the 
 its artifacts. ``MLFLOW_TRACKING_URI`` points tracking at a server instead (production).
 The same names are used in the README and docker-compose.yml.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,7 +35,7 @@ class HubPaths:
     home: Path
 
     @classmethod
-    def from_env(cls, home: str | os.PathLike | None = None) -> "HubPaths":
+    def from_env(cls, home: str | os.PathLike | None = None) -> HubPaths:
         return cls(Path(home or os.environ.get("PNEUMO_HOME", ".pneumo")).expanduser().resolve())
 
     @property

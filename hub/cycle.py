@@ -8,6 +8,7 @@ State lives in files under ``PNEUMO_HOME`` so a re-run finds what is already don
 ``cycles/<dataset-version>.json`` (challenger run, scores, decision, published feed version).
 Steps exchange only small values (ids, paths, versions), as Airflow's XCom should.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,14 +18,14 @@ import os
 import shutil
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from export.atomic import write_atomic
 from hub import datastore, registry
 from hub.config import HubPaths
-from export.atomic import write_atomic
 from hub.data import GOLD, DataError, Rejection, ValidationReport
 from hub.promote import Policy, decide
 from hub.train import TrainConfig
@@ -39,12 +40,12 @@ class CycleConfig:
     keys_dir: Path
     train: TrainConfig
     policy: Policy
-    warm_start: bool = False        # challenger starts from the champion's weights instead of train.weights
-    settle_seconds: float = 60.0    # a batch folder must be unchanged this long before it is read
+    warm_start: bool = False  # challenger starts from the champion's weights instead of train.weights
+    settle_seconds: float = 60.0  # a batch folder must be unchanged this long before it is read
     target_sensitivity: float = 0.95
 
     @classmethod
-    def from_env(cls, paths: HubPaths, overrides: dict | None = None) -> "CycleConfig":
+    def from_env(cls, paths: HubPaths, overrides: dict | None = None) -> CycleConfig:
         """Defaults for the embedded setup, then env vars, then ``overrides`` (DAG params)."""
         if not isinstance(overrides or {}, dict):
             raise ValueError(f"Cycle settings must be a JSON object, got {overrides!r}")
@@ -59,20 +60,23 @@ class CycleConfig:
         warm = o.pop("warm_start", env.get("PNEUMO_WARM_START", "false"))
         if isinstance(warm, str):
             warm = warm.strip().lower() in ("1", "true", "yes")
-        cfg = cls(incoming=Path(o.pop("incoming", env.get("PNEUMO_INCOMING", paths.home / "incoming"))),
-                  feed_dir=Path(o.pop("feed_dir", env.get("PNEUMO_FEED_DIR", paths.home / "feed"))),
-                  keys_dir=Path(o.pop("keys_dir", env.get("PNEUMO_FEED_KEYS", paths.home / "feed-keys"))),
-                  train=train, policy=Policy.from_dict(policy),
-                  warm_start=bool(warm),
-                  settle_seconds=float(o.pop("settle_seconds", env.get("PNEUMO_BATCH_SETTLE_SECONDS", 60))),
-                  target_sensitivity=float(o.pop("target_sensitivity", 0.95)))
+        cfg = cls(
+            incoming=Path(o.pop("incoming", env.get("PNEUMO_INCOMING", paths.home / "incoming"))),
+            feed_dir=Path(o.pop("feed_dir", env.get("PNEUMO_FEED_DIR", paths.home / "feed"))),
+            keys_dir=Path(o.pop("keys_dir", env.get("PNEUMO_FEED_KEYS", paths.home / "feed-keys"))),
+            train=train,
+            policy=Policy.from_dict(policy),
+            warm_start=bool(warm),
+            settle_seconds=float(o.pop("settle_seconds", env.get("PNEUMO_BATCH_SETTLE_SECONDS", 60))),
+            target_sensitivity=float(o.pop("target_sensitivity", 0.95)),
+        )
         if o:
             raise ValueError(f"Unknown cycle settings {sorted(o)}")
         return cfg
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _batch_record(paths: HubPaths, batch: str) -> Path:
@@ -136,13 +140,23 @@ def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]
             continue
         dest = paths.home / "quarantine" / b
         if dest.exists():  # the same name was quarantined before: keep that copy beside it
-            dest.rename(dest.with_name(f"{b}.{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"))
+            dest.rename(dest.with_name(f"{b}.{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"))
         dest.parent.mkdir(parents=True, exist_ok=True)
         report.write(dest.parent / f"{b}.report.json")
-        write_atomic(_batch_record(paths, b), json.dumps(
-            {"batch": b, "status": "quarantined", "at": _now(), "accepted": len(report.accepted),
-             "problems": [dataclasses.asdict(r) for r in problems][:200],
-             "report": str(dest.parent / f"{b}.report.json")}, indent=2))
+        write_atomic(
+            _batch_record(paths, b),
+            json.dumps(
+                {
+                    "batch": b,
+                    "status": "quarantined",
+                    "at": _now(),
+                    "accepted": len(report.accepted),
+                    "problems": [dataclasses.asdict(r) for r in problems][:200],
+                    "report": str(dest.parent / f"{b}.report.json"),
+                },
+                indent=2,
+            ),
+        )
         shutil.move(str(src), dest)
         logger.warning("Quarantined batch %s: %d problem files (report in %s)", b, len(problems), dest.parent)
     return good
@@ -155,11 +169,13 @@ def ingest(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> str:
         if src.is_dir():  # not yet moved: (re-)import; images already in the pool are skipped
             datastore.import_data(paths, src, source=b)
             if done.exists():
-                done.rename(done.with_name(f"{b}.{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}"))
+                done.rename(done.with_name(f"{b}.{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"))
             done.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(src), done)
-        write_atomic(_batch_record(paths, b), json.dumps(
-            {"batch": b, "status": "ingested", "at": _now(), "folder": str(done)}, indent=2))
+        write_atomic(
+            _batch_record(paths, b),
+            json.dumps({"batch": b, "status": "ingested", "at": _now(), "folder": str(done)}, indent=2),
+        )
     datastore.split(paths)
     return datastore.training_view(paths).version
 
@@ -194,9 +210,17 @@ def train_challenger(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
         if cfg.warm_start and champion:
             bundle = resolve_bundle(f"runs:/{champion.run_id}/bundle", Path(tmp))
             train_cfg = dataclasses.replace(train_cfg, weights=str(bundle / "model.pt"))
-        result = train_and_evaluate(paths, train_cfg, cfg.target_sensitivity, run_name=f"challenger-{version}",
-                                    tags={"cycle.role": "challenger", "cycle.dataset_version": version,
-                                          "cycle.warm_start_from": champion.version if cfg.warm_start and champion else ""})
+        result = train_and_evaluate(
+            paths,
+            train_cfg,
+            cfg.target_sensitivity,
+            run_name=f"challenger-{version}",
+            tags={
+                "cycle.role": "challenger",
+                "cycle.dataset_version": version,
+                "cycle.warm_start_from": champion.version if cfg.warm_start and champion else "",
+            },
+        )
     _write_cycle(paths, version, challenger_run_id=result.run_id, challenger_version=result.registered_version)
     return result.run_id
 
@@ -223,8 +247,11 @@ def score_pair(paths: HubPaths, version: str) -> str:
                 out[role] = None
                 continue
             s = score(ModelBundle.load(resolve_bundle(f"runs:/{ref}/bundle", Path(tmp) / role)), view, GOLD)
-            out[role] = {"metrics": s.metrics.to_dict(), "correct": ((s.p >= s.metrics.threshold) == s.y).tolist(),
-                         "run_id": ref}
+            out[role] = {
+                "metrics": s.metrics.to_dict(),
+                "correct": ((s.p >= s.metrics.threshold) == s.y).tolist(),
+                "run_id": ref,
+            }
     out["champion_version"] = champion.version if champion else None
     if out["champion"]:
         with mlflow.start_run(run_id=run_id):
@@ -262,8 +289,9 @@ def _feed_champion(cfg: CycleConfig) -> int | None:
     from export import feed
 
     if not (cfg.feed_dir / "metadata" / "root.json").exists():
-        logger.warning("No feed at %s: creating one with keys in %s (move the root key offline)",
-                       cfg.feed_dir, cfg.keys_dir)
+        logger.warning(
+            "No feed at %s: creating one with keys in %s (move the root key offline)", cfg.feed_dir, cfg.keys_dir
+        )
         feed.init_feed(cfg.feed_dir, cfg.keys_dir)
     return feed.status(cfg.feed_dir).champion
 
@@ -280,8 +308,9 @@ def build_package(paths: HubPaths, cfg: CycleConfig, registered_version: str) ->
         if str(card.get("provenance", {}).get("registered_version")) == str(registered_version):
             return out  # built by an earlier try
         shutil.rmtree(out)  # an unpublished leftover of another model
-    return export_model(paths, f"models:/{REGISTERED_MODEL}/{registered_version}", new, out,
-                        registered_version=str(registered_version))
+    return export_model(
+        paths, f"models:/{REGISTERED_MODEL}/{registered_version}", new, out, registered_version=str(registered_version)
+    )
 
 
 def _publish(cfg: CycleConfig, package: Path) -> int:
@@ -380,8 +409,10 @@ def describe(summary: dict) -> str:
     if summary.get("seconds"):
         lines.append("seconds by step: " + ", ".join(f"{k} {v:.1f}" for k, v in summary["seconds"].items()))
     if summary.get("quarantined"):
-        lines.append(f"quarantined (see {', '.join(summary['quarantined'])} under quarantine/): "
-                     f"{', '.join(summary['quarantined'])}")
+        lines.append(
+            f"quarantined (see {', '.join(summary['quarantined'])} under quarantine/): "
+            f"{', '.join(summary['quarantined'])}"
+        )
     if "run_id" not in summary:
         lines.append("nothing new to train on: the cycle ended early and changed nothing")
         return "\n".join(lines)
@@ -389,15 +420,21 @@ def describe(summary: dict) -> str:
     champ = d["inputs"].get("champion")
     ch = d["inputs"]["challenger"]
     lines.append(f"dataset {summary['dataset_version']}: challenger run {summary['run_id']}")
-    lines.append(f"  challenger on gold: accuracy {ch['accuracy']:.3f}, recall {ch['recall']:.3f}, "
-                 f"specificity {ch['specificity']:.3f}, ROC AUC {ch['roc_auc']:.3f}")
+    lines.append(
+        f"  challenger on gold: accuracy {ch['accuracy']:.3f}, recall {ch['recall']:.3f}, "
+        f"specificity {ch['specificity']:.3f}, ROC AUC {ch['roc_auc']:.3f}"
+    )
     if champ:
-        lines.append(f"  champion v{d['inputs']['champion_version']} on the same gold set: accuracy "
-                     f"{champ['accuracy']:.3f}, recall {champ['recall']:.3f}, specificity {champ['specificity']:.3f}")
+        lines.append(
+            f"  champion v{d['inputs']['champion_version']} on the same gold set: accuracy "
+            f"{champ['accuracy']:.3f}, recall {champ['recall']:.3f}, specificity {champ['specificity']:.3f}"
+        )
     lines += [f"  {r}" for r in d["reasons"]]
     if summary["promote"]:
-        lines.append(f"PROMOTED: registered version {summary['registered_version']} is champion, "
-                     f"published as feed version {summary['feed_version']}")
+        lines.append(
+            f"PROMOTED: registered version {summary['registered_version']} is champion, "
+            f"published as feed version {summary['feed_version']}"
+        )
     else:
         lines.append("REJECTED: the champion and the feed are unchanged")
     return "\n".join(lines)

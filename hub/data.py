@@ -12,11 +12,12 @@ owns; it only grows, is DVC-tracked, and is split by *patient* into train / val 
 The split is persisted in ``splits.json``: once made, the gold set never moves; patients that
 arrive later go to train or val, never to gold.
 """
+
 from __future__ import annotations
 
 import csv
-import fcntl
 import dataclasses
+import fcntl
 import hashlib
 import io
 import json
@@ -26,7 +27,7 @@ import random
 import re
 import shutil
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from export.atomic import write_atomic
@@ -64,9 +65,9 @@ def patient_id(filename: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class ImageRecord:
-    path: Path          # absolute path of the file as found
-    rel: str            # path relative to the scanned root, for reports
-    split: str          # train / val / test (Kaggle) or "batch"
+    path: Path  # absolute path of the file as found
+    rel: str  # path relative to the scanned root, for reports
+    split: str  # train / val / test (Kaggle) or "batch"
     label: str
     sha256: str
     patient: str
@@ -90,10 +91,12 @@ class ValidationReport:
 
     def summary(self) -> str:
         by_label = Counter(r.label for r in self.accepted)
-        lines = [f"{self.root} ({self.layout} layout): {len(self.accepted)} accepted "
-                 f"({', '.join(f'{k} {by_label.get(k, 0)}' for k in LABELS)}), "
-                 f"{len(self.rejected)} rejected"
-                 + (f", {len(self.kept_aside)} official test images kept aside" if self.kept_aside else "")]
+        lines = [
+            f"{self.root} ({self.layout} layout): {len(self.accepted)} accepted "
+            f"({', '.join(f'{k} {by_label.get(k, 0)}' for k in LABELS)}), "
+            f"{len(self.rejected)} rejected"
+            + (f", {len(self.kept_aside)} official test images kept aside" if self.kept_aside else "")
+        ]
         for rej in self.rejected:
             lines.append(f"  rejected {rej.rel}: {rej.reason}")
         return "\n".join(lines)
@@ -122,8 +125,9 @@ def detect_layout(root: Path) -> str:
         return "kaggle"
     if names & set(LABELS):
         return "batch"
-    raise DataError(f"{root} has neither split folders ({', '.join(KAGGLE_SPLITS)}) "
-                    f"nor label folders ({', '.join(LABELS)})")
+    raise DataError(
+        f"{root} has neither split folders ({', '.join(KAGGLE_SPLITS)}) nor label folders ({', '.join(LABELS)})"
+    )
 
 
 def _classify(root: Path, f: Path, layout: str) -> tuple[str | None, str | None, str | None]:
@@ -131,15 +135,25 @@ def _classify(root: Path, f: Path, layout: str) -> tuple[str | None, str | None,
     parts = f.relative_to(root).parts
     if layout == "kaggle":
         if len(parts) != 3:
-            return None, None, ("not inside <split>/<label>/" if len(parts) < 3 else "nested too deep "
-                                "(expected <split>/<label>/<file>)")
+            return (
+                None,
+                None,
+                (
+                    "not inside <split>/<label>/"
+                    if len(parts) < 3
+                    else "nested too deep (expected <split>/<label>/<file>)"
+                ),
+            )
         split, label = parts[0], parts[1]
         if split not in KAGGLE_SPLITS:
             return None, None, f"unknown split folder {split!r} (expected {', '.join(KAGGLE_SPLITS)})"
     else:
         if len(parts) != 2:
-            return None, None, ("not inside a label folder" if len(parts) < 2 else
-                                "nested too deep (expected <label>/<file>)")
+            return (
+                None,
+                None,
+                ("not inside a label folder" if len(parts) < 2 else "nested too deep (expected <label>/<file>)"),
+            )
         split, label = "batch", parts[0]
     if label not in LABELS:
         return split, None, f"unknown label folder {label!r} (expected {', '.join(LABELS)})"
@@ -155,8 +169,9 @@ def scan(root: str | os.PathLike, known: dict[str, tuple[str, str]] | None = Non
     """Validate every file under ``root``.
 
     ``known`` maps sha256 → (place, label) of images already owned (the pool); a file with the same
-    content is rejected as a duplicate, or as a label conflict when its label differs. Across splits, the copy in the most protected split
-    (test, then val, then train) is kept. The same content under both labels rejects every copy.
+    content is rejected as a duplicate, or as a label conflict when its label differs. Across splits,
+    the copy in the most protected split (test, then val, then train) is kept. The same content
+    under both labels rejects every copy.
     """
     root = Path(root).resolve()
     layout = detect_layout(root)
@@ -174,8 +189,7 @@ def scan(root: str | os.PathLike, known: dict[str, tuple[str, str]] | None = Non
         if reason is not None:
             rejected.append(Rejection(rel, reason))
             continue
-        candidates.append(ImageRecord(f, rel, split, label, sha256_of(f), patient_id(f.name),
-                                      img.width, img.height))
+        candidates.append(ImageRecord(f, rel, split, label, sha256_of(f), patient_id(f.name), img.width, img.height))
 
     groups: dict[str, list[ImageRecord]] = defaultdict(list)
     for rec in candidates:
@@ -185,15 +199,21 @@ def scan(root: str | os.PathLike, known: dict[str, tuple[str, str]] | None = Non
         recs.sort(key=lambda r: (_SPLIT_PRIORITY[r.split], r.rel))
         if sha in known:
             place, pool_label = known[sha]
-            rejected += [Rejection(r.rel, f"duplicate of {place} already in the pool") if r.label == pool_label else
-                         Rejection(r.rel, f"same image content labelled both NORMAL and PNEUMONIA ({place} is "
-                                          f"{pool_label})") for r in recs]
+            rejected += [
+                Rejection(r.rel, f"duplicate of {place} already in the pool")
+                if r.label == pool_label
+                else Rejection(
+                    r.rel, f"same image content labelled both NORMAL and PNEUMONIA ({place} is {pool_label})"
+                )
+                for r in recs
+            ]
             continue
         labels = {r.label for r in recs}
         if len(labels) > 1:
             others = ", ".join(r.rel for r in recs)
-            rejected += [Rejection(r.rel, f"same image content labelled both NORMAL and PNEUMONIA ({others})")
-                         for r in recs]
+            rejected += [
+                Rejection(r.rel, f"same image content labelled both NORMAL and PNEUMONIA ({others})") for r in recs
+            ]
             continue
         keep.append(recs[0])
         rejected += [Rejection(r.rel, f"duplicate of {recs[0].rel} (same content)") for r in recs[1:]]
@@ -213,11 +233,11 @@ MANIFEST_FIELDS = ("file", "label", "sha256", "patient", "source", "width", "hei
 
 @dataclasses.dataclass(frozen=True)
 class PoolEntry:
-    file: str       # relative to the pool root: <LABEL>/<name>
+    file: str  # relative to the pool root: <LABEL>/<name>
     label: str
     sha256: str
     patient: str
-    source: str     # where it came from (import root or batch id)
+    source: str  # where it came from (import root or batch id)
     width: int
     height: int
 
@@ -234,8 +254,10 @@ class Pool:
             return []
         with open(self.manifest, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
-        return [PoolEntry(r["file"], r["label"], r["sha256"], r["patient"], r["source"],
-                          int(r["width"]), int(r["height"])) for r in rows]
+        return [
+            PoolEntry(r["file"], r["label"], r["sha256"], r["patient"], r["source"], int(r["width"]), int(r["height"]))
+            for r in rows
+        ]
 
     def known_hashes(self) -> dict[str, tuple[str, str]]:
         """sha256 → (where in the pool, label)."""
@@ -265,8 +287,7 @@ class Pool:
             tmp = dest.with_name(f".{dest.name}.tmp")
             shutil.copyfile(rec.path, tmp)
             os.replace(tmp, dest)
-            entry = PoolEntry(f"{rec.label}/{name}", rec.label, rec.sha256, rec.patient, source,
-                              rec.width, rec.height)
+            entry = PoolEntry(f"{rec.label}/{name}", rec.label, rec.sha256, rec.patient, source, rec.width, rec.height)
             taken.add(entry.file)
             added.append(entry)
         if added:
@@ -290,14 +311,14 @@ class Split:
     gold_frac: float
     val_frac: float
     patients: dict[str, str]
-    gold: list[str]            # sha256 of every gold image, sorted
+    gold: list[str]  # sha256 of every gold image, sorted
     created_at: str
 
     def save(self, path: Path) -> None:
         write_atomic(path, json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True))
 
     @classmethod
-    def load(cls, path: Path) -> "Split":
+    def load(cls, path: Path) -> Split:
         if not path.exists():
             raise DataError(f"No split yet at {path}: run `pneumo-hub data split` first")
         return cls(**json.loads(path.read_text(encoding="utf-8")))
@@ -322,8 +343,7 @@ def _late_split(patient: str, seed: int, val_frac: float) -> str:
     return VAL if h < val_frac else TRAIN
 
 
-def make_split(entries: list[PoolEntry], gold_frac: float = 0.15, val_frac: float = 0.15,
-               seed: int = 42) -> Split:
+def make_split(entries: list[PoolEntry], gold_frac: float = 0.15, val_frac: float = 0.15, seed: int = 42) -> Split:
     """Stratified (by the patient's majority label) patient-level split, deterministic by seed."""
     if not entries:
         raise DataError("The pool is empty: import data first (`pneumo-hub data import <folder>`)")
@@ -344,8 +364,7 @@ def make_split(entries: list[PoolEntry], gold_frac: float = 0.15, val_frac: floa
         for i, p in enumerate(ps):
             patients[p] = GOLD if i < n_gold else VAL if i < n_gold + n_val else TRAIN
     gold = sorted(e.sha256 for e in entries if patients[e.patient] == GOLD)
-    return Split(seed, gold_frac, val_frac, patients, gold,
-                 datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return Split(seed, gold_frac, val_frac, patients, gold, datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def dataset_version(assigned: dict[str, list[PoolEntry]]) -> str:

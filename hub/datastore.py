@@ -1,16 +1,29 @@
 """The data steps the CLI and the pipeline call: import, split, status, and the training view."""
+
 from __future__ import annotations
 
 import dataclasses
 import logging
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hub import dvc
 from hub.config import HubPaths
-from hub.data import (GOLD, LABELS, TRAIN, VAL, DataError, Pool, PoolEntry, Split, ValidationReport,
-                      dataset_version, make_split, scan)
+from hub.data import (
+    GOLD,
+    LABELS,
+    TRAIN,
+    VAL,
+    DataError,
+    Pool,
+    PoolEntry,
+    Split,
+    ValidationReport,
+    dataset_version,
+    make_split,
+    scan,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +37,7 @@ def validate(root: Path, paths: HubPaths | None = None) -> ValidationReport:
 def import_data(paths: HubPaths, root: Path, source: str | None = None) -> tuple[ValidationReport, list[PoolEntry]]:
     """Validate ``root`` and copy what is accepted into the pool; DVC-track the new pool version."""
     report = validate(root, paths)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report.write(paths.reports / f"import-{stamp}-{Path(root).name}.json")
     added = Pool(paths.pool).add(report.accepted, source or Path(root).resolve().name)
     if added or Pool(paths.pool).manifest.exists():
@@ -33,8 +46,9 @@ def import_data(paths: HubPaths, root: Path, source: str | None = None) -> tuple
     return report, added
 
 
-def split(paths: HubPaths, gold_frac: float = 0.15, val_frac: float = 0.15, seed: int = 42,
-          reset: bool = False) -> tuple[Split, bool]:
+def split(
+    paths: HubPaths, gold_frac: float = 0.15, val_frac: float = 0.15, seed: int = 42, reset: bool = False
+) -> tuple[Split, bool]:
     """Create the persisted split if there is none (or ``reset``); return it and whether it is new."""
     if paths.splits.exists() and not reset:
         return Split.load(paths.splits), False
@@ -73,9 +87,13 @@ def training_view(paths: HubPaths) -> TrainingView:
 
 def status(paths: HubPaths) -> dict:
     entries = Pool(paths.pool).entries()
-    out: dict = {"home": str(paths.home), "pool_images": len(entries),
-                 "pool_by_label": dict(Counter(e.label for e in entries)),
-                 "dvc_hash": dvc.tracked_hash(paths.home), "split": None}
+    out: dict = {
+        "home": str(paths.home),
+        "pool_images": len(entries),
+        "pool_by_label": dict(Counter(e.label for e in entries)),
+        "dvc_hash": dvc.tracked_hash(paths.home),
+        "split": None,
+    }
     if entries and paths.splits.exists():
         view = training_view(paths)
         out["split"] = view.counts()

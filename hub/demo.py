@@ -1,4 +1,5 @@
 """`pneumo-hub demo`: the whole loop on the bundled sample, on the embedded default, in a few minutes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,20 +37,32 @@ def demo(paths: HubPaths, data: Path, epochs: int = 4, image_size: int = 128, ou
     home = paths.home
     if home.exists() and any(home.iterdir()):
         if not (home / MARKER).exists():
-            print(f"pneumo-hub: error: {home} already holds hub data; the demo needs its own folder "
-                  f"(use --home or PNEUMO_HOME)", file=sys.stderr)
+            print(
+                f"pneumo-hub: error: {home} already holds hub data; the demo needs its own folder "
+                f"(use --home or PNEUMO_HOME)",
+                file=sys.stderr,
+            )
             return 1
         shutil.rmtree(home)  # an earlier demo: start over
     home.mkdir(parents=True)
     (home / MARKER).write_text("created by `pneumo-hub demo`; safe to delete\n")
 
     from hub.model import imagenet_cache_file
+
     weights = "imagenet" if imagenet_cache_file().is_file() else "none"
     # everything inside the demo's folder, whatever MLFLOW_TRACKING_URI or PNEUMO_FEED_* say
     os.environ.pop("MLFLOW_TRACKING_URI", None)
-    settings = {"epochs": epochs, "image_size": image_size, "weights": weights, "settle_seconds": 0,
-                "target_sensitivity": 0.9, "policy": DEMO_POLICY, "incoming": str(home / "incoming"),
-                "feed_dir": str(home / "feed"), "keys_dir": str(home / "feed-keys")}
+    settings = {
+        "epochs": epochs,
+        "image_size": image_size,
+        "weights": weights,
+        "settle_seconds": 0,
+        "target_sensitivity": 0.9,
+        "policy": DEMO_POLICY,
+        "incoming": str(home / "incoming"),
+        "feed_dir": str(home / "feed"),
+        "keys_dir": str(home / "feed-keys"),
+    }
     os.environ.pop("PNEUMO_POLICY", None)
     cfg = cycle.CycleConfig.from_env(paths, settings)
     print(f"PneumoScan demo in {home}", file=out)
@@ -67,8 +80,11 @@ def demo(paths: HubPaths, data: Path, epochs: int = 4, image_size: int = 128, ou
 
     print("\nWhere to look:", file=out)
     print(f"  runs, metrics, plots, registry: mlflow ui --backend-store-uri {paths.tracking_uri()}", file=out)
-    print(f"  model packages: {home / 'packages'}   signed feed: {cfg.feed_dir} "
-          f"(serve it: pneumo-hub --home {home} feed serve)", file=out)
+    print(
+        f"  model packages: {home / 'packages'}   signed feed: {cfg.feed_dir} "
+        f"(serve it: pneumo-hub --home {home} feed serve)",
+        file=out,
+    )
     print(f"  data pool (DVC): {paths.pool}   decisions: {home / 'cycles'}", file=out)
     print("  the same cycle runs daily and on new batches under Airflow: pneumo-hub up", file=out)
     return 0

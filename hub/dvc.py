@@ -4,6 +4,7 @@ The hub home is a DVC repository without git (``dvc init --no-scm``); ``pool.dvc
 directory hash DVC computed, which runs record beside the content fingerprint.
 A remote (``dvc remote add``) can be configured by the ML team to push versions off the machine.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,7 @@ class DvcError(RuntimeError):
 
 def _dvc(home: Path, *args: str) -> str:
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=home, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=home, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise DvcError(f"dvc {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout

@@ -2,6 +2,7 @@
 
 Label 1 is PNEUMONIA (the positive class); ``p`` is the probability of PNEUMONIA.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,7 +22,7 @@ class Metrics:
     fn: int
     accuracy: float
     precision: float
-    recall: float        # sensitivity
+    recall: float  # sensitivity
     specificity: float
     f1: float
     roc_auc: float
@@ -35,9 +36,11 @@ class Metrics:
         return np.array([[self.tn, self.fp], [self.fn, self.tp]])
 
     def summary(self) -> str:
-        return (f"accuracy {self.accuracy:.3f}  precision {self.precision:.3f}  recall {self.recall:.3f}  "
-                f"specificity {self.specificity:.3f}  F1 {self.f1:.3f}  ROC AUC {self.roc_auc:.3f}  "
-                f"ECE {self.ece:.3f}  (n={self.n}, threshold {self.threshold:.3f})")
+        return (
+            f"accuracy {self.accuracy:.3f}  precision {self.precision:.3f}  recall {self.recall:.3f}  "
+            f"specificity {self.specificity:.3f}  F1 {self.f1:.3f}  ROC AUC {self.roc_auc:.3f}  "
+            f"ECE {self.ece:.3f}  (n={self.n}, threshold {self.threshold:.3f})"
+        )
 
 
 def _div(a: float, b: float) -> float:
@@ -92,10 +95,21 @@ def compute_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5, n_bins
     tn = int(((pred == 0) & (y == 0)).sum())
     fn = int(((pred == 0) & (y == 1)).sum())
     precision, recall = _div(tp, tp + fp), _div(tp, tp + fn)
-    return Metrics(n=len(y), threshold=float(threshold), tp=tp, fp=fp, tn=tn, fn=fn,
-                   accuracy=_div(tp + tn, len(y)), precision=precision, recall=recall,
-                   specificity=_div(tn, tn + fp), f1=_div(2 * precision * recall, precision + recall),
-                   roc_auc=roc_auc(y, p), ece=expected_calibration_error(y, p, n_bins))
+    return Metrics(
+        n=len(y),
+        threshold=float(threshold),
+        tp=tp,
+        fp=fp,
+        tn=tn,
+        fn=fn,
+        accuracy=_div(tp + tn, len(y)),
+        precision=precision,
+        recall=recall,
+        specificity=_div(tn, tn + fp),
+        f1=_div(2 * precision * recall, precision + recall),
+        roc_auc=roc_auc(y, p),
+        ece=expected_calibration_error(y, p, n_bins),
+    )
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -144,8 +158,10 @@ def threshold_for_sensitivity(y: np.ndarray, p: np.ndarray, target: float) -> fl
 # ---------------------------------------------------------------------------------------------
 def _plt():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -156,8 +172,15 @@ def plot_confusion(m: Metrics, path: Path, classes=("NORMAL", "PNEUMONIA")) -> P
     ax.imshow(cm, cmap="Blues")
     for i in range(2):
         for j in range(2):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                    color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=14)
+            ax.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                color="white" if cm[i, j] > cm.max() / 2 else "black",
+                fontsize=14,
+            )
     ax.set_xticks([0, 1], classes)
     ax.set_yticks([0, 1], classes)
     ax.set_xlabel("predicted")
@@ -176,8 +199,13 @@ def plot_roc(y: np.ndarray, p: np.ndarray, path: Path, operating: Metrics | None
     ax.plot(fpr, tpr, lw=2, label=f"AUC {roc_auc(y, p):.3f}")
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
     if operating is not None:
-        ax.plot(1 - operating.specificity, operating.recall, "o", color="red",
-                label=f"operating point (t={operating.threshold:.2f})")
+        ax.plot(
+            1 - operating.specificity,
+            operating.recall,
+            "o",
+            color="red",
+            label=f"operating point (t={operating.threshold:.2f})",
+        )
     ax.set_xlabel("1 - specificity")
     ax.set_ylabel("sensitivity")
     ax.set_title("ROC, gold test set")
@@ -188,8 +216,9 @@ def plot_roc(y: np.ndarray, p: np.ndarray, path: Path, operating: Metrics | None
     return path
 
 
-def plot_reliability(y: np.ndarray, p: np.ndarray, path: Path, n_bins: int = 10,
-                     p_uncalibrated: np.ndarray | None = None) -> Path:
+def plot_reliability(
+    y: np.ndarray, p: np.ndarray, path: Path, n_bins: int = 10, p_uncalibrated: np.ndarray | None = None
+) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.2, 4.0), dpi=120)
     edges = np.linspace(0, 1, n_bins + 1)

@@ -1,4 +1,5 @@
 """The model: torchvision ResNet18 with a 2-class head, and where its initial weights come from."""
+
 from __future__ import annotations
 
 import logging
@@ -39,7 +40,8 @@ def build_model(weights: str = "imagenet") -> nn.Module:
             raise WeightsError(
                 f"ImageNet weights for ResNet18 are not in torchvision's cache ({cache}) and this "
                 f"machine is offline. Copy resnet18-f37072fd.pth there (TORCH_HOME moves the cache), "
-                f"pass --weights <path-to-file>, or use --weights none.")
+                f"pass --weights <path-to-file>, or use --weights none."
+            )
         model = models.resnet18(weights=models.ResNet18_Weights.IMAGENET1K_V1)
         model.fc = nn.Linear(model.fc.in_features, NUM_CLASSES)
         return model
@@ -63,8 +65,9 @@ def build_model(weights: str = "imagenet") -> nn.Module:
     missing, unexpected = model.load_state_dict(state, strict=False)
     bad_missing = [k for k in missing if not (head_mismatch and k.startswith("fc."))]
     if bad_missing or unexpected:
-        raise WeightsError(f"{path} is not a ResNet18 state dict (missing {bad_missing[:3]}, "
-                           f"unexpected {list(unexpected)[:3]})")
+        raise WeightsError(
+            f"{path} is not a ResNet18 state dict (missing {bad_missing[:3]}, unexpected {list(unexpected)[:3]})"
+        )
     return model
 
 
@@ -73,5 +76,6 @@ def set_trainable(model: nn.Module, trainable: str) -> None:
     if trainable not in ("all", "layer4", "head"):
         raise ValueError(f"Invalid trainable {trainable!r}. Supported: all, layer4, head.")
     for name, p in model.named_parameters():
-        p.requires_grad = (trainable == "all" or name.startswith("fc.")
-                           or (trainable == "layer4" and name.startswith("layer4.")))
+        p.requires_grad = (
+            trainable == "all" or name.startswith("fc.") or (trainable == "layer4" and name.startswith("layer4."))
+        )

@@ -1,4 +1,5 @@
 """Hub step: a trained bundle → a verified ONNX model package (export/ does the work)."""
+
 from __future__ import annotations
 
 import logging
@@ -21,6 +22,7 @@ def _registered_version(run_id: str | None) -> str | None:
         return None
     try:
         from mlflow import MlflowClient
+
         versions = MlflowClient().search_model_versions(f"name = '{REGISTERED_MODEL}' and run_id = '{run_id}'")
         return str(versions[0].version) if versions else None
     except Exception as e:  # a tracking server that is down must not block an export
@@ -28,9 +30,17 @@ def _registered_version(run_id: str | None) -> str | None:
         return None
 
 
-def export_model(paths: HubPaths, model: str, version: int, out_dir: Path | None = None, int8: bool = True,
-                 n_verify: int = 32, n_calibration: int = 128, seed: int = 0,
-                 registered_version: str | None = None) -> Path:
+def export_model(
+    paths: HubPaths,
+    model: str,
+    version: int,
+    out_dir: Path | None = None,
+    int8: bool = True,
+    n_verify: int = 32,
+    n_calibration: int = 128,
+    seed: int = 0,
+    registered_version: str | None = None,
+) -> Path:
     """Export ``model`` (bundle folder or MLflow URI) as package ``version``; refused if verification fails."""
     from export.onnx_export import build_package
 
@@ -43,13 +53,30 @@ def export_model(paths: HubPaths, model: str, version: int, out_dir: Path | None
         gold_files, gold_labels = view.files(GOLD)
         train_files, _ = view.files(TRAIN)
         rng = np.random.default_rng(seed)
-        calibration = [train_files[i] for i in sorted(rng.choice(len(train_files),
-                                                                 min(n_calibration, len(train_files)), replace=False))]
-        provenance = {"mlflow_run_id": info.mlflow_run_id, "registered_model": REGISTERED_MODEL,
-                      "registered_version": registered_version or _registered_version(info.mlflow_run_id),
-                      "dataset_version": info.dataset_version, "dvc_md5": info.dvc_hash,
-                      "git_commit": tracking.git_commit()}
-        return build_package(bundle.model, temperature=info.temperature, threshold=info.threshold, spec=info.spec,
-                             version=version, out_dir=out_dir, metrics=info.gold_metrics, provenance=provenance,
-                             verify_files=gold_files[:n_verify], gold_files=gold_files, gold_labels=gold_labels,
-                             calibration_files=calibration, int8=int8)
+        calibration = [
+            train_files[i]
+            for i in sorted(rng.choice(len(train_files), min(n_calibration, len(train_files)), replace=False))
+        ]
+        provenance = {
+            "mlflow_run_id": info.mlflow_run_id,
+            "registered_model": REGISTERED_MODEL,
+            "registered_version": registered_version or _registered_version(info.mlflow_run_id),
+            "dataset_version": info.dataset_version,
+            "dvc_md5": info.dvc_hash,
+            "git_commit": tracking.git_commit(),
+        }
+        return build_package(
+            bundle.model,
+            temperature=info.temperature,
+            threshold=info.threshold,
+            spec=info.spec,
+            version=version,
+            out_dir=out_dir,
+            metrics=info.gold_metrics,
+            provenance=provenance,
+            verify_files=gold_files[:n_verify],
+            gold_files=gold_files,
+            gold_labels=gold_labels,
+            calibration_files=calibration,
+            int8=int8,
+        )

@@ -1,4 +1,5 @@
 """Hub steps that tie data, training, evaluation and tracking together (called by CLI and DAG)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,8 +17,7 @@ from hub.bundle import ModelBundle, ModelInfo
 from hub.config import HubPaths
 from hub.data import GOLD, TRAIN, VAL
 from hub.datastore import TrainingView, training_view
-from hub.train import (TrainConfig, XrayDataset, compute_environment, fit, make_loader, predict_logits,
-                       resolve_device)
+from hub.train import TrainConfig, XrayDataset, compute_environment, fit, make_loader, predict_logits, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -33,23 +33,26 @@ class Scores:
 
     def write_plots(self, directory: Path) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)
-        return [ev.plot_confusion(self.metrics, directory / "confusion_matrix.png"),
-                ev.plot_roc(self.y, self.p, directory / "roc.png", operating=self.metrics),
-                ev.plot_reliability(self.y, self.p, directory / "reliability.png",
-                                    p_uncalibrated=self.p_uncalibrated)]
+        return [
+            ev.plot_confusion(self.metrics, directory / "confusion_matrix.png"),
+            ev.plot_roc(self.y, self.p, directory / "roc.png", operating=self.metrics),
+            ev.plot_reliability(self.y, self.p, directory / "reliability.png", p_uncalibrated=self.p_uncalibrated),
+        ]
 
 
 def _compute_tags(device: str) -> dict[str, str]:
     return {f"compute.{k}": v for k, v in compute_environment(resolve_device(device)).items()}
 
 
-def score(bundle: ModelBundle, view: TrainingView, split: str = GOLD, num_workers: int = 0,
-          device: str = "auto") -> Scores:
+def score(
+    bundle: ModelBundle, view: TrainingView, split: str = GOLD, num_workers: int = 0, device: str = "auto"
+) -> Scores:
     """Score a model on a split of the view with its own preprocessing, temperature and threshold."""
     dev = resolve_device(device)
     ds = XrayDataset(*view.files(split), bundle.info.spec)
-    logits, y = predict_logits(bundle.model.to(dev), make_loader(ds, 64, False, num_workers=num_workers), dev,
-                               desc=split)
+    logits, y = predict_logits(
+        bundle.model.to(dev), make_loader(ds, 64, False, num_workers=num_workers), dev, desc=split
+    )
     p = ev.softmax(logits, bundle.info.temperature)[:, 1]
     return Scores(ev.compute_metrics(y, p, bundle.info.threshold), y, p, ev.softmax(logits)[:, 1])
 
@@ -74,9 +77,16 @@ class TrainResult:
     seconds: dict
 
 
-def train_and_evaluate(paths: HubPaths, config: TrainConfig, target_sensitivity: float = 0.95,
-                       register: bool = True, resume: bool = False, run_name: str | None = None,
-                       progress: bool | None = None, tags: dict | None = None) -> TrainResult:
+def train_and_evaluate(
+    paths: HubPaths,
+    config: TrainConfig,
+    target_sensitivity: float = 0.95,
+    register: bool = True,
+    resume: bool = False,
+    run_name: str | None = None,
+    progress: bool | None = None,
+    tags: dict | None = None,
+) -> TrainResult:
     """Train on the pool's train split, calibrate on val, score on gold, record it all in MLflow."""
     import mlflow
 
@@ -85,29 +95,59 @@ def train_and_evaluate(paths: HubPaths, config: TrainConfig, target_sensitivity:
     ckpt_dir = paths.runs / f"{view.version}-seed{config.seed}"
     t0 = time.perf_counter()
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        mlflow.set_tags({"mlflow.source.git.commit": tracking.git_commit() or "unknown",
-                         "dataset_version": view.version, "dvc_md5": view.dvc_hash or "",
-                         "checkpoint_dir": str(ckpt_dir), **(tags or {}),
-                         **_compute_tags(config.device)})
-        mlflow.log_params({**dataclasses.asdict(config), "target_sensitivity": target_sensitivity,
-                           **{f"n_{s}_{lbl}": n for s, c in view.counts().items() for lbl, n in c.items()}})
+        mlflow.set_tags(
+            {
+                "mlflow.source.git.commit": tracking.git_commit() or "unknown",
+                "dataset_version": view.version,
+                "dvc_md5": view.dvc_hash or "",
+                "checkpoint_dir": str(ckpt_dir),
+                **(tags or {}),
+                **_compute_tags(config.device),
+            }
+        )
+        mlflow.log_params(
+            {
+                **dataclasses.asdict(config),
+                "target_sensitivity": target_sensitivity,
+                **{f"n_{s}_{lbl}": n for s, c in view.counts().items() for lbl, n in c.items()},
+            }
+        )
         tracking.log_dataset(view)
-        result = fit(config, view.files(TRAIN), view.files(VAL), ckpt_dir, resume=resume, progress=progress,
-                     on_epoch=lambda row: mlflow.log_metrics(
-                         {k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]))
+        result = fit(
+            config,
+            view.files(TRAIN),
+            view.files(VAL),
+            ckpt_dir,
+            resume=resume,
+            progress=progress,
+            on_epoch=lambda row: mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]),
+        )
         t_train = time.perf_counter() - t0
         temperature, threshold = calibrate(result.model, view, config, target_sensitivity)
-        info = ModelInfo(preprocess=config.spec().to_dict(), temperature=temperature, threshold=threshold,
-                         target_sensitivity=target_sensitivity, dataset_version=view.version,
-                         dvc_hash=view.dvc_hash, train_config=dataclasses.asdict(config),
-                         best_epoch=result.best_epoch, mlflow_run_id=run.info.run_id)
+        info = ModelInfo(
+            preprocess=config.spec().to_dict(),
+            temperature=temperature,
+            threshold=threshold,
+            target_sensitivity=target_sensitivity,
+            dataset_version=view.version,
+            dvc_hash=view.dvc_hash,
+            train_config=dataclasses.asdict(config),
+            best_epoch=result.best_epoch,
+            mlflow_run_id=run.info.run_id,
+        )
         bundle = ModelBundle(result.model.cpu().eval(), info)
         scores = score(bundle, view, GOLD, num_workers=config.num_workers, device=config.device)
         info.gold_metrics = scores.metrics.to_dict()
         bundle_dir = bundle.save(ckpt_dir / "bundle")
         mlflow.log_metrics({f"gold_{k}": v for k, v in scores.metrics.to_dict().items() if k != "n"})
-        mlflow.log_metrics({"temperature": temperature, "threshold": threshold, "best_epoch": result.best_epoch,
-                            "gold_ece_uncalibrated": ev.expected_calibration_error(scores.y, scores.p_uncalibrated)})
+        mlflow.log_metrics(
+            {
+                "temperature": temperature,
+                "threshold": threshold,
+                "best_epoch": result.best_epoch,
+                "gold_ece_uncalibrated": ev.expected_calibration_error(scores.y, scores.p_uncalibrated),
+            }
+        )
         with tempfile.TemporaryDirectory() as tmp:
             for png in scores.write_plots(Path(tmp)):
                 mlflow.log_artifact(str(png), "plots")
@@ -121,7 +161,9 @@ def train_and_evaluate(paths: HubPaths, config: TrainConfig, target_sensitivity:
     return TrainResult(run.info.run_id, bundle_dir, scores.metrics, version, view.version, seconds)
 
 
-def evaluate_model(paths: HubPaths, model: str, log: bool = True, out_dir: Path | None = None) -> tuple[ev.Metrics, str | None]:
+def evaluate_model(
+    paths: HubPaths, model: str, log: bool = True, out_dir: Path | None = None
+) -> tuple[ev.Metrics, str | None]:
     """Score a bundle (folder or MLflow URI) on the gold set; optionally record it as an MLflow run."""
     import mlflow
 
@@ -135,9 +177,14 @@ def evaluate_model(paths: HubPaths, model: str, log: bool = True, out_dir: Path 
         if not log:
             return scores.metrics, None
         with mlflow.start_run(experiment_id=experiment_id, run_name="evaluate") as run:
-            mlflow.set_tags({"evaluated_model": model, "dataset_version": view.version,
-                             "mlflow.source.git.commit": tracking.git_commit() or "unknown",
-                             **_compute_tags("auto")})
+            mlflow.set_tags(
+                {
+                    "evaluated_model": model,
+                    "dataset_version": view.version,
+                    "mlflow.source.git.commit": tracking.git_commit() or "unknown",
+                    **_compute_tags("auto"),
+                }
+            )
             tracking.log_dataset(view, context="evaluation")
             mlflow.log_metrics({f"gold_{k}": v for k, v in scores.metrics.to_dict().items() if k != "n"})
             for png in scores.write_plots(Path(tmp) / "plots"):

@@ -8,6 +8,7 @@ Policy (DESIGN.md, "Promotion gate"), every rule configurable:
    the paired gold-set predictions.
 The first model ever (no champion) is promoted if it clears the floors.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,11 +27,13 @@ class Policy:
     mcnemar_alpha: float | None = None
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Policy":
+    def from_dict(cls, d: dict) -> Policy:
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"Unknown promotion policy keys {sorted(unknown)}. "
-                             f"Supported: {', '.join(f.name for f in dataclasses.fields(cls))}.")
+            raise ValueError(
+                f"Unknown promotion policy keys {sorted(unknown)}. "
+                f"Supported: {', '.join(f.name for f in dataclasses.fields(cls))}."
+            )
         return cls(**d)
 
 
@@ -54,12 +57,16 @@ def mcnemar_p(champion_correct: np.ndarray, challenger_correct: np.ndarray) -> t
     n = b + c
     if n == 0:
         return 1.0, b, c
-    p = sum(math.comb(n, k) for k in range(c, n + 1)) / 2 ** n
+    p = sum(math.comb(n, k) for k in range(c, n + 1)) / 2**n
     return float(min(1.0, p)), b, c
 
 
-def decide(challenger: dict, champion: dict | None, policy: Policy = Policy(),
-           paired: tuple[np.ndarray, np.ndarray] | None = None) -> Decision:
+def decide(
+    challenger: dict,
+    champion: dict | None,
+    policy: Policy = Policy(),
+    paired: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Decision:
     """``challenger``/``champion``: gold metrics (accuracy, recall, roc_auc, ...) scored in the same run.
 
     ``paired``: (champion_correct, challenger_correct) per gold image, needed for the McNemar rule.
@@ -73,29 +80,40 @@ def decide(challenger: dict, champion: dict | None, policy: Policy = Policy(),
         ok &= passed
         reasons.append(("pass: " if passed else "fail: ") + text)
 
-    check(challenger["recall"] >= policy.min_recall,
-          f"recall {challenger['recall']:.3f} vs floor {policy.min_recall:.3f}")
-    check(challenger["accuracy"] >= policy.min_accuracy,
-          f"accuracy {challenger['accuracy']:.3f} vs floor {policy.min_accuracy:.3f}")
+    check(
+        challenger["recall"] >= policy.min_recall, f"recall {challenger['recall']:.3f} vs floor {policy.min_recall:.3f}"
+    )
+    check(
+        challenger["accuracy"] >= policy.min_accuracy,
+        f"accuracy {challenger['accuracy']:.3f} vs floor {policy.min_accuracy:.3f}",
+    )
     if policy.min_roc_auc is not None:
-        check(challenger["roc_auc"] >= policy.min_roc_auc,
-              f"ROC AUC {challenger['roc_auc']:.3f} vs floor {policy.min_roc_auc:.3f}")
+        check(
+            challenger["roc_auc"] >= policy.min_roc_auc,
+            f"ROC AUC {challenger['roc_auc']:.3f} vs floor {policy.min_roc_auc:.3f}",
+        )
     if champion is None:
         reasons.append("no champion yet: the first model that clears the floors becomes champion")
         return Decision(ok, tuple(reasons), inputs)
 
-    check(challenger["recall"] >= champion["recall"] - policy.recall_tolerance,
-          f"recall {challenger['recall']:.3f} vs champion {champion['recall']:.3f} "
-          f"(may drop by at most {policy.recall_tolerance:.3f})")
-    check(challenger["accuracy"] > champion["accuracy"] + policy.min_accuracy_gain,
-          f"accuracy {challenger['accuracy']:.3f} must beat champion {champion['accuracy']:.3f}"
-          + (f" by more than {policy.min_accuracy_gain:.3f}" if policy.min_accuracy_gain else ""))
+    check(
+        challenger["recall"] >= champion["recall"] - policy.recall_tolerance,
+        f"recall {challenger['recall']:.3f} vs champion {champion['recall']:.3f} "
+        f"(may drop by at most {policy.recall_tolerance:.3f})",
+    )
+    check(
+        challenger["accuracy"] > champion["accuracy"] + policy.min_accuracy_gain,
+        f"accuracy {challenger['accuracy']:.3f} must beat champion {champion['accuracy']:.3f}"
+        + (f" by more than {policy.min_accuracy_gain:.3f}" if policy.min_accuracy_gain else ""),
+    )
     if policy.mcnemar_alpha is not None:
         if paired is None:
             check(False, "McNemar test required but no paired predictions were given")
         else:
             p, b, c = mcnemar_p(*paired)
             inputs["mcnemar"] = {"p": p, "champion_only_correct": b, "challenger_only_correct": c}
-            check(p < policy.mcnemar_alpha, f"McNemar one-sided p = {p:.4f} (b={b}, c={c}) vs alpha "
-                                            f"{policy.mcnemar_alpha}")
+            check(
+                p < policy.mcnemar_alpha,
+                f"McNemar one-sided p = {p:.4f} (b={b}, c={c}) vs alpha {policy.mcnemar_alpha}",
+            )
     return Decision(ok, tuple(reasons), inputs)

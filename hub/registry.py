@@ -1,4 +1,5 @@
 """MLflow model registry seam: who is champion, promotion by alias, rollback. The only registry calls."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,17 +26,20 @@ class ModelRef:
 
 def _client():
     from mlflow import MlflowClient
+
     return MlflowClient()
 
 
 def get_alias(alias: str) -> ModelRef | None:
     from mlflow.exceptions import MlflowException
+
     try:
         mv = _client().get_model_version_by_alias(REGISTERED_MODEL, alias)
     except MlflowException as e:
         # no such model or alias yet (the SQL store on PostgreSQL says INVALID_PARAMETER_VALUE ... not found)
         if e.error_code == "RESOURCE_DOES_NOT_EXIST" or (
-                e.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(e)):
+            e.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(e)
+        ):
             return None
         raise  # a server that is down must not read as "no champion"
     return ModelRef(str(mv.version), mv.run_id)

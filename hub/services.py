@@ -5,6 +5,7 @@ dag-processor, triggerer) with this project's DAGs, and the feed's static server
 SIGTERM) stops all of them. Retraining runs inside Airflow's own processes, so it never blocks
 the feed server or the web UIs.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,18 +34,22 @@ def service_env(paths: HubPaths, ports: Ports) -> dict[str, str]:
     """Environment shared by every service (same names as docker-compose.yml)."""
     airflow_home = Path(os.environ.get("AIRFLOW_HOME", paths.home / "airflow"))
     bin_dir = str(Path(sys.executable).parent)  # airflow standalone runs `airflow ...` children by name
-    return {**os.environ, **TELEMETRY_OFF,
-            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-            "PNEUMO_HOME": str(paths.home),
-            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports.mlflow}",
-            "PNEUMO_FEED_URL": os.environ.get("PNEUMO_FEED_URL", f"http://127.0.0.1:{ports.feed}"),
-            "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__API__PORT": str(ports.airflow),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{airflow_home / 'airflow.db'}")}
+    return {
+        **os.environ,
+        **TELEMETRY_OFF,
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        "PNEUMO_HOME": str(paths.home),
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports.mlflow}",
+        "PNEUMO_FEED_URL": os.environ.get("PNEUMO_FEED_URL", f"http://127.0.0.1:{ports.feed}"),
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__API__PORT": str(ports.airflow),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{airflow_home / 'airflow.db'}"
+        ),
+    }
 
 
 def _wait(url: str, procs: list[subprocess.Popen], seconds: float) -> bool:
@@ -78,8 +83,9 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def up(paths: HubPaths, ports: Ports = Ports(), out=sys.stdout) -> int:
+def up(paths: HubPaths, ports: Ports | None = None, out=sys.stdout) -> int:
     """Start the services, print where they are, block until Ctrl-C/SIGTERM, then stop them all."""
+    ports = ports or Ports()
     env = service_env(paths, ports)
     paths.home.mkdir(parents=True, exist_ok=True)
     logs = paths.home / "logs"
@@ -89,17 +95,43 @@ def up(paths: HubPaths, ports: Ports = Ports(), out=sys.stdout) -> int:
     keys_dir = Path(env.get("PNEUMO_FEED_KEYS", paths.home / "feed-keys"))
     if not (feed_dir / "metadata" / "root.json").exists():
         from export.feed import init_feed
+
         init_feed(feed_dir, keys_dir)
-        print(f"created the feed at {feed_dir} (keys in {keys_dir}: move the root key offline, see "
-              f"`pneumo-hub feed init --help`)", file=out)
+        print(
+            f"created the feed at {feed_dir} (keys in {keys_dir}: move the root key offline, see "
+            f"`pneumo-hub feed init --help`)",
+            file=out,
+        )
     (Path(env.get("PNEUMO_INCOMING", paths.home / "incoming"))).mkdir(parents=True, exist_ok=True)
     commands = {
-        "mlflow": [str(bin_dir / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{paths.home / 'mlflow.db'}",
-                   "--artifacts-destination", str(paths.mlflow_artifacts), "--host", "127.0.0.1",
-                   "--port", str(ports.mlflow), "--workers", "1"],
+        "mlflow": [
+            str(bin_dir / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{paths.home / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(paths.mlflow_artifacts),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ports.mlflow),
+            "--workers",
+            "1",
+        ],
         "airflow": [str(bin_dir / "airflow"), "standalone"],
-        "feed": [str(bin_dir / "pneumo-hub"), "--home", str(paths.home), "feed", "serve", "--feed", str(feed_dir),
-                 "--host", "127.0.0.1", "--port", str(ports.feed)],
+        "feed": [
+            str(bin_dir / "pneumo-hub"),
+            "--home",
+            str(paths.home),
+            "feed",
+            "serve",
+            "--feed",
+            str(feed_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ports.feed),
+        ],
     }
     procs: list[subprocess.Popen] = []
     stop = {"now": False}
@@ -113,10 +145,16 @@ def up(paths: HubPaths, ports: Ports = Ports(), out=sys.stdout) -> int:
             log = open(logs / f"{name}.log", "ab")
             # own process group: Ctrl-C reaches us once, and we stop each service with its children
             procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        urls = {"MLflow": f"http://127.0.0.1:{ports.mlflow}", "Airflow": f"http://127.0.0.1:{ports.airflow}",
-                "feed": f"http://127.0.0.1:{ports.feed}/metadata/root.json"}
-        checks = {"MLflow": urls["MLflow"] + "/health", "Airflow": urls["Airflow"] + "/api/v2/monitor/health",
-                  "feed": urls["feed"]}
+        urls = {
+            "MLflow": f"http://127.0.0.1:{ports.mlflow}",
+            "Airflow": f"http://127.0.0.1:{ports.airflow}",
+            "feed": f"http://127.0.0.1:{ports.feed}/metadata/root.json",
+        }
+        checks = {
+            "MLflow": urls["MLflow"] + "/health",
+            "Airflow": urls["Airflow"] + "/api/v2/monitor/health",
+            "feed": urls["feed"],
+        }
         for name, url in checks.items():
             if stop["now"]:
                 break

@@ -1,4 +1,5 @@
 """The one seam to MLflow: where runs go, and how a training run is recorded and registered."""
+
 from __future__ import annotations
 
 import logging
@@ -30,12 +31,22 @@ def setup(paths: HubPaths, experiment: str = EXPERIMENT) -> str:
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
+            timeout=10,
+        )
         if out.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
+            timeout=10,
+        ).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -46,10 +57,14 @@ def log_dataset(view, context: str = "training") -> None:
     import mlflow
     import pandas as pd
 
-    rows = [{"split": s, "file": e.file, "label": e.label, "sha256": e.sha256, "patient": e.patient}
-            for s in ("train", "val", "gold") for e in view.assigned[s]]
-    ds = mlflow.data.from_pandas(pd.DataFrame(rows), source=str(view.pool_root), name="pneumoscan-pool",
-                                 digest=view.version, targets="label")
+    rows = [
+        {"split": s, "file": e.file, "label": e.label, "sha256": e.sha256, "patient": e.patient}
+        for s in ("train", "val", "gold")
+        for e in view.assigned[s]
+    ]
+    ds = mlflow.data.from_pandas(
+        pd.DataFrame(rows), source=str(view.pool_root), name="pneumoscan-pool", digest=view.version, targets="label"
+    )
     mlflow.log_input(ds, context=context, tags={"dvc_md5": view.dvc_hash or ""})
 
 
@@ -57,8 +72,13 @@ def log_model(model, example, registered: bool = True) -> str | None:
     """Log the torch model with an input example; register it; return the registered version."""
     import mlflow
 
-    info = mlflow.pytorch.log_model(model, name="model", input_example=example, serialization_format="pickle",
-                                    registered_model_name=REGISTERED_MODEL if registered else None)
+    info = mlflow.pytorch.log_model(
+        model,
+        name="model",
+        input_example=example,
+        serialization_format="pickle",
+        registered_model_name=REGISTERED_MODEL if registered else None,
+    )
     version = getattr(info, "registered_model_version", None)
     return str(version) if version is not None else None
 
@@ -71,15 +91,20 @@ def resolve_bundle(uri: str, dst: Path) -> Path:
     from mlflow import MlflowClient
 
     if uri.startswith("models:/"):
-        name, _, ref = uri[len("models:/"):].partition("/")
+        name, _, ref = uri[len("models:/") :].partition("/")
         if not ref and "@" in name:
             name, ref = name.split("@", 1)
             ref = "@" + ref
         client = MlflowClient()
-        mv = (client.get_model_version_by_alias(name, ref[1:]) if ref.startswith("@")
-              else client.get_model_version(name, ref))
+        mv = (
+            client.get_model_version_by_alias(name, ref[1:])
+            if ref.startswith("@")
+            else client.get_model_version(name, ref)
+        )
         uri = f"runs:/{mv.run_id}/bundle"
     if not uri.startswith("runs:/"):
-        raise ValueError(f"Invalid model {uri!r}. Supported: a bundle folder, runs:/<run_id>/bundle, "
-                         f"models:/<name>/<version>, models:/<name>@<alias>.")
+        raise ValueError(
+            f"Invalid model {uri!r}. Supported: a bundle folder, runs:/<run_id>/bundle, "
+            f"models:/<name>/<version>, models:/<name>@<alias>."
+        )
     return Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(dst)))

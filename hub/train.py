@@ -11,6 +11,7 @@ Before each validation the BatchNorm statistics are re-estimated on un-augmented
 that change fast: with a few optimizer steps per epoch (a small pool, a new site) they were so far
 off that eval-mode predictions, and so the val loss that picks the best epoch, were noise.
 """
+
 from __future__ import annotations
 
 import copy
@@ -18,8 +19,8 @@ import dataclasses
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -37,15 +38,15 @@ logger = logging.getLogger(__name__)
 class TrainConfig:
     epochs: int = 10
     batch_size: int = 32
-    lr: float = 1e-3              # seed recipe: Adam, lr 0.001
+    lr: float = 1e-3  # seed recipe: Adam, lr 0.001
     weight_decay: float = 0.0
     image_size: int = 224
     weights: str = "imagenet"
     trainable: str = "all"
     seed: int = 42
-    patience: int = 3             # epochs without a better val loss before stopping
+    patience: int = 3  # epochs without a better val loss before stopping
     augment: bool = True
-    class_weights: bool = True    # inverse-frequency weights in the loss (3:1 PNEUMONIA:NORMAL)
+    class_weights: bool = True  # inverse-frequency weights in the loss (3:1 PNEUMONIA:NORMAL)
     num_workers: int = 1
     device: str = "auto"
     max_train_images: int | None = None  # subsample (stratified, seeded) for quick runs
@@ -54,7 +55,7 @@ class TrainConfig:
     def spec(self) -> PreprocessSpec:
         return PreprocessSpec(size=self.image_size)
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Raise ValueError naming the first setting of the wrong type or out of range."""
         for name in ("epochs", "batch_size", "image_size", "patience"):
             v = getattr(self, name)
@@ -91,11 +92,14 @@ class XrayDataset(Dataset):
 
 def _augmentation():
     from torchvision.transforms import v2
+
     # Mild geometry and exposure changes seen between X-ray machines; no flips (anatomy is sided).
-    return v2.Compose([
-        v2.RandomAffine(degrees=7, translate=(0.05, 0.05), scale=(0.9, 1.1)),
-        v2.ColorJitter(brightness=0.15, contrast=0.15),
-    ])
+    return v2.Compose(
+        [
+            v2.RandomAffine(degrees=7, translate=(0.05, 0.05), scale=(0.9, 1.1)),
+            v2.ColorJitter(brightness=0.15, contrast=0.15),
+        ]
+    )
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -125,8 +129,14 @@ def compute_environment(device: torch.device) -> dict[str, str]:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    env = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": str(torch.get_num_threads()),
-           "cpu": cpu, "device": str(device), "torch": torch.__version__, "torchvision": torchvision.__version__}
+    env = {
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": str(torch.get_num_threads()),
+        "cpu": cpu,
+        "device": str(device),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+    }
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
     return env
@@ -136,14 +146,28 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1000 + epoch
 
 
-def make_loader(ds: Dataset, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int = 0,
-                drop_last: bool = False) -> DataLoader:
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      generator=torch.Generator().manual_seed(seed), drop_last=drop_last)
+def make_loader(
+    ds: Dataset, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int = 0, drop_last: bool = False
+) -> DataLoader:
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        generator=torch.Generator().manual_seed(seed),
+        drop_last=drop_last,
+    )
 
 
-def train_one_epoch(model: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer,
-                    loader, device: torch.device, desc: str = "train", progress: bool | None = None) -> float:
+def train_one_epoch(
+    model: nn.Module,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader,
+    device: torch.device,
+    desc: str = "train",
+    progress: bool | None = None,
+) -> float:
     """One pass over ``loader``; returns the mean training loss."""
     model.train()
     total, n = torch.zeros((), device=device), 0
@@ -183,13 +207,13 @@ def recalibrate_batchnorm(model: nn.Module, loader, device: torch.device) -> Non
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, loader, device: torch.device, desc: str = "predict",
-                   progress: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def predict_logits(
+    model: nn.Module, loader, device: torch.device, desc: str = "predict", progress: bool | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Logits (N, 2) and labels (N,) over ``loader``, in its order."""
     model.eval()
     outs, ys = [], []
-    for images, labels in tqdm(loader, desc=desc, leave=False,
-                               disable=not progress if progress is not None else None):
+    for images, labels in tqdm(loader, desc=desc, leave=False, disable=not progress if progress is not None else None):
         outs.append(model(images.to(device)).float().cpu())
         ys.append(torch.as_tensor(labels))
     return torch.cat(outs).numpy(), torch.cat(ys).numpy()
@@ -197,7 +221,7 @@ def predict_logits(model: nn.Module, loader, device: torch.device, desc: str = "
 
 @dataclasses.dataclass
 class FitResult:
-    model: nn.Module           # with the best epoch's weights
+    model: nn.Module  # with the best epoch's weights
     history: list[dict]
     best_epoch: int
     stopped_early: bool
@@ -216,9 +240,15 @@ def _subsample(files: list[Path], labels: list[int], n: int | None, seed: int):
     return [files[i] for i in idx], [labels[i] for i in idx]
 
 
-def fit(config: TrainConfig, train: tuple[list[Path], list[int]], val: tuple[list[Path], list[int]],
-        out_dir: Path, resume: bool = False, progress: bool | None = None,
-        on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+def fit(
+    config: TrainConfig,
+    train: tuple[list[Path], list[int]],
+    val: tuple[list[Path], list[int]],
+    out_dir: Path,
+    resume: bool = False,
+    progress: bool | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> FitResult:
     """Train with early stopping on val loss; checkpoints ``last.pt`` every epoch in ``out_dir``."""
     device = resolve_device(config.device)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -230,7 +260,7 @@ def fit(config: TrainConfig, train: tuple[list[Path], list[int]], val: tuple[lis
     val_ds = XrayDataset(*val, spec)
     bn_ds = None
     if config.precise_bn_images:
-        pick = np.sort(np.random.default_rng(config.seed).permutation(len(train_files))[:config.precise_bn_images])
+        pick = np.sort(np.random.default_rng(config.seed).permutation(len(train_files))[: config.precise_bn_images])
         bn_ds = XrayDataset([train_files[i] for i in pick], [train_labels[i] for i in pick], spec)
 
     torch.manual_seed(config.seed)
@@ -241,8 +271,9 @@ def fit(config: TrainConfig, train: tuple[list[Path], list[int]], val: tuple[lis
     weight = torch.tensor(len(train_labels) / (2 * counts), dtype=torch.float32) if config.class_weights else None
     criterion = nn.CrossEntropyLoss(weight=weight.to(device) if weight is not None else None)
     val_criterion = nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad],
-                                 lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam(
+        [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
+    )
 
     start, history = 1, []
     best = {"val_loss": float("inf"), "epoch": 0, "state": copy.deepcopy(model.state_dict())}
@@ -263,32 +294,61 @@ def fit(config: TrainConfig, train: tuple[list[Path], list[int]], val: tuple[lis
     for epoch in range(start, config.epochs + 1):
         t0 = time.perf_counter()
         torch.manual_seed(_epoch_seed(config.seed, epoch))
-        loader = make_loader(train_ds, config.batch_size, shuffle=True, seed=_epoch_seed(config.seed, epoch),
-                             num_workers=config.num_workers, drop_last=len(train_ds) > config.batch_size)
-        train_loss = train_one_epoch(model, criterion, optimizer, loader, device,
-                                     desc=f"epoch {epoch}/{config.epochs}", progress=progress)
+        loader = make_loader(
+            train_ds,
+            config.batch_size,
+            shuffle=True,
+            seed=_epoch_seed(config.seed, epoch),
+            num_workers=config.num_workers,
+            drop_last=len(train_ds) > config.batch_size,
+        )
+        train_loss = train_one_epoch(
+            model, criterion, optimizer, loader, device, desc=f"epoch {epoch}/{config.epochs}", progress=progress
+        )
         train_s = time.perf_counter() - t0
         if bn_ds is not None:
-            recalibrate_batchnorm(model, make_loader(bn_ds, config.batch_size, False, num_workers=config.num_workers),
-                                  device)
-        logits, y = predict_logits(model, make_loader(val_ds, 64, False, num_workers=config.num_workers),
-                                   device, desc="val", progress=progress)
+            recalibrate_batchnorm(
+                model, make_loader(bn_ds, config.batch_size, False, num_workers=config.num_workers), device
+            )
+        logits, y = predict_logits(
+            model, make_loader(val_ds, 64, False, num_workers=config.num_workers), device, desc="val", progress=progress
+        )
         val_loss = float(val_criterion(torch.from_numpy(logits), torch.from_numpy(y).long()))
         val_acc = float((logits.argmax(1) == y).mean())
-        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc,
-               "epoch_seconds": time.perf_counter() - t0,
-               "train_images_per_second": len(loader) * config.batch_size / train_s if config.batch_size else 0.0}
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "epoch_seconds": time.perf_counter() - t0,
+            "train_images_per_second": len(loader) * config.batch_size / train_s if config.batch_size else 0.0,
+        }
         history.append(row)
         if val_loss < best["val_loss"]:
             best = {"val_loss": val_loss, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
         stopped_early = epoch - best["epoch"] >= config.patience
         tmp = last.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                    "history": history, "best": best, "config": dataclasses.asdict(config),
-                    "stopped_early": stopped_early}, tmp)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "history": history,
+                "best": best,
+                "config": dataclasses.asdict(config),
+                "stopped_early": stopped_early,
+            },
+            tmp,
+        )
         os.replace(tmp, last)
-        logger.info("epoch %d: train loss %.4f, val loss %.4f, val acc %.3f (%.0f s)",
-                    epoch, train_loss, val_loss, val_acc, row["epoch_seconds"])
+        logger.info(
+            "epoch %d: train loss %.4f, val loss %.4f, val acc %.3f (%.0f s)",
+            epoch,
+            train_loss,
+            val_loss,
+            val_acc,
+            row["epoch_seconds"],
+        )
         if on_epoch:
             on_epoch(row)
         if stopped_early:

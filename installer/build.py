@@ -12,6 +12,7 @@ Linux install files go beside the executable; the bundle is checked (no hub pack
 its own ``self-test`` passes) and, on Linux, packed as ``pneumoscan-<version>-linux-<arch>.tar.gz``
 with ``install.sh`` on top. See docs/install.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -36,8 +37,21 @@ BUDGET_MB = 300
 NAME = "pneumoscan"
 EXE = "pneumo-desktop.exe" if sys.platform == "win32" else "pneumo-desktop"
 # Never in a clinic install (DESIGN.md); checked on the frozen modules and on the files.
-FORBIDDEN = ("torch", "torchvision", "mlflow", "airflow", "hub", "dags", "matplotlib", "sklearn", "scipy",
-             "pandas", "dvc", "onnx", "onnxscript")
+FORBIDDEN = (
+    "torch",
+    "torchvision",
+    "mlflow",
+    "airflow",
+    "hub",
+    "dags",
+    "matplotlib",
+    "sklearn",
+    "scipy",
+    "pandas",
+    "dvc",
+    "onnx",
+    "onnxscript",
+)
 
 
 class BuildError(RuntimeError):
@@ -51,8 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--feed", type=Path, help="local feed folder: bundle its champion; root.json from its metadata/")
     src.add_argument("--model", type=Path, help="model package folder to bundle (needs --root)")
     p.add_argument("--root", type=Path, help="the feed's trusted root.json")
-    p.add_argument("--config", type=Path, help="admin config to bake in as <app>/config.toml (else none: IT sets it "
-                                               "at install time or later)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="admin config to bake in as <app>/config.toml (else none: IT sets it at install time or later)",
+    )
     p.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder (default: dist/)")
     p.add_argument("--work", type=Path, default=ROOT / "build" / "pyinstaller", help="PyInstaller's work folder")
     p.add_argument("--clean", action="store_true", help="empty PyInstaller's cache first")
@@ -61,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # ----- inputs --------------------------------------------------------------------------------------
+
 
 def champion(feed_url: str, root: Path, cache: Path) -> Path:
     """The feed's champion, downloaded and verified exactly as the app would (TUF + card)."""
@@ -104,9 +122,22 @@ def model_and_root(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path]:
 
 # ----- building ------------------------------------------------------------------------------------
 
+
 def pyinstaller(dist: Path, work: Path, clean: bool) -> Path:
-    cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN", "--distpath", str(dist),
-           "--workpath", str(work), *(["--clean"] if clean else []), str(HERE / "pneumoscan.spec")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(dist),
+        "--workpath",
+        str(work),
+        *(["--clean"] if clean else []),
+        str(HERE / "pneumoscan.spec"),
+    ]
     print("build:", " ".join(cmd), flush=True)
     if subprocess.run(cmd, cwd=ROOT).returncode != 0:
         raise BuildError("PyInstaller failed (see above)")
@@ -121,8 +152,11 @@ def strip_debug_info(bundle: Path) -> None:
     """
     strip = shutil.which("strip")
     internal = bundle / "_internal"
-    targets = [p for p in [*internal.glob("libpython3*.so*"), *internal.glob("python3*/lib-dynload/*.so")]
-               if p.is_file() and not p.is_symlink()]
+    targets = [
+        p
+        for p in [*internal.glob("libpython3*.so*"), *internal.glob("python3*/lib-dynload/*.so")]
+        if p.is_file() and not p.is_symlink()
+    ]
     if strip and targets:
         subprocess.run([strip, "--strip-debug", *map(str, targets)], check=True)
 
@@ -150,14 +184,19 @@ def add_files(bundle: Path, model: Path, root: Path, config: Path | None, tmp: P
         (bundle / "share").mkdir(exist_ok=True)
         for name in ("pneumoscan.desktop", "pneumoscan.png"):
             shutil.copy2(HERE / "linux" / name, bundle / "share" / name)
-    info = {"app_version": __version__, "model_version": pkg.version, "model_created_at": pkg.card["created_at"],
-            "platform": f"{sys.platform}-{platform.machine().lower()}",
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    info = {
+        "app_version": __version__,
+        "model_version": pkg.version,
+        "model_created_at": pkg.card["created_at"],
+        "platform": f"{sys.platform}-{platform.machine().lower()}",
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     (bundle / "VERSION").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
 
 
 # ----- checks --------------------------------------------------------------------------------------
+
 
 def frozen_modules(bundle: Path) -> list[str]:
     """Module names frozen into the executable (PyInstaller keeps them in an archive inside it)."""
@@ -182,8 +221,11 @@ def sizes(bundle: Path) -> dict[str, int]:
             continue
         rel = f.relative_to(bundle).parts
         if rel[0] == "_internal" and len(rel) == 2:
-            key = "python runtime" if rel[1].startswith(("libpython", "base_library", "python")) else \
-                "system libraries (X11, glib, ssl, ...)"
+            key = (
+                "python runtime"
+                if rel[1].startswith(("libpython", "base_library", "python"))
+                else "system libraries (X11, glib, ssl, ...)"
+            )
         elif rel[0] == "_internal":
             key = {"numpy.libs": "numpy", "pillow.libs": "PIL", "python3.11": "python runtime"}.get(rel[1], rel[1])
         elif rel[0] == "resources":
@@ -208,10 +250,16 @@ def smoke_test(bundle: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         admin = Path(tmp) / "config.toml"
         admin.write_text("# build check: defaults\n")
-        env = {**os.environ, "PNEUMO_DESKTOP_CONFIG": str(admin), "PNEUMO_DESKTOP_DATA": str(Path(tmp) / "data"),
-               "PNEUMO_DESKTOP_USER_CONFIG": str(Path(tmp) / "settings.json"), "QT_QPA_PLATFORM": "offscreen"}
-        run = subprocess.run([str(bundle / EXE), "self-test", "--json"], env=env, capture_output=True, text=True,
-                             timeout=120)
+        env = {
+            **os.environ,
+            "PNEUMO_DESKTOP_CONFIG": str(admin),
+            "PNEUMO_DESKTOP_DATA": str(Path(tmp) / "data"),
+            "PNEUMO_DESKTOP_USER_CONFIG": str(Path(tmp) / "settings.json"),
+            "QT_QPA_PLATFORM": "offscreen",
+        }
+        run = subprocess.run(
+            [str(bundle / EXE), "self-test", "--json"], env=env, capture_output=True, text=True, timeout=120
+        )
     try:
         report = json.loads(run.stdout)
     except ValueError:
@@ -219,8 +267,10 @@ def smoke_test(bundle: Path) -> dict:
     if run.returncode != 0 or not report["passed"]:
         raise BuildError("the bundle's self-test failed:\n" + json.dumps(report["checks"], indent=2))
     if report["version"] != __version__:  # the bundle reads its version from copied package metadata
-        raise BuildError(f"the bundle says version {report['version']}, pyproject.toml {__version__}: "
-                         "reinstall the project (pip install -e .) and build again")
+        raise BuildError(
+            f"the bundle says version {report['version']}, pyproject.toml {__version__}: "
+            "reinstall the project (pip install -e .) and build again"
+        )
     return report
 
 
@@ -241,8 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if sys.platform == "darwin":
-            raise BuildError("macOS is not supported by build.py (docs/install.md, section 8): run "
-                             "`pyinstaller installer/pneumoscan.spec` and see there what to add by hand")
+            raise BuildError(
+                "macOS is not supported by build.py (docs/install.md, section 8): run "
+                "`pyinstaller installer/pneumoscan.spec` and see there what to add by hand"
+            )
         with tempfile.TemporaryDirectory() as tmp:
             model, root = model_and_root(args, Path(tmp))
             bundle = pyinstaller(args.dist.resolve(), args.work.resolve(), args.clean)
@@ -253,8 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             raise BuildError(f"hub-side packages in the bundle: {', '.join(bad)}")
         parts = sizes(bundle)
-        print(f"\nBundle {bundle} (app {info['app_version']}, model version {info['model_version']}):\n"
-              f"{size_table(parts)}\n", flush=True)
+        print(
+            f"\nBundle {bundle} (app {info['app_version']}, model version {info['model_version']}):\n"
+            f"{size_table(parts)}\n",
+            flush=True,
+        )
         if sum(parts.values()) > BUDGET_MB * 1e6:
             raise BuildError(f"the bundle is {sum(parts.values()) / 1e6:.0f} MB, over the {BUDGET_MB} MB budget")
         report = smoke_test(bundle)
@@ -262,8 +317,10 @@ def main(argv: list[str] | None = None) -> int:
         if sys.platform.startswith("linux") and not args.no_archive:
             print(f"archive: {archive(bundle, info)}")
         elif sys.platform == "win32":
-            print(f'installer: iscc /DAppVersion={info["app_version"]} /DDist="{bundle}" '
-                  f'{HERE / "windows" / "pneumoscan.iss"}')
+            print(
+                f'installer: iscc /DAppVersion={info["app_version"]} /DDist="{bundle}" '
+                f"{HERE / 'windows' / 'pneumoscan.iss'}"
+            )
     except BuildError as e:
         print(f"build: {e}", file=sys.stderr)
         return 1

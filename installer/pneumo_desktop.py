@@ -1,4 +1,5 @@
 """The bundle's entry point: the same ``pneumo-desktop`` command as the source tree's console script."""
+
 import sys
 
 from desktop_app.main import main

@@ -5,6 +5,7 @@
 Picks whole patients deterministically (seeded), so the sample keeps the patient structure
 (some patients have several images), and downsizes each image so its shorter side is 128 px.
 """
+
 from __future__ import annotations
 
 import argparse

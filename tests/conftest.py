@@ -1,4 +1,5 @@
 """Shared fixtures. Everything runs on the bundled sample (sample_data/), never on ../shared."""
+
 from __future__ import annotations
 
 import os
@@ -12,9 +13,14 @@ from pathlib import Path
 
 import pytest
 
-for _k, _v in {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "DVC_NO_ANALYTICS": "1",
-               "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False", "SCARF_ANALYTICS": "false",
-               "GIT_PYTHON_REFRESH": "quiet"}.items():
+for _k, _v in {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+    "SCARF_ANALYTICS": "false",
+    "GIT_PYTHON_REFRESH": "quiet",
+}.items():
     os.environ.setdefault(_k, _v)
 os.environ.pop("MLFLOW_TRACKING_URI", None)  # tests choose their own store
 
@@ -29,7 +35,7 @@ def sample_root() -> Path:
 
 
 def sample_files(label: str, n: int, offset: int = 0) -> list[Path]:
-    return sorted((SAMPLE / "train" / label).glob("*.jpeg"))[offset:offset + n]
+    return sorted((SAMPLE / "train" / label).glob("*.jpeg"))[offset : offset + n]
 
 
 @pytest.fixture(scope="session")
@@ -67,10 +73,26 @@ def mlflow_server(tmp_path_factory):
     port = free_port()
     log = open(root / "server.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -96,5 +118,6 @@ def mlflow_server(tmp_path_factory):
 def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """The installed `pneumo-hub` console script, as a user runs it."""
     exe = Path(sys.executable).parent / "pneumo-hub"
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )

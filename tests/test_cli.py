@@ -1,4 +1,5 @@
 """Bad options and bad paths get one clear line, never a traceback."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,16 +7,19 @@ import pytest
 from hub.cli import main
 
 
-@pytest.mark.parametrize("argv,code,needle", [
-    (["train", "--epochs", "x"], 2, "--epochs: must be a positive integer, got 'x'"),
-    (["train", "--epochs", "0"], 2, "must be a positive integer"),
-    (["train", "--trainable", "some"], 2, "invalid choice"),
-    (["data", "validate", "/no/such/folder"], 2, "folder not found: /no/such/folder"),
-    (["data", "split", "--gold-frac", "1.5"], 2, "must be between 0 and 1"),
-    (["frobnicate"], 2, "invalid choice"),
-    (["train"], 1, "pool"),
-    (["evaluate", "--model", "/no/bundle"], 1, "pool"),
-])
+@pytest.mark.parametrize(
+    "argv,code,needle",
+    [
+        (["train", "--epochs", "x"], 2, "--epochs: must be a positive integer, got 'x'"),
+        (["train", "--epochs", "0"], 2, "must be a positive integer"),
+        (["train", "--trainable", "some"], 2, "invalid choice"),
+        (["data", "validate", "/no/such/folder"], 2, "folder not found: /no/such/folder"),
+        (["data", "split", "--gold-frac", "1.5"], 2, "must be between 0 and 1"),
+        (["frobnicate"], 2, "invalid choice"),
+        (["train"], 1, "pool"),
+        (["evaluate", "--model", "/no/bundle"], 1, "pool"),
+    ],
+)
 def test_bad_input_gets_one_line(argv, code, needle, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         raise SystemExit(main(["--home", str(tmp_path / "h"), *argv]))

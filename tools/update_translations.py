@@ -15,6 +15,7 @@ Usage (from the repository root)::
    (``desktop_app.i18n``). Commit both files; ``tests/desktop/test_i18n_settings.py`` fails while a string
    is untranslated or a ``.qm`` is stale.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -43,8 +44,10 @@ def source_files() -> list[Path]:
 
 def lupdate(ts: Path) -> None:
     """Merge the code's current strings into ``ts`` (created if missing); no line numbers, for quiet diffs."""
-    subprocess.run([tool("lupdate"), "-silent", "-no-obsolete", "-locations", "none",
-                    *map(str, source_files()), "-ts", str(ts)], check=True)
+    subprocess.run(
+        [tool("lupdate"), "-silent", "-no-obsolete", "-locations", "none", *map(str, source_files()), "-ts", str(ts)],
+        check=True,
+    )
 
 
 def lrelease(ts: Path, qm: Path) -> None:
@@ -54,8 +57,9 @@ def lrelease(ts: Path, qm: Path) -> None:
 def unfinished(ts: Path) -> int:
     import xml.etree.ElementTree as ET
 
-    return sum(1 for t in ET.parse(ts).iter("translation")
-               if t.get("type") == "unfinished" or not (t.text or "").strip())
+    return sum(
+        1 for t in ET.parse(ts).iter("translation") if t.get("type") == "unfinished" or not (t.text or "").strip()
+    )
 
 
 def main(languages: list[str]) -> int:

@@ -1,4 +1,5 @@
 """``pneumo-desktop view``: the QApplication, the uncaught-exception hook and the main window."""
+
 from __future__ import annotations
 
 import logging
@@ -11,6 +12,7 @@ logger = logging.getLogger(__name__)
 
 def install_excepthook(show_dialog: bool = True) -> None:
     """Log every uncaught exception and, with ``show_dialog``, show it: the app never vanishes silently."""
+
     def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         if issubclass(exc_type, KeyboardInterrupt):
             sys.__excepthook__(exc_type, exc, tb)
@@ -20,10 +22,13 @@ def install_excepthook(show_dialog: bool = True) -> None:
             from PySide6.QtWidgets import QApplication, QMessageBox
 
             if QApplication.instance() is not None:
-                box = QMessageBox(QMessageBox.Icon.Critical, QApplication.translate("app", "Unexpected error"),
-                                  QApplication.translate("app", "PneumoScan hit an unexpected error and carries on; "
-                                                         "it was written to the log.\n\n%1").replace(
-                                      "%1", f"{exc_type.__name__}: {exc}"))
+                box = QMessageBox(
+                    QMessageBox.Icon.Critical,
+                    QApplication.translate("app", "Unexpected error"),
+                    QApplication.translate(
+                        "app", "PneumoScan hit an unexpected error and carries on; it was written to the log.\n\n%1"
+                    ).replace("%1", f"{exc_type.__name__}: {exc}"),
+                )
                 box.setDetailedText("".join(traceback.format_exception(exc_type, exc, tb)))
                 box.exec()
 
@@ -77,8 +82,12 @@ def build_window(engine, audit, settings, managed_model: bool = True):
     return window
 
 
-def run_viewer(model_dir: str | None = None, variant: str | None = None, audit_path: str | None = None,
-               files: list[str] | None = None) -> int:
+def run_viewer(
+    model_dir: str | None = None,
+    variant: str | None = None,
+    audit_path: str | None = None,
+    files: list[str] | None = None,
+) -> int:
     """Start the GUI; return the exit code. The model is loaded (and self-checked) before the window opens.
 
     Without ``model_dir`` the model is the store's active one (the newest verified feed model, or the
@@ -89,9 +98,9 @@ def run_viewer(model_dir: str | None = None, variant: str | None = None, audit_p
     from desktop_app.audit import AuditLog
     from desktop_app.config import load_settings
     from desktop_app.engine import EngineError
+    from desktop_app.i18n import install_translator
     from desktop_app.main import open_engine
     from desktop_app.models import StoreError
-    from desktop_app.i18n import install_translator
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("PneumoScan")
@@ -105,15 +114,15 @@ def run_viewer(model_dir: str | None = None, variant: str | None = None, audit_p
     try:
         engine = open_engine(model_dir, variant, settings)
     except (EngineError, StoreError) as e:
-        print(f"pneumo-desktop: {e}" + (" (or pass --model-dir)" if isinstance(e, StoreError) else ""),
-              file=sys.stderr)
+        print(f"pneumo-desktop: {e}" + (" (or pass --model-dir)" if isinstance(e, StoreError) else ""), file=sys.stderr)
         return 2
     audit = AuditLog(audit_path or settings.paths().audit_db)
     window = build_window(engine, audit, settings, managed_model=model_dir is None)
     window.show()
     if settings.problems:
-        window.statusBar().showMessage(QApplication.translate("app", "Configuration problem: %1")
-                                       .replace("%1", settings.problems[0]), 30_000)
+        window.statusBar().showMessage(
+            QApplication.translate("app", "Configuration problem: %1").replace("%1", settings.problems[0]), 30_000
+        )
     if files:
         window.open_files(files)
     try:

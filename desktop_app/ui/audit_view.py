@@ -5,6 +5,7 @@ results recorded by the viewer or a triage show up live); ``AuditProxy`` sorts a
 ``AuditDialog`` is the non-modal window; ``attach`` adds "Audit log…" and "Export labelled batch…" to
 the main window's Tools menu. The labelled batch is written off the GUI thread (``ExportWorker``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,12 +13,35 @@ import os
 import sqlite3
 from pathlib import Path
 
-from PySide6.QtCore import (QDateTime, QItemSelectionModel, QModelIndex, QObject, QRunnable,
-                            QSortFilterProxyModel, Qt, QThreadPool, Signal, Slot)
+from PySide6.QtCore import (
+    QDateTime,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    QRunnable,
+    QSortFilterProxyModel,
+    Qt,
+    QThreadPool,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QAction, QBrush, QColor, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialog, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QMenu, QMessageBox, QPushButton, QTableView, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop_app.audit import LABELS
 from desktop_app.engine import POSITIVE
@@ -33,13 +57,35 @@ MAX_SKIPPED_SHOWN = 5
 class AuditModel(RowsTableModel):
     """Audit rows (dicts, as ``AuditLog.rows`` gives them), newest first."""
 
-    (COL_TIME, COL_FILE, COL_LABEL, COL_PROBABILITY, COL_THRESHOLD, COL_MODEL, COL_READ, COL_CONFIRMED_AT,
-     COL_EXPORTED, COL_SHA256) = range(10)
+    (
+        COL_TIME,
+        COL_FILE,
+        COL_LABEL,
+        COL_PROBABILITY,
+        COL_THRESHOLD,
+        COL_MODEL,
+        COL_READ,
+        COL_CONFIRMED_AT,
+        COL_EXPORTED,
+        COL_SHA256,
+    ) = range(10)
 
     def __init__(self, parent: QObject | None = None):
-        super().__init__([self.tr("Time"), self.tr("File"), self.tr("Model result"), self.tr("Probability"),
-                         self.tr("Threshold"), self.tr("Model version"), self.tr("Your read"),
-                         self.tr("Read at"), self.tr("Sent in batch"), self.tr("SHA-256")], parent)
+        super().__init__(
+            [
+                self.tr("Time"),
+                self.tr("File"),
+                self.tr("Model result"),
+                self.tr("Probability"),
+                self.tr("Threshold"),
+                self.tr("Model version"),
+                self.tr("Your read"),
+                self.tr("Read at"),
+                self.tr("Sent in batch"),
+                self.tr("SHA-256"),
+            ],
+            parent,
+        )
         self.rows: list[dict] = []
         self._index: dict[int, int] = {}  # audit id → position in ``rows``
 
@@ -80,31 +126,49 @@ class AuditModel(RowsTableModel):
     def exported_tip(self, row: dict) -> str | None:
         if not row.get("exported_batch"):
             return None
-        return (self.tr("Sent to the hub as %1 on %2").replace("%1", label_text(row["exported_label"]))
-                .replace("%2", self.local_time(row["exported_at"])))
+        return (
+            self.tr("Sent to the hub as %1 on %2")
+            .replace("%1", label_text(row["exported_label"]))
+            .replace("%2", self.local_time(row["exported_at"]))
+        )
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or not 0 <= index.row() < len(self.rows):
             return None
         row, col = self.rows[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return {self.COL_TIME: lambda: self.local_time(row["time"]), self.COL_FILE: lambda: row["file_name"],
-                    self.COL_LABEL: lambda: label_text(row["label"]),
-                    self.COL_PROBABILITY: lambda: percent(row["probability"]),
-                    self.COL_THRESHOLD: lambda: percent(row["threshold"]),
-                    self.COL_MODEL: lambda: str(row["model_version"]), self.COL_READ: lambda: self.read_text(row),
-                    self.COL_CONFIRMED_AT: lambda: self.local_time(row["confirmed_at"]),
-                    self.COL_EXPORTED: lambda: row.get("exported_batch") or "",
-                    self.COL_SHA256: lambda: row["sha256"][:16]}[col]()
+            return {
+                self.COL_TIME: lambda: self.local_time(row["time"]),
+                self.COL_FILE: lambda: row["file_name"],
+                self.COL_LABEL: lambda: label_text(row["label"]),
+                self.COL_PROBABILITY: lambda: percent(row["probability"]),
+                self.COL_THRESHOLD: lambda: percent(row["threshold"]),
+                self.COL_MODEL: lambda: str(row["model_version"]),
+                self.COL_READ: lambda: self.read_text(row),
+                self.COL_CONFIRMED_AT: lambda: self.local_time(row["confirmed_at"]),
+                self.COL_EXPORTED: lambda: row.get("exported_batch") or "",
+                self.COL_SHA256: lambda: row["sha256"][:16],
+            }[col]()
         if role == SORT_ROLE:
-            return {self.COL_TIME: row["id"], self.COL_PROBABILITY: row["probability"],
-                    self.COL_THRESHOLD: row["threshold"], self.COL_MODEL: row["model_version"],
-                    self.COL_CONFIRMED_AT: row["confirmed_at"] or ""}.get(col, self.data(index))
+            return {
+                self.COL_TIME: row["id"],
+                self.COL_PROBABILITY: row["probability"],
+                self.COL_THRESHOLD: row["threshold"],
+                self.COL_MODEL: row["model_version"],
+                self.COL_CONFIRMED_AT: row["confirmed_at"] or "",
+            }.get(col, self.data(index))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return {self.COL_FILE: row["file_path"], self.COL_SHA256: row["sha256"], self.COL_TIME: row["time"],
-                    self.COL_EXPORTED: self.exported_tip(row)}.get(col)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (self.COL_PROBABILITY, self.COL_THRESHOLD,
-                                                                 self.COL_MODEL):
+            return {
+                self.COL_FILE: row["file_path"],
+                self.COL_SHA256: row["sha256"],
+                self.COL_TIME: row["time"],
+                self.COL_EXPORTED: self.exported_tip(row),
+            }.get(col)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (
+            self.COL_PROBABILITY,
+            self.COL_THRESHOLD,
+            self.COL_MODEL,
+        ):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole:
             if col == self.COL_LABEL and row["label"] == POSITIVE:
@@ -143,8 +207,14 @@ class AuditProxy(QSortFilterProxyModel):
         m: AuditModel = self.sourceModel()
         row = m.rows[source_row]
         read = row["confirmed_label"]
-        if (self.status == UNCONFIRMED and read is not None or self.status == CONFIRMED and read is None
-                or self.status == CORRECTED and read in (None, row["label"])):
+        if (
+            self.status == UNCONFIRMED
+            and read is not None
+            or self.status == CONFIRMED
+            and read is None
+            or self.status == CORRECTED
+            and read in (None, row["label"])
+        ):
             return False
         if not self.text:
             return True
@@ -203,8 +273,9 @@ class AuditDialog(QDialog):
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.proxy.set_text)
         self.status_combo = QComboBox()
-        self.status_combo.addItems([self.tr("All results"), self.tr("Not yet confirmed"), self.tr("Confirmed"),
-                                    self.tr("Corrected")])
+        self.status_combo.addItems(
+            [self.tr("All results"), self.tr("Not yet confirmed"), self.tr("Confirmed"), self.tr("Corrected")]
+        )
         self.status_combo.currentIndexChanged.connect(self.proxy.set_status)
 
         self.view = QTableView()
@@ -228,11 +299,16 @@ class AuditDialog(QDialog):
 
         self.confirm_buttons: dict[str, QPushButton] = {}
         self.confirm_actions: dict[str, QAction] = {}
-        for label, text, key in (("NORMAL", self.tr("Confirm NORMAL"), "Ctrl+1"),
-                                 ("PNEUMONIA", self.tr("Confirm PNEUMONIA"), "Ctrl+2")):
+        for label, text, key in (
+            ("NORMAL", self.tr("Confirm NORMAL"), "Ctrl+1"),
+            ("PNEUMONIA", self.tr("Confirm PNEUMONIA"), "Ctrl+2"),
+        ):
             b = QPushButton(text)
-            b.setToolTip(self.tr("Record %1 as your read of the selected results (%2)").replace(
-                "%1", label_text(label)).replace("%2", key))
+            b.setToolTip(
+                self.tr("Record %1 as your read of the selected results (%2)")
+                .replace("%1", label_text(label))
+                .replace("%2", key)
+            )
             b.clicked.connect(lambda _=False, lab=label: self.confirm_selected(lab))
             a = QAction(text, self)
             a.setShortcut(QKeySequence(key))
@@ -242,8 +318,9 @@ class AuditDialog(QDialog):
         self.csv_button = QPushButton(self.tr("Export CSV…"))
         self.csv_button.clicked.connect(self.export_csv_dialog)
         self.batch_button = QPushButton(self.tr("Export labelled batch…"))
-        self.batch_button.setToolTip(self.tr("Write the confirmed images not sent before, de-identified, as a "
-                                             "batch for the hub"))
+        self.batch_button.setToolTip(
+            self.tr("Write the confirmed images not sent before, de-identified, as a batch for the hub")
+        )
         self.batch_button.clicked.connect(self.export_batch_dialog)
         self.close_button = QPushButton(self.tr("Close"))
         self.close_button.clicked.connect(self.close)
@@ -274,8 +351,7 @@ class AuditDialog(QDialog):
         lay.addLayout(buttons)
 
         self.view.selectionModel().selectionChanged.connect(self._update_actions)
-        for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset,
-                       self.proxy.dataChanged):
+        for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset, self.proxy.dataChanged):
             signal.connect(self._update_actions)
         self._rowChanged.connect(self.model.upsert)
         self._listener = self._rowChanged.emit  # kept: the same callable must be removed later
@@ -308,8 +384,10 @@ class AuditDialog(QDialog):
         sel = self.view.selectionModel()
         for r in range(self.proxy.rowCount()):
             if self.proxy.row_at(r)["id"] in ids:
-                sel.select(self.proxy.index(r, 0), QItemSelectionModel.SelectionFlag.Select
-                           | QItemSelectionModel.SelectionFlag.Rows)
+                sel.select(
+                    self.proxy.index(r, 0),
+                    QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
+                )
 
     def confirm_selected(self, label: str) -> int:
         """Record ``label`` as the read of every selected row; return how many were recorded."""
@@ -324,8 +402,11 @@ class AuditDialog(QDialog):
             self.status_label.setText(self.tr("Your read could not be recorded: %1").replace("%1", str(e)))
             return done
         if done:
-            self.status_label.setText(self.tr("Recorded %1 as your read of %2 result(s).")
-                                      .replace("%1", label_text(label)).replace("%2", str(done)))
+            self.status_label.setText(
+                self.tr("Recorded %1 as your read of %2 result(s).")
+                .replace("%1", label_text(label))
+                .replace("%2", str(done))
+            )
         return done
 
     def _update_actions(self, *_args) -> None:
@@ -337,8 +418,9 @@ class AuditDialog(QDialog):
         self.csv_button.setEnabled(bool(self.model.rows))
         self.batch_button.setEnabled(not self.is_exporting())
         total, confirmed = len(self.model.rows), sum(r["confirmed_label"] is not None for r in self.model.rows)
-        self.count_label.setText(self.tr("%1 results, %2 confirmed").replace("%1", str(total))
-                                 .replace("%2", str(confirmed)))
+        self.count_label.setText(
+            self.tr("%1 results, %2 confirmed").replace("%1", str(total)).replace("%2", str(confirmed))
+        )
 
     def _context_menu(self, pos) -> None:
         if not self.view.selectionModel().hasSelection():
@@ -360,15 +442,21 @@ class AuditDialog(QDialog):
 
     @Slot()
     def export_csv_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export audit log as CSV"), "audit-log.csv",
-                                              self.tr("CSV files (*.csv)"))
+        path, _ = QFileDialog.getSaveFileName(
+            self, self.tr("Export audit log as CSV"), "audit-log.csv", self.tr("CSV files (*.csv)")
+        )
         if not path:
             return
         try:
             self.export_csv(path)
         except (OSError, sqlite3.Error) as e:
-            QMessageBox.warning(self, self.tr("Export failed"), self.tr("Cannot write %1: %2").replace("%1", path)
-                                .replace("%2", getattr(e, "strerror", None) or str(e)))
+            QMessageBox.warning(
+                self,
+                self.tr("Export failed"),
+                self.tr("Cannot write %1: %2")
+                .replace("%1", path)
+                .replace("%2", getattr(e, "strerror", None) or str(e)),
+            )
 
     # ----- labelled batch -----------------------------------------------------------------------
     def is_exporting(self) -> bool:
@@ -408,8 +496,9 @@ class AuditDialog(QDialog):
 
     @Slot(int, int)
     def _on_export_progress(self, done: int, total: int) -> None:
-        self.status_label.setText(self.tr("Exporting: %1 of %2 images…").replace("%1", str(done))
-                                  .replace("%2", str(total)))
+        self.status_label.setText(
+            self.tr("Exporting: %1 of %2 images…").replace("%1", str(done)).replace("%2", str(total))
+        )
 
     @Slot(object)
     def _on_export_finished(self, outcome) -> None:
@@ -425,17 +514,23 @@ class AuditDialog(QDialog):
     def skip_reason(self, skipped: Skipped) -> str:
         code, detail = skipped.code, skipped.detail
         if code == "sent_as_other":
-            return (self.tr("already sent to the hub as %1 (batch %2): not sent again; tell the ML team so that "
-                            "they correct the label there").replace("%1", label_text(skipped.sent_label))
-                    .replace("%2", skipped.sent_batch))
-        text = {"missing": self.tr("the file is no longer there"),
-                "changed": self.tr("the file changed since it was analysed"),
-                "burned_in": self.tr("the DICOM declares burned-in annotation (its pixels may identify the "
-                                     "patient)"),
-                "unreadable": self.tr("the file cannot be read or de-identified"),
-                "check_failed": self.tr("the exported copy did not match the original's pixels"),
-                "conflict": self.tr("the same image was confirmed NORMAL for one file and PNEUMONIA for another"),
-                "duplicate": self.tr("the same image as another exported file")}.get(code, code)
+            return (
+                self.tr(
+                    "already sent to the hub as %1 (batch %2): not sent again; tell the ML team so that "
+                    "they correct the label there"
+                )
+                .replace("%1", label_text(skipped.sent_label))
+                .replace("%2", skipped.sent_batch)
+            )
+        text = {
+            "missing": self.tr("the file is no longer there"),
+            "changed": self.tr("the file changed since it was analysed"),
+            "burned_in": self.tr("the DICOM declares burned-in annotation (its pixels may identify the patient)"),
+            "unreadable": self.tr("the file cannot be read or de-identified"),
+            "check_failed": self.tr("the exported copy did not match the original's pixels"),
+            "conflict": self.tr("the same image was confirmed NORMAL for one file and PNEUMONIA for another"),
+            "duplicate": self.tr("the same image as another exported file"),
+        }.get(code, code)
         return f"{text} ({detail})" if detail else text
 
     def export_summary(self, outcome) -> str:
@@ -444,28 +539,37 @@ class AuditDialog(QDialog):
             return self.tr("Export failed: %1").replace("%1", outcome)
         n = outcome.counts()
         if outcome.batch_dir is None and not outcome.skipped:
-            text = self.tr("Nothing new to export: every confirmed image was already sent to the hub. "
-                           "Nothing was written.")
+            text = self.tr(
+                "Nothing new to export: every confirmed image was already sent to the hub. Nothing was written."
+            )
         elif outcome.batch_dir is None:
             text = self.tr("Nothing was written: no new confirmed image could be exported.")
         else:
-            text = (self.tr("Wrote %1 images (NORMAL %2, PNEUMONIA %3) to %4.")
-                    .replace("%1", str(len(outcome.written))).replace("%2", str(n["NORMAL"]))
-                    .replace("%3", str(n["PNEUMONIA"])).replace("%4", str(outcome.batch_dir)))
+            text = (
+                self.tr("Wrote %1 images (NORMAL %2, PNEUMONIA %3) to %4.")
+                .replace("%1", str(len(outcome.written)))
+                .replace("%2", str(n["NORMAL"]))
+                .replace("%3", str(n["PNEUMONIA"]))
+                .replace("%4", str(outcome.batch_dir))
+            )
             if outcome.already_sent:
                 text += " " + self.tr("%1 confirmed images were sent before and were left out.").replace(
-                    "%1", str(outcome.already_sent))
+                    "%1", str(outcome.already_sent)
+                )
         if outcome.mark_error:
-            text += "\n" + self.tr("Warning: the audit log could not record this export (%1); the next export "
-                                   "will send these images again.").replace("%1", outcome.mark_error)
+            text += "\n" + self.tr(
+                "Warning: the audit log could not record this export (%1); the next export "
+                "will send these images again."
+            ).replace("%1", outcome.mark_error)
         if outcome.skipped:
             text += " " + self.tr("Skipped %1:").replace("%1", str(len(outcome.skipped)))
-            text += "".join(f"\n• {s.file_name}: {self.skip_reason(s)}"
-                            for s in outcome.skipped[:MAX_SKIPPED_SHOWN])
+            text += "".join(f"\n• {s.file_name}: {self.skip_reason(s)}" for s in outcome.skipped[:MAX_SKIPPED_SHOWN])
             if len(outcome.skipped) > MAX_SKIPPED_SHOWN:
                 text += "\n" + self.tr("…and %1 more (see the log).").replace(
-                    "%1", str(len(outcome.skipped) - MAX_SKIPPED_SHOWN))
+                    "%1", str(len(outcome.skipped) - MAX_SKIPPED_SHOWN)
+                )
         return text
+
 
 class AuditTools(QObject):
     """The Tools menu entries of one main window and the (single, lazily made) audit dialog."""

@@ -4,6 +4,7 @@
 result on screen, so it is enabled only when that result was recorded, and it starts afresh with each
 new result. A read given elsewhere (the audit log dialog) for the same row shows up here too.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 class FeedbackBox(QFrame):
-    """"Your read": NORMAL / PNEUMONIA buttons for the current result, and what was recorded."""
+    """ "Your read": NORMAL / PNEUMONIA buttons for the current result, and what was recorded."""
 
     confirmed = Signal(dict)  # the audit row, after the read was recorded
     _rowChanged = Signal(dict)  # from the audit log's listener, on whichever thread changed it
@@ -102,8 +103,11 @@ class FeedbackBox(QFrame):
             return self.tr("Not confirmed yet: the model says %1.").replace("%1", label_text(model))
         if read == model:
             return self.tr("Recorded: %1, agreeing with the model.").replace("%1", label_text(read))
-        return (self.tr("Recorded: corrected to %1 (the model said %2).").replace("%1", label_text(read))
-                .replace("%2", label_text(model)))
+        return (
+            self.tr("Recorded: corrected to %1 (the model said %2).")
+            .replace("%1", label_text(read))
+            .replace("%2", label_text(model))
+        )
 
     def _update(self, error: str | None = None) -> None:
         read = self.row["confirmed_label"] if self.row else None

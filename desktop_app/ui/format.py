@@ -1,4 +1,5 @@
 """How things are shown in the UI (one definition, shared by the viewer, the triage table and the audit log)."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QCoreApplication, QLocale, QModelIndex, Qt

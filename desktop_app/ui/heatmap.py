@@ -1,4 +1,5 @@
 """Heat-map rendering in numpy + Pillow (no matplotlib): CAM upsampling, a colour LUT, RGBA overlay."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,14 +7,17 @@ from PIL import Image
 
 # Jet-like control points (position, R, G, B): dark blue → cyan → yellow → red. Radiologists know
 # this scale from other CAM viewers; low activation stays cool so the lungs remain readable.
-_STOPS = np.array([
-    (0.00, 0, 0, 128),
-    (0.15, 0, 0, 255),
-    (0.40, 0, 255, 255),
-    (0.60, 255, 255, 0),
-    (0.85, 255, 0, 0),
-    (1.00, 128, 0, 0),
-], dtype=np.float64)
+_STOPS = np.array(
+    [
+        (0.00, 0, 0, 128),
+        (0.15, 0, 0, 255),
+        (0.40, 0, 255, 255),
+        (0.60, 255, 255, 0),
+        (0.85, 255, 0, 0),
+        (1.00, 128, 0, 0),
+    ],
+    dtype=np.float64,
+)
 
 
 def colour_lut(n: int = 256) -> np.ndarray:

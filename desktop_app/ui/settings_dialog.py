@@ -4,14 +4,24 @@ The admin config (``desktop_app.config``) comes first: a key it locks is shown d
 written. OK saves through ``save_user_settings`` (the one place that validates and writes
 atomically); a wrong value keeps the dialog open with the reason, and nothing is written.
 """
+
 from __future__ import annotations
 
 import logging
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel,
-                               QLineEdit, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop_app.config import ConfigError, Settings, save_user_settings
 
@@ -56,16 +66,24 @@ class SettingsDialog(QDialog):
         form.addRow(self.tr("&Check for updates every:"), self.interval_spin)
         form.addRow(self.tr("Model &variant:"), self.variant_combo)
         form.addRow(self.tr("&Language:"), self.language_combo)
-        self.fields = {"feed_url": self.feed_edit, "check_interval_hours": self.interval_spin,
-                       "variant": self.variant_combo, "language": self.language_combo}
+        self.fields = {
+            "feed_url": self.feed_edit,
+            "check_interval_hours": self.interval_spin,
+            "variant": self.variant_combo,
+            "language": self.language_combo,
+        }
         for key, widget in self.fields.items():
             if key in settings.locked:
                 widget.setEnabled(False)
                 widget.setToolTip(self.tr("Set by your administrator"))
                 form.labelForField(widget).setToolTip(self.tr("Set by your administrator"))
 
-        note = QLabel(self.tr("A new model variant is used from the next image on. "
-                              "A new language is shown the next time PneumoScan starts."))
+        note = QLabel(
+            self.tr(
+                "A new model variant is used from the next image on. "
+                "A new language is shown the next time PneumoScan starts."
+            )
+        )
         note.setWordWrap(True)
         self.source_label = QLabel(self._source_text())
         self.source_label.setWordWrap(True)
@@ -74,8 +92,9 @@ class SettingsDialog(QDialog):
         self.error_label = QLabel()
         self.error_label.setObjectName("settings-error")
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #b00020; background: #fdecea; border: 1px solid #f5c2c0;"
-                                       " border-radius: 4px; padding: 6px;")
+        self.error_label.setStyleSheet(
+            "color: #b00020; background: #fdecea; border: 1px solid #f5c2c0; border-radius: 4px; padding: 6px;"
+        )
         self.error_label.setVisible(False)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.save)
@@ -90,8 +109,11 @@ class SettingsDialog(QDialog):
 
     def _source_text(self) -> str:
         s = self.settings
-        admin = (self.tr("Administrator settings: %1").replace("%1", s.admin_file) if s.admin_file
-                 else self.tr("No administrator settings on this computer."))
+        admin = (
+            self.tr("Administrator settings: %1").replace("%1", s.admin_file)
+            if s.admin_file
+            else self.tr("No administrator settings on this computer.")
+        )
         lines = [admin, self.tr("Your settings are saved in %1").replace("%1", s.user_file or "—")]
         if s.problems:
             lines.append(self.tr("Ignored: %1").replace("%1", "; ".join(s.problems)))
@@ -99,10 +121,12 @@ class SettingsDialog(QDialog):
 
     def values(self) -> dict:
         """The user's choices for the keys the admin did not lock."""
-        values = {"feed_url": self.feed_edit.text().strip(),
-                  "check_interval_hours": round(self.interval_spin.value(), 1),
-                  "variant": self.variant_combo.currentData(),
-                  "language": self.language_combo.currentData()}
+        values = {
+            "feed_url": self.feed_edit.text().strip(),
+            "check_interval_hours": round(self.interval_spin.value(), 1),
+            "variant": self.variant_combo.currentData(),
+            "language": self.language_combo.currentData(),
+        }
         return {k: v for k, v in values.items() if k not in self.settings.locked}
 
     def _feed_url_problem(self, url: str) -> str | None:
@@ -111,8 +135,10 @@ class SettingsDialog(QDialog):
             return None
         parsed = QUrl(url, QUrl.ParsingMode.StrictMode)
         if parsed.scheme() not in ("http", "https") or not parsed.host() or not parsed.isValid():
-            return self.tr("The model feed URL must be a web address starting with http:// or https://, "
-                           "such as https://hub.example.org/feed.")
+            return self.tr(
+                "The model feed URL must be a web address starting with http:// or https://, "
+                "such as https://hub.example.org/feed."
+            )
         return None
 
     def show_error(self, message: str | None) -> None:
@@ -136,9 +162,11 @@ class SettingsDialog(QDialog):
             return
         except OSError as e:
             logger.warning("Cannot save settings to %s: %s", self.settings.user_file, e)
-            self.show_error(self.tr("The settings were not saved: cannot write %1 (%2)")
-                            .replace("%1", str(e.filename or self.settings.user_file))
-                            .replace("%2", e.strerror or str(e)))
+            self.show_error(
+                self.tr("The settings were not saved: cannot write %1 (%2)")
+                .replace("%1", str(e.filename or self.settings.user_file))
+                .replace("%2", e.strerror or str(e))
+            )
             return
         self.show_error(None)
         self.settings = new

@@ -5,6 +5,7 @@ probability, highest first, with failed files last; ``TriageWorker`` walks the f
 ``QThreadPool``, reporting only through signals; ``TriageDialog`` shows the table, progress, Cancel and
 "Export CSV…".
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,11 +15,22 @@ import os
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import (QModelIndex, QObject, QRunnable, QSortFilterProxyModel, Qt,
-                            QThreadPool, Signal, Slot)
+from PySide6.QtCore import QModelIndex, QObject, QRunnable, QSortFilterProxyModel, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QMessageBox, QProgressBar, QPushButton, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop_app.engine import POSITIVE, Engine
 from desktop_app.images import is_dicom, load_image
@@ -69,8 +81,16 @@ class TriageModel(RowsTableModel):
     COL_FILE, COL_LABEL, COL_PROBABILITY, COL_STATUS, COL_SHA256 = range(5)
 
     def __init__(self, parent: QObject | None = None):
-        super().__init__([self.tr("File"), self.tr("Result"), self.tr("Probability of pneumonia"), self.tr("Status"),
-                          self.tr("SHA-256")], parent)  # in COL_ order
+        super().__init__(
+            [
+                self.tr("File"),
+                self.tr("Result"),
+                self.tr("Probability of pneumonia"),
+                self.tr("Status"),
+                self.tr("SHA-256"),
+            ],
+            parent,
+        )  # in COL_ order
         self.rows: list[TriageRow] = []
 
     # ----- content ------------------------------------------------------------------------------
@@ -259,8 +279,10 @@ class TriageDialog(QDialog):
         self.progress.setFormat(self.tr("%v of %m"))
         self.status_label = QLabel()
         self.disclaimer_label = QLabel(self.tr("For investigational use — not a diagnosis"))
-        self.disclaimer_label.setStyleSheet("font-weight: bold; color: #5d4200; background: #fff4ce;"
-                                            " border: 1px solid #e0c060; border-radius: 4px; padding: 4px 8px;")
+        self.disclaimer_label.setStyleSheet(
+            "font-weight: bold; color: #5d4200; background: #fff4ce;"
+            " border: 1px solid #e0c060; border-radius: 4px; padding: 4px 8px;"
+        )
 
         self.export_button = QPushButton(self.tr("Export CSV…"))
         self.export_button.clicked.connect(self.export_dialog)
@@ -373,22 +395,28 @@ class TriageDialog(QDialog):
             w.writerow(CSV_COLUMNS)
             for r in range(self.proxy.rowCount()):
                 row = self.proxy.row_at(r)
-                cells = [self.proxy.index(r, c).data() or "" for c in
-                         (m.COL_FILE, m.COL_LABEL, m.COL_PROBABILITY, m.COL_STATUS)]
+                cells = [
+                    self.proxy.index(r, c).data() or ""
+                    for c in (m.COL_FILE, m.COL_LABEL, m.COL_PROBABILITY, m.COL_STATUS)
+                ]
                 w.writerow(cells + [repr(row.probability) if row.ok else "", row.sha256 or "", str(row.path)])
         return path
 
     @Slot()
     def export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export triage as CSV"),
-                                              str(self.folder / "triage.csv"), self.tr("CSV files (*.csv)"))
+        path, _ = QFileDialog.getSaveFileName(
+            self, self.tr("Export triage as CSV"), str(self.folder / "triage.csv"), self.tr("CSV files (*.csv)")
+        )
         if not path:
             return
         try:
             self.export_csv(path)
         except OSError as e:
-            QMessageBox.warning(self, self.tr("Export failed"),
-                                self.tr("Cannot write %1: %2").replace("%1", path).replace("%2", e.strerror or str(e)))
+            QMessageBox.warning(
+                self,
+                self.tr("Export failed"),
+                self.tr("Cannot write %1: %2").replace("%1", path).replace("%2", e.strerror or str(e)),
+            )
             return
         self.status_label.setText(self.tr("Exported to %1").replace("%1", path))
 

@@ -5,10 +5,11 @@
 notice and ``window.set_engine``. Nothing here blocks the GUI thread or opens a dialog: offline, a
 dead server or a refused update leave the app on the model it has, and the status bar says so.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtGui import QAction
@@ -75,8 +76,9 @@ class UpdateController(QObject):
         self.rollback_action.triggered.connect(self.roll_back)
 
     @classmethod
-    def from_settings(cls, settings, store: ModelStore | None = None,
-                      parent: QObject | None = None) -> "UpdateController":
+    def from_settings(
+        cls, settings, store: ModelStore | None = None, parent: QObject | None = None
+    ) -> UpdateController:
         return cls(ModelUpdater.from_settings(settings, store), settings.check_interval_hours, parent)
 
     # ----- wiring -------------------------------------------------------------------------------
@@ -145,8 +147,11 @@ class UpdateController(QObject):
     def _on_checked(self, result: object) -> None:
         if not self._finish():
             return
-        outcome = result if isinstance(result, Outcome) else Outcome(
-            Status.REFUSED, self.updater.store.active_version(), f"unexpected error: {result}")
+        outcome = (
+            result
+            if isinstance(result, Outcome)
+            else Outcome(Status.REFUSED, self.updater.store.active_version(), f"unexpected error: {result}")
+        )
         self.last_outcome = outcome
         window = self.window
         if window is not None:
@@ -154,12 +159,21 @@ class UpdateController(QObject):
                 old = window.engine.version
                 window.set_engine(outcome.engine)
                 text = self.tr("Updated to model version %1").replace("%1", str(outcome.version))
-                self._set_status(text, self.tr("Model version %1 from the feed passed its signature, hash and "
-                                               "reference checks and replaces version %2.")
-                                 .replace("%1", str(outcome.version)).replace("%2", str(old)))
-                window.statusBar().showMessage(self.tr("Switched to model version %1 (was %2); the next analysis "
-                                                       "uses it.").replace("%1", str(outcome.version))
-                                               .replace("%2", str(old)), NOTICE_MS)
+                self._set_status(
+                    text,
+                    self.tr(
+                        "Model version %1 from the feed passed its signature, hash and "
+                        "reference checks and replaces version %2."
+                    )
+                    .replace("%1", str(outcome.version))
+                    .replace("%2", str(old)),
+                )
+                window.statusBar().showMessage(
+                    self.tr("Switched to model version %1 (was %2); the next analysis uses it.")
+                    .replace("%1", str(outcome.version))
+                    .replace("%2", str(old)),
+                    NOTICE_MS,
+                )
             else:
                 self._set_status(*self._status_text(outcome, window.engine.version))
         self._refresh_actions()
@@ -170,15 +184,23 @@ class UpdateController(QObject):
         if outcome.status is Status.UP_TO_DATE:
             return self.tr("Model version %1 — up to date").replace("%1", v), ""
         if outcome.status is Status.OFFLINE:
-            return (self.tr("Offline — using model version %1").replace("%1", v),
-                    self.tr("The model feed cannot be reached; the app carries on with the model it has. %1")
-                    .replace("%1", outcome.reason))
+            return (
+                self.tr("Offline — using model version %1").replace("%1", v),
+                self.tr("The model feed cannot be reached; the app carries on with the model it has. %1").replace(
+                    "%1", outcome.reason
+                ),
+            )
         if outcome.status is Status.REFUSED:
-            return (self.tr("Update refused — using model version %1").replace("%1", v),
-                    self.tr("The update from the model feed was refused and nothing was installed: %1")
-                    .replace("%1", outcome.reason))
-        return (self.tr("Model version %1 — updates off").replace("%1", v),
-                self.tr("Automatic model updates are off: %1").replace("%1", outcome.reason))
+            return (
+                self.tr("Update refused — using model version %1").replace("%1", v),
+                self.tr("The update from the model feed was refused and nothing was installed: %1").replace(
+                    "%1", outcome.reason
+                ),
+            )
+        return (
+            self.tr("Model version %1 — updates off").replace("%1", v),
+            self.tr("Automatic model updates are off: %1").replace("%1", outcome.reason),
+        )
 
     # ----- rollback -----------------------------------------------------------------------------
     @Slot()
@@ -198,17 +220,26 @@ class UpdateController(QObject):
             old = window.engine.version if window is not None else None
             if window is not None:
                 window.set_engine(result)
-                self._set_status(self.tr("Rolled back to model version %1").replace("%1", str(result.version)),
-                                 self.tr("Version %1 will not be installed again; a newer version from the feed "
-                                         "will.").replace("%1", str(old)))
-                window.statusBar().showMessage(self.tr("Rolled back to model version %1; the next analysis uses "
-                                                       "it.").replace("%1", str(result.version)), NOTICE_MS)
+                self._set_status(
+                    self.tr("Rolled back to model version %1").replace("%1", str(result.version)),
+                    self.tr("Version %1 will not be installed again; a newer version from the feed will.").replace(
+                        "%1", str(old)
+                    ),
+                )
+                window.statusBar().showMessage(
+                    self.tr("Rolled back to model version %1; the next analysis uses it.").replace(
+                        "%1", str(result.version)
+                    ),
+                    NOTICE_MS,
+                )
             self.rollbackFinished.emit(True, str(result.version))
         else:
             logger.error("Rollback failed: %s", result)
             if window is not None:
-                self._set_status(self.tr("Rollback failed — using model version %1")
-                                 .replace("%1", str(window.engine.version)), str(result))
+                self._set_status(
+                    self.tr("Rollback failed — using model version %1").replace("%1", str(window.engine.version)),
+                    str(result),
+                )
             self.rollbackFinished.emit(False, str(result))
         self._refresh_actions()
 
@@ -232,10 +263,15 @@ class UpdateController(QObject):
             self.window.set_engine(result)
             self.window.statusBar().showMessage(
                 self.tr("Model version %1 (%2) in use from the next analysis.")
-                .replace("%1", str(result.version)).replace("%2", result.variant), NOTICE_MS)
+                .replace("%1", str(result.version))
+                .replace("%2", result.variant),
+                NOTICE_MS,
+            )
         else:
-            self._set_status(self.tr("Model reload failed — using model version %1")
-                             .replace("%1", str(self.window.engine.version)), str(result))
+            self._set_status(
+                self.tr("Model reload failed — using model version %1").replace("%1", str(self.window.engine.version)),
+                str(result),
+            )
         self._refresh_actions()
 
     # ----- helpers ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 """The viewer's main window: image view with zoom and heat map, result panel, off-thread inference."""
+
 from __future__ import annotations
 
 import logging
@@ -8,9 +9,22 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QAction, QColor, QImage, QKeySequence, QPainter, QPixmap, QTransform
-from PySide6.QtWidgets import (QFileDialog, QFrame, QGraphicsPixmapItem, QGridLayout, QGraphicsScene, QGraphicsView,
-                               QHBoxLayout, QLabel, QMainWindow, QSizePolicy, QSlider, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QSizePolicy,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop_app.engine import POSITIVE, Engine, Prediction
 from desktop_app.ui.format import label_text, percent
@@ -209,15 +223,18 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         K = QKeySequence
         self.open_action = self._action(self.tr("&Open…"), self.open_dialog, K(K.StandardKey.Open))
-        self.triage_action = self._action(self.tr("Open folder for &triage…"), self.open_triage_dialog,
-                                          K("Ctrl+Shift+O"))
+        self.triage_action = self._action(
+            self.tr("Open folder for &triage…"), self.open_triage_dialog, K("Ctrl+Shift+O")
+        )
         self.quit_action = self._action(self.tr("&Quit"), self.close, K(K.StandardKey.Quit))
         self.next_action = self._action(self.tr("&Next image"), self.next_image, [K("PgDown"), K("N")])
         self.prev_action = self._action(self.tr("&Previous image"), self.previous_image, [K("PgUp"), K("P")])
-        self.zoom_in_action = self._action(self.tr("Zoom &in"), lambda: self.view.zoom(ZOOM_STEP),
-                                           [K(K.StandardKey.ZoomIn), K("Ctrl+=")])
-        self.zoom_out_action = self._action(self.tr("Zoom &out"), lambda: self.view.zoom(1 / ZOOM_STEP),
-                                            K(K.StandardKey.ZoomOut))
+        self.zoom_in_action = self._action(
+            self.tr("Zoom &in"), lambda: self.view.zoom(ZOOM_STEP), [K(K.StandardKey.ZoomIn), K("Ctrl+=")]
+        )
+        self.zoom_out_action = self._action(
+            self.tr("Zoom &out"), lambda: self.view.zoom(1 / ZOOM_STEP), K(K.StandardKey.ZoomOut)
+        )
         self.fit_action = self._action(self.tr("&Fit to window"), self.view.fit, [K("Ctrl+0"), K("F")])
         self.actual_action = self._action(self.tr("&Actual size"), self.view.actual_size, K("Ctrl+1"))
         self.heatmap_action = self._action(self.tr("&Heat map"), self.set_heatmap_visible, K("H"), checkable=True)
@@ -275,8 +292,9 @@ class MainWindow(QMainWindow):
         self.model_label.setWordWrap(True)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #b00020; background: #fdecea; border: 1px solid #f5c2c0;"
-                                       " border-radius: 4px; padding: 6px;")
+        self.error_label.setStyleSheet(
+            "color: #b00020; background: #fdecea; border: 1px solid #f5c2c0; border-radius: 4px; padding: 6px;"
+        )
         self.error_label.setVisible(False)
 
         lay.addWidget(caption(self.tr("File")))
@@ -305,8 +323,9 @@ class MainWindow(QMainWindow):
         self.width_slider.setValue(100)
         self.level_slider.setToolTip(self.tr("Level: the gray value at the middle of the window"))
         self.width_slider.setToolTip(self.tr("Width: the range of gray values shown from black to white"))
-        for r, (name, slider) in enumerate(((self.tr("Level"), self.level_slider),
-                                            (self.tr("Width"), self.width_slider))):
+        for r, (name, slider) in enumerate(
+            ((self.tr("Level"), self.level_slider), (self.tr("Width"), self.width_slider))
+        ):
             slider.valueChanged.connect(self._apply_window_level)
             grid.addWidget(QLabel(name), r, 0)
             grid.addWidget(slider, r, 1)
@@ -336,8 +355,10 @@ class MainWindow(QMainWindow):
         self.disclaimer_label = QLabel(self.tr("For investigational use — not a diagnosis"))
         self.disclaimer_label.setWordWrap(True)
         self.disclaimer_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.disclaimer_label.setStyleSheet("font-weight: bold; color: #5d4200; background: #fff4ce;"
-                                            " border: 1px solid #e0c060; border-radius: 4px; padding: 8px;")
+        self.disclaimer_label.setStyleSheet(
+            "font-weight: bold; color: #5d4200; background: #fff4ce;"
+            " border: 1px solid #e0c060; border-radius: 4px; padding: 8px;"
+        )
         lay.addWidget(self.disclaimer_label)
         return panel
 
@@ -358,18 +379,22 @@ class MainWindow(QMainWindow):
         if pred is None:
             for w in (self.result_label, self.probability_label, self.threshold_label, self.model_label):
                 w.setText("—")
-            self.result_label.setStyleSheet("font-size: 24px; font-weight: bold; color: #888;"
-                                            " border: 1px solid #ccc; border-radius: 4px;")
+            self.result_label.setStyleSheet(
+                "font-size: 24px; font-weight: bold; color: #888; border: 1px solid #ccc; border-radius: 4px;"
+            )
             return
         colour = ("#b00020", "#fdecea") if pred.label == POSITIVE else ("#1b5e20", "#e8f5e9")
         self.result_label.setText(label_text(pred.label))
-        self.result_label.setStyleSheet(f"font-size: 24px; font-weight: bold; color: {colour[0]};"
-                                        f" background: {colour[1]}; border: 1px solid {colour[0]};"
-                                        " border-radius: 4px;")
+        self.result_label.setStyleSheet(
+            f"font-size: 24px; font-weight: bold; color: {colour[0]};"
+            f" background: {colour[1]}; border: 1px solid {colour[0]};"
+            " border-radius: 4px;"
+        )
         self.probability_label.setText(percent(pred.probability))
         self.threshold_label.setText(self.tr("%1 (PNEUMONIA at or above)").replace("%1", percent(pred.threshold)))
-        self.model_label.setText(self.tr("version %1, %2").replace("%1", str(pred.model_version))
-                                 .replace("%2", model_date(pred.created_at)))
+        self.model_label.setText(
+            self.tr("version %1, %2").replace("%1", str(pred.model_version)).replace("%2", model_date(pred.created_at))
+        )
 
     def _show_error(self, message: str | None) -> None:
         self.error = message
@@ -391,15 +416,19 @@ class MainWindow(QMainWindow):
     @Slot()
     def open_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
-            self, self.tr("Open chest X-ray"), str(self.files[self.index].parent) if self.files else "",
-            self.tr("Images (*.png *.jpg *.jpeg *.dcm *.dicom);;All files (*)"))
+            self,
+            self.tr("Open chest X-ray"),
+            str(self.files[self.index].parent) if self.files else "",
+            self.tr("Images (*.png *.jpg *.jpeg *.dcm *.dicom);;All files (*)"),
+        )
         if files:
             self.open_files(files)
 
     @Slot()
     def open_triage_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(
-            self, self.tr("Open folder for triage"), str(self.files[self.index].parent) if self.files else "")
+            self, self.tr("Open folder for triage"), str(self.files[self.index].parent) if self.files else ""
+        )
         if folder:
             self.open_triage(folder)
 
@@ -483,9 +512,13 @@ class MainWindow(QMainWindow):
         self._show_prediction(result.prediction)
         self._show_error(None)
         w, h = result.image.size
-        self.statusBar().showMessage(self.tr("%1 — %2 × %3 px — %4").replace("%1", result.path.name)
-                                     .replace("%2", str(w)).replace("%3", str(h))
-                                     .replace("%4", label_text(result.prediction.label)))
+        self.statusBar().showMessage(
+            self.tr("%1 — %2 × %3 px — %4")
+            .replace("%1", result.path.name)
+            .replace("%2", str(w))
+            .replace("%3", str(h))
+            .replace("%4", label_text(result.prediction.label))
+        )
         self._update_actions()
         self.resultShown.emit(result)
 
@@ -546,8 +579,12 @@ class MainWindow(QMainWindow):
         self.image_item.setPixmap(QPixmap.fromImage(_qimage(shown)))
         level, width = self.window_level()
         if (level, width) != (0.5, 1.0):
-            self.statusBar().showMessage(self.tr("Window level %1 %, width %2 %")
-                                         .replace("%1", f"{level * 100:.0f}").replace("%2", f"{width * 100:.0f}"), 3000)
+            self.statusBar().showMessage(
+                self.tr("Window level %1 %, width %2 %")
+                .replace("%1", f"{level * 100:.0f}")
+                .replace("%2", f"{width * 100:.0f}"),
+                3000,
+            )
 
     # ----- heat map and zoom --------------------------------------------------------------------
     @Slot(bool)

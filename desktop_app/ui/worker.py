@@ -1,4 +1,5 @@
 """Off-GUI-thread prediction: decode, infer, render the heat map, audit; report only through signals."""
+
 from __future__ import annotations
 
 import dataclasses

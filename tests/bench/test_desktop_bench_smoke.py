@@ -1,4 +1,5 @@
 """The desktop benchmark runs end to end on a tiny setup (64 px model, 2 images), so its code cannot rot."""
+
 from __future__ import annotations
 
 import os
@@ -16,10 +17,36 @@ pytestmark = pytest.mark.slow
 def test_desktop_bench_runs_and_prints_every_measure(tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "desktop_app.py"), "--work", str(tmp_path), "--size", "64",
-         "--cold-runs", "1", "--cold-warmup", "0", "--overhead-images", "2", "--repeats", "1",
-         "--large-side", "96", "--large-images", "1", "--triage-images", "2", "--triage-repeats", "1"],
-        capture_output=True, text=True, env=env, timeout=300, cwd=ROOT)
+        [
+            sys.executable,
+            str(ROOT / "bench" / "desktop_app.py"),
+            "--work",
+            str(tmp_path),
+            "--size",
+            "64",
+            "--cold-runs",
+            "1",
+            "--cold-warmup",
+            "0",
+            "--overhead-images",
+            "2",
+            "--repeats",
+            "1",
+            "--large-side",
+            "96",
+            "--large-images",
+            "1",
+            "--triage-images",
+            "2",
+            "--triage-repeats",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout
     assert "(64 px, int8 present)" in text

@@ -1,4 +1,5 @@
 """The continuous_training DAG end to end with a real `dag.test()`, a real MLflow server and a real feed."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,15 @@ from tests.conftest import SAMPLE
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = {"image_size": 64, "epochs": 3, "batch_size": 16, "weights": "none", "num_workers": 0,
-            "settle_seconds": 0, "policy": {"min_recall": 0.6, "min_accuracy": 0.5, "recall_tolerance": 0.05}}
+SETTINGS = {
+    "image_size": 64,
+    "epochs": 3,
+    "batch_size": 16,
+    "weights": "none",
+    "num_workers": 0,
+    "settle_seconds": 0,
+    "policy": {"min_recall": 0.6, "min_accuracy": 0.5, "recall_tolerance": 0.05},
+}
 
 
 def _sample_by_patient(part: int) -> list[tuple[Path, str]]:
@@ -79,7 +87,9 @@ def cycle_env(tmp_path, monkeypatch, airflow_db):
 
 def _mlflow():
     from mlflow import MlflowClient
+
     from hub.config import REGISTERED_MODEL
+
     return MlflowClient(), REGISTERED_MODEL
 
 
@@ -87,6 +97,7 @@ def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_se
     paths, incoming = cycle_env
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     import mlflow
+
     mlflow.set_tracking_uri(mlflow_server)
     client, name = _mlflow()
 
@@ -129,7 +140,9 @@ def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_se
     assert run2.data.tags["cycle.champion_version"] == champ.version
     scores = json.loads(Path(c2["scores"]).read_text())
     assert len(scores["champion"]["correct"]) == len(scores["challenger"]["correct"]) == scores["gold_images"]
-    decision2 = json.loads(Path(client.download_artifacts(run2.info.run_id, "decision.json", str(tmp_path))).read_text())
+    decision2 = json.loads(
+        Path(client.download_artifacts(run2.info.run_id, "decision.json", str(tmp_path))).read_text()
+    )
     assert decision2["promote"] is True and decision2 == c2["decision"]
     assert states["publish"] == "success"
     assert client.get_model_version_by_alias(name, "champion").run_id == run2.info.run_id
@@ -151,6 +164,7 @@ def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_se
     assert feed_offer(paths, tmp_path / "c3").version == feed_after_2
     # -- rollback: the previous champion comes back and is republished as a new feed version
     from hub.cli import main
+
     assert main(["promote", "--rollback"]) == 0
     assert client.get_model_version_by_alias(name, "champion").version == champ.version
     assert client.get_model_version_by_alias(name, "previous").run_id == run2.info.run_id
@@ -184,8 +198,6 @@ def test_failing_training_promotes_and_publishes_nothing(cycle_env, tmp_path):
     assert len(Pool(paths.pool).entries()) > 0, "the batch itself was fine and stays ingested"
 
 
-
-
 def test_one_cycle_with_mlflow_on_postgresql(cycle_env, monkeypatch, tmp_path):
     """The DAG once against MLflow whose metadata store is a real PostgreSQL server, as in docker-compose."""
     from tests.deploy.test_postgres import _mlflow_server, fresh_database
@@ -206,6 +218,7 @@ def test_one_cycle_with_mlflow_on_postgresql(cycle_env, monkeypatch, tmp_path):
             assert client.get_run(champ.run_id).data.tags["promotion.decision"] == "promoted"
             assert feed_offer(paths, tmp_path / "c").version == 1
             import psycopg2
+
             with psycopg2.connect(**connect) as conn, conn.cursor() as cur:
                 cur.execute("SELECT count(*) FROM registered_model_aliases WHERE alias = 'champion'")
                 assert cur.fetchone()[0] == 1, "the alias lives in PostgreSQL"

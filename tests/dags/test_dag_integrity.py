@@ -1,4 +1,5 @@
 """The DAG files parse with no errors, touch no database or network while parsing, and have the documented graph."""
+
 from __future__ import annotations
 
 import os
@@ -9,9 +10,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED = {
-    "detect": ["validate"], "validate": ["ingest"], "ingest": ["has_work"], "has_work": ["train", "score",
-    "judge", "promote", "publish"], "train": ["score"], "score": ["judge"], "judge": ["promote"],
-    "promote": ["publish"], "publish": [],
+    "detect": ["validate"],
+    "validate": ["ingest"],
+    "ingest": ["has_work"],
+    "has_work": ["train", "score", "judge", "promote", "publish"],
+    "train": ["score"],
+    "score": ["judge"],
+    "judge": ["promote"],
+    "promote": ["publish"],
+    "publish": [],
 }
 
 
@@ -36,7 +43,7 @@ def refuse(*a, **k): raise RuntimeError("network used while parsing")
 socket.socket.connect = refuse
 socket.create_connection = refuse
 import importlib.util
-spec = importlib.util.spec_from_file_location("ct", {str(ROOT / 'dags' / 'continuous_training.py')!r})
+spec = importlib.util.spec_from_file_location("ct", {str(ROOT / "dags" / "continuous_training.py")!r})
 mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
 heavy = [m for m in ("torch", "mlflow", "hub.cycle", "onnxruntime") if m in sys.modules]
 assert not heavy, heavy

@@ -1,6 +1,6 @@
 """Patient-level split: no patient in two splits, stable across runs, gold never moves."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 
@@ -9,14 +9,17 @@ from hub.data import GOLD, TRAIN, VAL, Pool, Split, make_split, patient_id
 from tests.conftest import sample_files
 
 
-@pytest.mark.parametrize("name,patient", [
-    ("person1000_bacteria_2931.jpeg", "person1000"),
-    ("person1000_virus_1681.jpeg", "person1000"),
-    ("IM-0115-0001.jpeg", "IM-0115"),
-    ("NORMAL2-IM-0115-0002.jpeg", "IM-0115"),
-    ("person12_bacteria_3__1a2b3c4d.jpeg", "person12"),
-    ("scan_2026_11.png", "scan_2026_11"),
-])
+@pytest.mark.parametrize(
+    "name,patient",
+    [
+        ("person1000_bacteria_2931.jpeg", "person1000"),
+        ("person1000_virus_1681.jpeg", "person1000"),
+        ("IM-0115-0001.jpeg", "IM-0115"),
+        ("NORMAL2-IM-0115-0002.jpeg", "IM-0115"),
+        ("person12_bacteria_3__1a2b3c4d.jpeg", "person12"),
+        ("scan_2026_11.png", "scan_2026_11"),
+    ],
+)
 def test_patient_id_from_file_name(name, patient):
     assert patient_id(name) == patient
 
@@ -30,8 +33,11 @@ def test_no_patient_in_two_splits(hub_paths):
     by = _patients_by_split(view)
     assert not (by[TRAIN] & by[VAL]) and not (by[TRAIN] & by[GOLD]) and not (by[VAL] & by[GOLD])
     # the sample has patients with several images, so this is a real constraint
-    multi = [p for p in by[TRAIN] | by[VAL] | by[GOLD]
-             if sum(e.patient == p for s in (TRAIN, VAL, GOLD) for e in view.assigned[s]) > 1]
+    multi = [
+        p
+        for p in by[TRAIN] | by[VAL] | by[GOLD]
+        if sum(e.patient == p for s in (TRAIN, VAL, GOLD) for e in view.assigned[s]) > 1
+    ]
     assert multi
     counts = view.counts()
     assert all(counts[s].get("NORMAL") and counts[s].get("PNEUMONIA") for s in (TRAIN, VAL, GOLD))
@@ -56,12 +62,15 @@ def test_new_batch_never_moves_gold(hub_paths, tmp_path):
     (batch / "NORMAL").mkdir(parents=True)
     # new patients (renamed copies would be duplicates, so flip pixels to make new content)
     from PIL import Image, ImageOps
+
     for i, f in enumerate(sample_files("PNEUMONIA", 8)):
         ImageOps.mirror(Image.open(f)).save(batch / "PNEUMONIA" / f"person{90000 + i}_bacteria_1.jpeg")
     gold_file = hub_paths.pool / before.assigned[GOLD][0].file
-    ImageOps.mirror(Image.open(gold_file)).save(batch / "NORMAL" / f"{gold_patient}-9999.jpeg"
-                                                if gold_patient.startswith("IM-") else
-                                                batch / "NORMAL" / f"{gold_patient}_virus_9999.jpeg")
+    ImageOps.mirror(Image.open(gold_file)).save(
+        batch / "NORMAL" / f"{gold_patient}-9999.jpeg"
+        if gold_patient.startswith("IM-")
+        else batch / "NORMAL" / f"{gold_patient}_virus_9999.jpeg"
+    )
     _, added = datastore.import_data(hub_paths, batch)
     assert len(added) == 9
     after = datastore.training_view(hub_paths)

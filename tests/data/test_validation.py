@@ -1,4 +1,5 @@
 """Every bad file is reported with its reason and excluded; the rest is used."""
+
 from __future__ import annotations
 
 import shutil
@@ -17,10 +18,12 @@ from tests.conftest import sample_files
 def messy_root(tmp_path):
     root = tmp_path / "kaggle"
     good = []
-    for split, label, files in (("train", "NORMAL", sample_files("NORMAL", 6)),
-                                ("train", "PNEUMONIA", sample_files("PNEUMONIA", 6)),
-                                ("val", "NORMAL", sample_files("NORMAL", 2, offset=10)),
-                                ("test", "PNEUMONIA", sample_files("PNEUMONIA", 2, offset=20))):
+    for split, label, files in (
+        ("train", "NORMAL", sample_files("NORMAL", 6)),
+        ("train", "PNEUMONIA", sample_files("PNEUMONIA", 6)),
+        ("val", "NORMAL", sample_files("NORMAL", 2, offset=10)),
+        ("test", "PNEUMONIA", sample_files("PNEUMONIA", 2, offset=20)),
+    ):
         d = root / split / label
         d.mkdir(parents=True, exist_ok=True)
         for f in files:
@@ -29,7 +32,9 @@ def messy_root(tmp_path):
     n = root / "train" / "NORMAL"
     real = sample_files("NORMAL", 1, offset=30)[0].read_bytes()
     (n / "truncated.jpeg").write_bytes(real[: len(real) // 2])
-    (n / "corrupt.jpeg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8)))
+    (n / "corrupt.jpeg").write_bytes(
+        b"\xff\xd8\xff\xe0" + bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8))
+    )
     (n / "empty.jpeg").write_bytes(b"")
     (n / "notes.txt").write_text("radiologist notes")
     (n / "text-named.png").write_text("not a png at all")
@@ -91,8 +96,7 @@ def test_import_adds_only_accepted_images_and_reimport_adds_nothing(messy_root, 
     assert list(paths.reports.glob("import-*.json")), "report written"
     report2, added2 = datastore.import_data(paths, root)
     assert added2 == []
-    assert all("already in the pool" in r.reason or r.rel in {x.rel for x in report.rejected}
-               for r in report2.rejected)
+    assert all("already in the pool" in r.reason or r.rel in {x.rel for x in report.rejected} for r in report2.rejected)
 
 
 def test_batch_layout_and_missing_folder(tmp_path):

@@ -5,6 +5,7 @@ There is no Docker engine on the build machines: `docker-compose config` validat
 against the compose schema and resolves anchors, `${VAR:-default}`s and paths without one.
 Nothing here starts a container.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,15 +29,36 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 NGINX_CONF = ROOT / "deploy" / "nginx-feed.conf"
 
-HUB_SERVICES = {"mlflow", "airflow-init", "airflow-apiserver", "airflow-scheduler",
-                "airflow-dag-processor", "airflow-triggerer"}
+HUB_SERVICES = {
+    "mlflow",
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+}
 SERVICES = HUB_SERVICES | {"postgres", "feed"}
 AIRFLOW_SERVICES = {s for s in HUB_SERVICES if s.startswith("airflow-")}
 # The names the hub's code reads (hub/config.py, hub/cycle.py, hub/cli_feed.py) and Airflow's own.
-HUB_ENV = ("PNEUMO_HOME", "MLFLOW_TRACKING_URI", "PNEUMO_REGISTERED_MODEL", "PNEUMO_EXPERIMENT", "TORCH_HOME",
-           "PNEUMO_INCOMING", "PNEUMO_FEED_DIR", "PNEUMO_FEED_KEYS", "PNEUMO_FEED_URL", "PNEUMO_POLICY")
-AIRFLOW_ENV = ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
-               "AIRFLOW__CORE__EXECUTOR", "AIRFLOW__CORE__LOAD_EXAMPLES")
+HUB_ENV = (
+    "PNEUMO_HOME",
+    "MLFLOW_TRACKING_URI",
+    "PNEUMO_REGISTERED_MODEL",
+    "PNEUMO_EXPERIMENT",
+    "TORCH_HOME",
+    "PNEUMO_INCOMING",
+    "PNEUMO_FEED_DIR",
+    "PNEUMO_FEED_KEYS",
+    "PNEUMO_FEED_URL",
+    "PNEUMO_POLICY",
+)
+AIRFLOW_ENV = (
+    "AIRFLOW_HOME",
+    "AIRFLOW__CORE__DAGS_FOLDER",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__CORE__EXECUTOR",
+    "AIRFLOW__CORE__LOAD_EXAMPLES",
+)
 
 
 def _require_tool(name: str) -> str:
@@ -54,8 +76,9 @@ def compose_config(**env: str) -> dict:
     exe = _require_tool("docker-compose")
     # Only PATH and HOME from the caller: a developer's exported PNEUMO_* must not change the result.
     clean = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
-    r = subprocess.run([exe, "-f", str(COMPOSE), "config"], capture_output=True, text=True, timeout=120,
-                       cwd=ROOT, env={**clean, **env})
+    r = subprocess.run(
+        [exe, "-f", str(COMPOSE), "config"], capture_output=True, text=True, timeout=120, cwd=ROOT, env={**clean, **env}
+    )
     assert r.returncode == 0, f"docker-compose config rejected {COMPOSE.name}:\n{r.stderr}"
     return yaml.safe_load(r.stdout)
 
@@ -138,8 +161,9 @@ def test_airflow_loads_the_projects_dags_folder(config):
 def test_feed_is_served_read_only_by_nginx_with_the_projects_config(config):
     feed = config["services"]["feed"]
     mounts = volume_mounts(feed)
-    served = next(line.split()[1].rstrip(";") for line in NGINX_CONF.read_text().splitlines()
-                  if line.strip().startswith("root "))
+    served = next(
+        line.split()[1].rstrip(";") for line in NGINX_CONF.read_text().splitlines() if line.strip().startswith("root ")
+    )
     assert mounts[served] == ("feed", True)  # the very volume the hub publishes into, read-only
     assert mounts["/etc/nginx/conf.d/default.conf"] == (str(NGINX_CONF), True)
     assert any(str(p.get("target")) == "8765" and str(p.get("published")) == "8765" for p in feed["ports"])
@@ -180,13 +204,20 @@ def test_database_passwords_reach_both_the_init_script_and_the_clients():
         # what the init script sets is what the clients send
         assert mlflow_url.password == pg["MLFLOW_DB_PASSWORD"]
         assert airflow_url.password == pg["AIRFLOW_DB_PASSWORD"]
-        return {"mlflow": mlflow_url.password, "airflow": airflow_url.password, "postgres": pg["POSTGRES_PASSWORD"],
-                "admin": cfg["services"]["airflow-init"]["environment"]["AIRFLOW_ADMIN_PASSWORD"]}
+        return {
+            "mlflow": mlflow_url.password,
+            "airflow": airflow_url.password,
+            "postgres": pg["POSTGRES_PASSWORD"],
+            "admin": cfg["services"]["airflow-init"]["environment"]["AIRFLOW_ADMIN_PASSWORD"],
+        }
 
     defaults = passwords(compose_config())
     assert all(v.startswith("change-me") for v in defaults.values()), defaults  # placeholders, documented
-    chosen = passwords(compose_config(MLFLOW_DB_PASSWORD="m1", AIRFLOW_DB_PASSWORD="a2", POSTGRES_PASSWORD="p3",
-                                      AIRFLOW_ADMIN_PASSWORD="x4"))
+    chosen = passwords(
+        compose_config(
+            MLFLOW_DB_PASSWORD="m1", AIRFLOW_DB_PASSWORD="a2", POSTGRES_PASSWORD="p3", AIRFLOW_ADMIN_PASSWORD="x4"
+        )
+    )
     assert chosen == {"mlflow": "m1", "airflow": "a2", "postgres": "p3", "admin": "x4"}
 
     init_dir = ROOT / "deploy" / "postgres-init"
@@ -197,6 +228,7 @@ def test_database_passwords_reach_both_the_init_script_and_the_clients():
 
 
 # --- the feed's nginx configuration, for real ---------------------------------------------------
+
 
 @pytest.fixture
 def feed_server(tmp_path):
@@ -211,10 +243,14 @@ def feed_server(tmp_path):
     for line in ("listen 8765;", "root /usr/share/nginx/feed;"):
         assert line in conf, f"{NGINX_CONF.name} no longer has '{line}': update this test with it"
     conf = conf.replace("listen 8765;", f"listen 127.0.0.1:{port};").replace(
-        "root /usr/share/nginx/feed;", f"root {feed};")
+        "root /usr/share/nginx/feed;", f"root {feed};"
+    )
     (tmp_path / "feed.conf").write_text(conf)
-    mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else \
-        "types { application/json json; }"
+    mime = (
+        "include /etc/nginx/mime.types;"
+        if Path("/etc/nginx/mime.types").exists()
+        else "types { application/json json; }"
+    )
     temp = tmp_path / "nginx-tmp"
     temp.mkdir()
     # nginx:alpine's own nginx.conf around ours: mime types and an http block that includes it
@@ -236,8 +272,13 @@ http {{
 """)
     # a feed as export.feed lays it out (docs/model-package.md)
     (feed / "metadata").mkdir(parents=True)
-    for name, body in {"timestamp.json": '{"v": 7}', "root.json": '{"v": 1}', "1.root.json": '{"v": 1}',
-                       "3.snapshot.json": '{"v": 3}', "2.targets.json": '{"v": 2}'}.items():
+    for name, body in {
+        "timestamp.json": '{"v": 7}',
+        "root.json": '{"v": 1}',
+        "1.root.json": '{"v": 1}',
+        "3.snapshot.json": '{"v": 3}',
+        "2.targets.json": '{"v": 2}',
+    }.items():
         (feed / "metadata" / name).write_text(body)
     model = b"\x08\x07onnx-bytes" * 100
     sha = hashlib.sha256(model).hexdigest()
@@ -246,11 +287,18 @@ http {{
     (feed / "targets" / f"{hashlib.sha256(b'{}').hexdigest()}.champion.json").write_text("{}")
     (feed / "stray.txt").write_text("not part of the repository")
 
-    r = subprocess.run([nginx, "-t", "-q", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [nginx, "-t", "-q", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 0, f"nginx rejects {NGINX_CONF.name}:\n{r.stderr}"
-    proc = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 15
     while True:
         try:

@@ -7,6 +7,7 @@ uniquely named database and drops it afterwards, so reruns never see an earlier 
 
     export PNEUMO_TEST_POSTGRES_URL="$(deploy/ci/start-postgres.sh)"
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -84,7 +85,7 @@ def fresh_database():
     ``(SQLAlchemy URL, psycopg2 connect kwargs)``."""
     url = os.environ.get("PNEUMO_TEST_POSTGRES_URL")
     if not url:
-        _required("PostgreSQL", "export PNEUMO_TEST_POSTGRES_URL=\"$(deploy/ci/start-postgres.sh)\"")
+        _required("PostgreSQL", 'export PNEUMO_TEST_POSTGRES_URL="$(deploy/ci/start-postgres.sh)"')
     try:
         import psycopg2
         from psycopg2 import sql
@@ -121,15 +122,23 @@ def _mlflow_server(url: str, connect: dict, tmp_path: Path):
     port = free_port()
     cmd = [_defaults(str(a)) for a in compose_service("mlflow")["command"]]
     assert cmd[:2] == ["mlflow", "server"], cmd
-    for flag, value in {"--backend-store-uri": url, "--artifacts-destination": str(artifacts),
-                        "--host": "127.0.0.1", "--port": str(port)}.items():
+    for flag, value in {
+        "--backend-store-uri": url,
+        "--artifacts-destination": str(artifacts),
+        "--host": "127.0.0.1",
+        "--port": str(port),
+    }.items():
         cmd[cmd.index(flag) + 1] = value
     # one worker instead of the default four: the same server, lighter on a 2-core CI machine
     cmd += ["--workers", "1"]
     log = tmp_path / "mlflow.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([str(BIN / "mlflow"), *cmd[1:]], stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+        proc = subprocess.Popen(
+            [str(BIN / "mlflow"), *cmd[1:]],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+        )
     server = f"http://127.0.0.1:{port}"
     try:
         _wait_http(f"{server}/health", proc, log)
@@ -165,12 +174,14 @@ def test_mlflow_server_on_postgres_keeps_runs_metrics_and_registered_models(mlfl
     assert got.info.status == "FINISHED"
     assert got.data.metrics["gold_roc_auc"] == pytest.approx(0.91)
     assert got.data.params["lr"] == "0.001"
-    assert [m.value for m in sorted(reader.get_metric_history(run_id, "gold_roc_auc"), key=lambda m: m.step)] \
-        == pytest.approx([0.71, 0.84, 0.91])
+    assert [
+        m.value for m in sorted(reader.get_metric_history(run_id, "gold_roc_auc"), key=lambda m: m.step)
+    ] == pytest.approx([0.71, 0.84, 0.91])
     champion = reader.get_model_version_by_alias(REGISTERED_MODEL, "champion")
     assert (champion.version, champion.run_id) == ("1", run_id)
-    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="bundle/model_info.json",
-                                                tracking_uri=server, dst_path=str(tmp_path / "download"))
+    local = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="bundle/model_info.json", tracking_uri=server, dst_path=str(tmp_path / "download")
+    )
     assert json.loads(Path(local).read_text())["classes"] == ["NORMAL", "PNEUMONIA"]
     # the server proxied the upload into --artifacts-destination (the compose mlflow-artifacts volume)
     assert [p.name for p in artifacts.rglob("model_info.json")] == ["model_info.json"]
@@ -208,8 +219,9 @@ def test_airflow_init_migrates_postgres_and_its_admin_can_log_in(tmp_path):
         _required("Airflow", "the project's orchestration extra (apache-airflow)")
     if importlib.util.find_spec("asyncpg") is None:
         # Airflow 3 turns postgresql+psycopg2:// into postgresql+asyncpg:// for its async engine
-        _required("asyncpg", "Airflow 3 on PostgreSQL needs it beside psycopg2 "
-                             "(pip install asyncpg, as the Dockerfile does)")
+        _required(
+            "asyncpg", "Airflow 3 on PostgreSQL needs it beside psycopg2 (pip install asyncpg, as the Dockerfile does)"
+        )
     with fresh_database() as (url, _):
         _airflow_init_and_login(url, tmp_path)
 
@@ -218,15 +230,18 @@ def _airflow_init_and_login(url: str, tmp_path: Path) -> None:
     port = free_port()
     home = tmp_path / "airflow-home"
     home.mkdir()
-    env = {**os.environ, **compose_hub_env(),
-           # container paths and names -> this machine
-           "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-           "AIRFLOW_HOME": str(home),
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
-           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-           "AIRFLOW_ADMIN_PASSWORD": "s3cret-admin"}
+    env = {
+        **os.environ,
+        **compose_hub_env(),
+        # container paths and names -> this machine
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW_ADMIN_PASSWORD": "s3cret-admin",
+    }
     init = compose_service("airflow-init")
     assert init["entrypoint"] == "/bin/bash"
     r = subprocess.run(["bash", *init["command"]], env=env, capture_output=True, text=True, timeout=600)
@@ -235,8 +250,12 @@ def _airflow_init_and_login(url: str, tmp_path: Path) -> None:
 
     log = tmp_path / "api-server.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([str(BIN / "airflow"), "api-server", "--port", str(port), "--workers", "1"],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [str(BIN / "airflow"), "api-server", "--port", str(port), "--workers", "1"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_http(f"{base}/api/v2/monitor/health", proc, log)
@@ -244,9 +263,12 @@ def _airflow_init_and_login(url: str, tmp_path: Path) -> None:
             assert json.load(r)["metadatabase"]["status"] == "healthy"
 
         def token(password: str) -> tuple[int, dict]:
-            req = urllib.request.Request(f"{base}/auth/token", method="POST",
-                                         data=json.dumps({"username": "admin", "password": password}).encode(),
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                f"{base}/auth/token",
+                method="POST",
+                data=json.dumps({"username": "admin", "password": password}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             try:
                 with urllib.request.urlopen(req, timeout=10) as r:
                     return r.status, json.load(r)
@@ -256,8 +278,7 @@ def _airflow_init_and_login(url: str, tmp_path: Path) -> None:
         assert token("wrong")[0] == 401
         status, body = token("s3cret-admin")
         assert status in (200, 201) and body["access_token"]
-        req = urllib.request.Request(f"{base}/api/v2/dags",
-                                     headers={"Authorization": f"Bearer {body['access_token']}"})
+        req = urllib.request.Request(f"{base}/api/v2/dags", headers={"Authorization": f"Bearer {body['access_token']}"})
         with urllib.request.urlopen(req, timeout=10) as r:
             assert r.status == 200 and "dags" in json.load(r)
     finally:

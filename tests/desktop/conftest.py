@@ -1,4 +1,5 @@
 """A real model package for the desktop tests: random-init ResNet18 exported at 64 px (no training)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,9 +26,17 @@ def isolated_app_dirs(tmp_path, monkeypatch):
     return tmp_path
 
 
-def make_package(out_dir: Path, version: int, seed: int, size: int = SIZE, threshold: float = 0.5,
-                 temperature: float = 1.3, images_per_class: int = 4, int8: bool = True,
-                 created_at: str = "2026-11-27T12:00:00+00:00") -> Path:
+def make_package(
+    out_dir: Path,
+    version: int,
+    seed: int,
+    size: int = SIZE,
+    threshold: float = 0.5,
+    temperature: float = 1.3,
+    images_per_class: int = 4,
+    int8: bool = True,
+    created_at: str = "2026-11-27T12:00:00+00:00",
+) -> Path:
     """A real model package: a random-init ResNet18 (``seed``) exported, verified and carded like the hub's.
 
     The int8 file is kept whatever its label agreement: a random model scores every image within
@@ -45,12 +54,24 @@ def make_package(out_dir: Path, version: int, seed: int, size: int = SIZE, thres
     model = build_model("none").eval()
     normal, pneumonia = sample_files("NORMAL", images_per_class), sample_files("PNEUMONIA", images_per_class)
     files = normal + pneumonia
-    return build_package(model, temperature=temperature, threshold=threshold, spec=PreprocessSpec(size=size),
-                         version=version, out_dir=Path(out_dir) / str(version), metrics={"accuracy": 0.5},
-                         provenance={"registered_model": "pneumoscan-resnet18"}, verify_files=files,
-                         gold_files=files, gold_labels=[0] * len(normal) + [1] * len(pneumonia),
-                         calibration_files=files, int8=int8, min_agreement=0.0, max_sensitivity_drop=1.0,
-                         created_at=created_at)
+    return build_package(
+        model,
+        temperature=temperature,
+        threshold=threshold,
+        spec=PreprocessSpec(size=size),
+        version=version,
+        out_dir=Path(out_dir) / str(version),
+        metrics={"accuracy": 0.5},
+        provenance={"registered_model": "pneumoscan-resnet18"},
+        verify_files=files,
+        gold_files=files,
+        gold_labels=[0] * len(normal) + [1] * len(pneumonia),
+        calibration_files=files,
+        int8=int8,
+        min_agreement=0.0,
+        max_sensitivity_drop=1.0,
+        created_at=created_at,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +84,9 @@ def jpeg() -> Path:
     return sample_files("PNEUMONIA", 1, offset=5)[0]
 
 
-def write_dicom(path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2", bits_stored: int = 8,
-                **extra) -> Path:
+def write_dicom(
+    path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2", bits_stored: int = 8, **extra
+) -> Path:
     """A minimal, valid DICOM (Explicit VR Little Endian) holding ``pixels`` (uint8 or uint16)."""
     from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid

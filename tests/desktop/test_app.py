@@ -1,4 +1,5 @@
 """The assembled app (``build_window``): every part attached, a model from the store, settings that apply."""
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,10 @@ TIMEOUT_MS = 30_000
 def app_window(qtbot, package_dir, tmp_path, isolated_app_dirs):
     admin = isolated_app_dirs / "admin" / "config.toml"
     # A feed nobody serves (closed port) and the test package as the built-in model, as installed by IT.
-    admin.write_text(f'feed_url = "http://127.0.0.1:{free_port()}/feed"\ncheck_interval_hours = 0\n'
-                     f'builtin_model = "{package_dir}"\ntrusted_root = "{tmp_path / "missing-root.json"}"\n')
+    admin.write_text(
+        f'feed_url = "http://127.0.0.1:{free_port()}/feed"\ncheck_interval_hours = 0\n'
+        f'builtin_model = "{package_dir}"\ntrusted_root = "{tmp_path / "missing-root.json"}"\n'
+    )
     settings = load_settings()
     store = ModelStore(settings.paths().models, settings.builtin_model)
     engine, _ = store.open_engine(settings.variant)

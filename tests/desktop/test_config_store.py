@@ -1,4 +1,5 @@
 """Settings layers (admin config, user settings) and the model store (install, switch, roll back, fall back)."""
+
 from __future__ import annotations
 
 import json
@@ -18,11 +19,18 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_admin_config_sets_defaults_locks_keys_and_resolves_paths(tmp_path):
-    admin = write(tmp_path / "etc" / "config.toml", 'feed_url = "https://hub.example.org/feed"\n'
-                  'check_interval_hours = 2\nvariant = "int8"\nproxy = "http://proxy:3128"\n'
-                  'trusted_root = "root.json"\nlocked = ["feed_url"]\n')
-    user = write(tmp_path / "user" / "settings.json", json.dumps(
-        {"feed_url": "http://evil.example/feed", "variant": "fp32", "language": "fr", "proxy": "http://x:1"}))
+    admin = write(
+        tmp_path / "etc" / "config.toml",
+        'feed_url = "https://hub.example.org/feed"\n'
+        'check_interval_hours = 2\nvariant = "int8"\nproxy = "http://proxy:3128"\n'
+        'trusted_root = "root.json"\nlocked = ["feed_url"]\n',
+    )
+    user = write(
+        tmp_path / "user" / "settings.json",
+        json.dumps(
+            {"feed_url": "http://evil.example/feed", "variant": "fp32", "language": "fr", "proxy": "http://x:1"}
+        ),
+    )
     s = load_settings(admin, user)
     assert s.problems == []
     assert s.feed_url == "https://hub.example.org/feed"  # locked: the user's value is ignored
@@ -140,8 +148,16 @@ def test_a_rolled_back_version_never_comes_back(package_dir, tmp_path):
     assert engine.version == 7 and any("version 8" in w for w in warnings)
 
 
-@pytest.mark.parametrize("text", ['{"active": 8, "history": null}', '{"active": "8"}', '[1, 2]',
-                                  '{"active": 8, "skipped": "9"}', '{"active": true}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"active": 8, "history": null}',
+        '{"active": "8"}',
+        "[1, 2]",
+        '{"active": 8, "skipped": "9"}',
+        '{"active": true}',
+    ],
+)
 def test_a_malformed_state_file_reads_as_no_choice(package_dir, tmp_path, text):
     store = ModelStore(tmp_path / "models", builtin=package_dir)
     store.install(renumbered(package_dir, tmp_path / "dl" / "8", 8))

@@ -1,4 +1,5 @@
 """The desktop app's headless core on a real model package, real onnxruntime and real files."""
+
 from __future__ import annotations
 
 import csv
@@ -33,8 +34,11 @@ def engine(package_dir) -> Engine:
 
 
 def bare_probability(package_dir: Path, path: Path) -> float:
-    return float(OnnxModel(package_dir / "model.onnx").run(
-        preprocess_file(path, PreprocessSpec(size=64))[None])["probabilities"][0, 1])
+    return float(
+        OnnxModel(package_dir / "model.onnx").run(preprocess_file(path, PreprocessSpec(size=64))[None])[
+            "probabilities"
+        ][0, 1]
+    )
 
 
 def test_prediction_equals_bare_onnxruntime_and_cli(engine, package_dir, jpeg, capsys):
@@ -78,10 +82,11 @@ def test_dicom_monochrome1_and_2_match_the_jpeg(engine, jpeg, tmp_path, bits):
         extra = {"WindowCenter": 2048, "WindowWidth": 4096, "RescaleSlope": 1, "RescaleIntercept": 0}
     else:
         stored, extra = px.astype(np.uint16) * 257, {}
-    top = 2 ** bits - 1
+    top = 2**bits - 1
     m2 = load_image(write_dicom(tmp_path / "m2.dcm", stored, "MONOCHROME2", bits, **extra))
-    m1 = load_image(write_dicom(tmp_path / "m1.bin", (top - stored).astype(stored.dtype), "MONOCHROME1", bits,
-                                **extra))  # no .dcm suffix: found by its DICM preamble
+    m1 = load_image(
+        write_dicom(tmp_path / "m1.bin", (top - stored).astype(stored.dtype), "MONOCHROME1", bits, **extra)
+    )  # no .dcm suffix: found by its DICM preamble
     assert m1.kind == m2.kind == "dicom"
     np.testing.assert_allclose(m1.gray, m2.gray, atol=1e-6)
     np.testing.assert_allclose(m2.gray, px / 255.0, atol=1e-3)
@@ -103,8 +108,12 @@ def test_sixteen_bit_and_rgb_png_are_handled(engine, jpeg, tmp_path):
 
 def bad_files(tmp_path: Path, jpeg: Path) -> dict[str, Path]:
     data = jpeg.read_bytes()
-    files = {"corrupt": tmp_path / "corrupt.jpeg", "not an image": tmp_path / "notes.png",
-             "not a DICOM": tmp_path / "junk.dcm", "empty": tmp_path / "empty.png"}
+    files = {
+        "corrupt": tmp_path / "corrupt.jpeg",
+        "not an image": tmp_path / "notes.png",
+        "not a DICOM": tmp_path / "junk.dcm",
+        "empty": tmp_path / "empty.png",
+    }
     files["corrupt"].write_bytes(data[: len(data) // 3])
     files["not an image"].write_text("patient list, not a picture\n")
     files["not a DICOM"].write_bytes(b"\x00" * 64 + b"garbage")
@@ -112,8 +121,10 @@ def bad_files(tmp_path: Path, jpeg: Path) -> dict[str, Path]:
     return files
 
 
-@pytest.mark.parametrize("kind, reason", [("corrupt", "corrupt"), ("not an image", "not an image"),
-                                          ("not a DICOM", "DICOM"), ("empty", "empty")])
+@pytest.mark.parametrize(
+    "kind, reason",
+    [("corrupt", "corrupt"), ("not an image", "not an image"), ("not a DICOM", "DICOM"), ("empty", "empty")],
+)
 def test_unusable_files_raise_a_clear_image_error(jpeg, tmp_path, kind, reason):
     with pytest.raises(ImageError, match=reason):
         load_image(bad_files(tmp_path, jpeg)[kind])
@@ -125,6 +136,7 @@ def test_decompression_bombs_are_refused_before_decoding(tmp_path):
         load_image(tmp_path / "bomb.png")
     bomb = write_dicom(tmp_path / "bomb.dcm", np.zeros((64, 64), np.uint8))
     import pydicom
+
     ds = pydicom.dcmread(bomb)
     ds.Rows = ds.Columns = 10000  # header claims 100 Mpx
     ds.save_as(bomb)
@@ -135,8 +147,20 @@ def test_decompression_bombs_are_refused_before_decoding(tmp_path):
 def test_cli_reports_bad_files_and_predicts_the_others(package_dir, jpeg, tmp_path, capsys):
     bad = bad_files(tmp_path, jpeg)
     good2 = sample_files("NORMAL", 1, offset=6)[0]
-    assert main(["predict", str(jpeg), str(bad["corrupt"]), str(bad["not an image"]), str(good2),
-                 "--model-dir", str(package_dir)]) == 1
+    assert (
+        main(
+            [
+                "predict",
+                str(jpeg),
+                str(bad["corrupt"]),
+                str(bad["not an image"]),
+                str(good2),
+                "--model-dir",
+                str(package_dir),
+            ]
+        )
+        == 1
+    )
     out = capsys.readouterr()
     lines = [json.loads(line) for line in out.out.splitlines()]
     assert [("error" in x) for x in lines] == [False, True, True, False]
@@ -201,12 +225,14 @@ def test_audit_log_records_exports_and_confirms(engine, jpeg, tmp_path, package_
 
 
 def test_app_never_imports_torch_mlflow_airflow_or_hub(package_dir, jpeg):
-    code = ("import sys\n"
-            "from desktop_app import audit, engine, images, main\n"
-            f"rc = main.main(['predict', {str(jpeg)!r}, '--model-dir', {str(package_dir)!r}])\n"
-            "import desktop_app.main as m\n"
-            "bad = sorted({n.split('.')[0] for n in sys.modules} & set(%r))\n"
-            "print('BAD', bad, 'RC', rc)\n" % (FORBIDDEN,))
+    code = (
+        "import sys\n"
+        "from desktop_app import audit, engine, images, main\n"
+        f"rc = main.main(['predict', {str(jpeg)!r}, '--model-dir', {str(package_dir)!r}])\n"
+        "import desktop_app.main as m\n"
+        "bad = sorted({n.split('.')[0] for n in sys.modules} & set(%r))\n"
+        "print('BAD', bad, 'RC', rc)\n" % (FORBIDDEN,)
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "BAD [] RC 0" in out.stdout, out.stdout

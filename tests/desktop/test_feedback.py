@@ -3,6 +3,7 @@
 Real files (sample X-rays, DICOMs with identifying tags written by pydicom, PNG/JPEG with metadata),
 real onnxruntime predictions, real Qt (offscreen), and the hub's own validator on the exported batch.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,14 +39,36 @@ from tests.desktop.conftest import write_dicom
 
 ARTIFACTS = ROOT / "test-artifacts"
 TIMEOUT_MS = 30_000
-PATIENT = {"PatientName": "Doe^Jane", "PatientID": "MRN-778899", "PatientBirthDate": "19580214",
-           "PatientSex": "F", "PatientAddress": "12 Rue Exemple, Lyon", "OtherPatientIDs": "ALT-5566",
-           "AccessionNumber": "ACC-424242", "InstitutionName": "Clinique Saint-Exemple",
-           "ReferringPhysicianName": "House^Gregory", "PerformingPhysicianName": "Grey^Meredith",
-           "StudyDate": "20260301", "StudyTime": "101500", "AcquisitionDate": "20260301",
-           "StudyInstanceUID": "1.2.826.0.1.3680043.9.7777.1", "SeriesInstanceUID": "1.2.826.0.1.3680043.9.7777.2"}
-SECRETS = (b"Doe^Jane", b"MRN-778899", b"19580214", b"Rue Exemple", b"Saint-Exemple", b"ALT-5566", b"ACC-424242",
-           b"House^Gregory", b"Grey^Meredith", b"20260301", b"9.7777")
+PATIENT = {
+    "PatientName": "Doe^Jane",
+    "PatientID": "MRN-778899",
+    "PatientBirthDate": "19580214",
+    "PatientSex": "F",
+    "PatientAddress": "12 Rue Exemple, Lyon",
+    "OtherPatientIDs": "ALT-5566",
+    "AccessionNumber": "ACC-424242",
+    "InstitutionName": "Clinique Saint-Exemple",
+    "ReferringPhysicianName": "House^Gregory",
+    "PerformingPhysicianName": "Grey^Meredith",
+    "StudyDate": "20260301",
+    "StudyTime": "101500",
+    "AcquisitionDate": "20260301",
+    "StudyInstanceUID": "1.2.826.0.1.3680043.9.7777.1",
+    "SeriesInstanceUID": "1.2.826.0.1.3680043.9.7777.2",
+}
+SECRETS = (
+    b"Doe^Jane",
+    b"MRN-778899",
+    b"19580214",
+    b"Rue Exemple",
+    b"Saint-Exemple",
+    b"ALT-5566",
+    b"ACC-424242",
+    b"House^Gregory",
+    b"Grey^Meredith",
+    b"20260301",
+    b"9.7777",
+)
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +93,9 @@ def clinic(tmp_path) -> dict[str, Path]:
     d = tmp_path / "clinic"
     d.mkdir()
     normal, pneumonia = sample_files("NORMAL", 3, offset=20), sample_files("PNEUMONIA", 3, offset=20)
-    files = {f"jpeg{i}": Path(shutil.copy(f, d / f"Doe_Jane_{i}.jpeg"))
-             for i, f in enumerate(normal[:2] + pneumonia[:2])}
+    files = {
+        f"jpeg{i}": Path(shutil.copy(f, d / f"Doe_Jane_{i}.jpeg")) for i, f in enumerate(normal[:2] + pneumonia[:2])
+    }
     info = PngImagePlugin.PngInfo()
     info.add_text("Patient", "Doe^Jane MRN-778899")
     info.add_itxt("Comment", "born 19580214, Clinique Saint-Exemple")
@@ -84,15 +108,20 @@ def clinic(tmp_path) -> dict[str, Path]:
     files["exif"] = d / "Doe_Jane_exif.jpg"
     px8 = np.asarray(Image.open(sample_files("PNEUMONIA", 1, offset=30)[0]).convert("L"))
     files["dicom"] = identified_dicom(d / "Doe_Jane.dcm", px8)
-    px16 = (np.asarray(Image.open(sample_files("NORMAL", 1, offset=30)[0]).convert("L"), np.uint16) * 16)
+    px16 = np.asarray(Image.open(sample_files("NORMAL", 1, offset=30)[0]).convert("L"), np.uint16) * 16
     files["dicom16"] = identified_dicom(d / "Doe_Jane_16.dcm", px16, photometric="MONOCHROME1", bits_stored=12)
     return files
 
 
 def hub_validate(batch: Path) -> dict:
     """`pneumo-hub data validate --json` on the batch: what the hub would do with it."""
-    out = subprocess.run([str(ROOT / ".venv" / "bin" / "pneumo-hub"), "data", "validate", "--json", str(batch)],
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "pneumo-hub"), "data", "validate", "--json", str(batch)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
@@ -106,9 +135,16 @@ def test_labelled_batch_has_the_hub_layout_confirmed_labels_and_no_patient_data(
     rows = {k: audit.record(engine.predict(load_image(f)), f) for k, f in clinic.items()}
     # The radiologist's reads; jpeg1 and jpeg3 certainly correct the model, so the batch must use the reads.
     flip = {"NORMAL": "PNEUMONIA", "PNEUMONIA": "NORMAL"}
-    wanted = {"jpeg0": "NORMAL", "jpeg1": flip[rows["jpeg1"]["label"]], "jpeg2": "PNEUMONIA",
-              "jpeg3": flip[rows["jpeg3"]["label"]], "png": "NORMAL", "exif": "PNEUMONIA", "dicom": "PNEUMONIA",
-              "dicom16": "NORMAL"}
+    wanted = {
+        "jpeg0": "NORMAL",
+        "jpeg1": flip[rows["jpeg1"]["label"]],
+        "jpeg2": "PNEUMONIA",
+        "jpeg3": flip[rows["jpeg3"]["label"]],
+        "png": "NORMAL",
+        "exif": "PNEUMONIA",
+        "dicom": "PNEUMONIA",
+        "dicom16": "NORMAL",
+    }
     for k, label in wanted.items():
         audit.confirm(rows[k]["id"], flip[label])  # a first, wrong read...
         audit.confirm(rows[k]["id"], label)  # ...corrected: the last read counts
@@ -145,8 +181,10 @@ def test_labelled_batch_has_the_hub_layout_confirmed_labels_and_no_patient_data(
         # File names are content hashes, never the original names (which carry the patient's).
         assert Path(row["file"]).stem == rows[k]["sha256"][:16]
     assert not any("doe" in f.lower() or "jane" in f.lower() for f in files)
-    assert {by_source[rows[k]["sha256"]]["model_label"] for k in ("jpeg1", "jpeg3")} == \
-        {flip[wanted["jpeg1"]], flip[wanted["jpeg3"]]}  # the model's result is kept beside the read
+    assert {by_source[rows[k]["sha256"]]["model_label"] for k in ("jpeg1", "jpeg3")} == {
+        flip[wanted["jpeg1"]],
+        flip[wanted["jpeg3"]],
+    }  # the model's result is kept beside the read
     assert sorted((s.code, s.file_name) for s in result.skipped) == [("changed", changed.name), ("missing", gone.name)]
 
     with open(out / "clinic-42.manifest.csv", newline="") as f:
@@ -174,11 +212,24 @@ def test_labelled_batch_has_the_hub_layout_confirmed_labels_and_no_patient_data(
     for k in ("dicom", "dicom16"):
         row = by_source[rows[k]["sha256"]]
         ds, original = dicoms[row["dicom"]], pydicom.dcmread(clinic[k])
-        for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber",
-                   "ReferringPhysicianName", "StudyDate", "StudyTime"):
+        for kw in (
+            "PatientName",
+            "PatientID",
+            "PatientBirthDate",
+            "PatientSex",
+            "AccessionNumber",
+            "ReferringPhysicianName",
+            "StudyDate",
+            "StudyTime",
+        ):
             assert not ds.get(kw), kw  # blanked (Type 2) or gone
-        for kw in ("PatientAddress", "OtherPatientIDs", "InstitutionName", "PerformingPhysicianName",
-                   "AcquisitionDate"):
+        for kw in (
+            "PatientAddress",
+            "OtherPatientIDs",
+            "InstitutionName",
+            "PerformingPhysicianName",
+            "AcquisitionDate",
+        ):
             assert kw not in ds, kw
         assert not any(e.tag.is_private for e in ds.iterall())
         for kw in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
@@ -225,21 +276,56 @@ def test_export_refusals_and_skips_leave_no_half_batch(engine, tmp_path):
     result = export_labelled_batch(audit, out)
     assert result.batch_dir is None and result.written == []
     assert sorted((s.file_name, s.code) for s in result.skipped) == [
-        ("a.dcm", "conflict"), ("b.dcm", "conflict"), ("burned.dcm", "burned_in")]
+        ("a.dcm", "conflict"),
+        ("b.dcm", "conflict"),
+        ("burned.dcm", "burned_in"),
+    ]
     assert list(out.iterdir()) == []  # nothing half-written, no staging folder
     audit.close()
 
 
 # Every identifying attribute a reviewer found surviving a removal list, and more: each gets its own secret.
-SECRET_TEXT = ("CurrentPatientLocation", "PatientInstitutionResidence", "ReasonForStudy",
-               "ReasonForTheRequestedProcedure", "RequestingService", "MedicalAlerts", "Allergies", "SpecialNeeds", "PatientTransportArrangements",
-               "StudyComments", "VisitComments", "FrameComments", "ProtocolName", "PerformedStationName",
-               "ScheduledStationName", "PerformedLocation", "ClinicalTrialSubjectID", "ServiceEpisodeDescription",
-               "PatientName", "PatientID", "PatientAddress", "OtherPatientIDs", "AccessionNumber", "InstitutionName",
-               "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName", "StudyDescription",
-               "SeriesDescription", "ImageComments", "StationName", "DeviceSerialNumber", "InstitutionalDepartmentName",
-               "PatientComments", "AdditionalPatientHistory", "RequestedProcedureDescription", "StudyID",
-               "WindowCenterWidthExplanation", "RescaleType")  # the last two sit in modules that are kept
+SECRET_TEXT = (
+    "CurrentPatientLocation",
+    "PatientInstitutionResidence",
+    "ReasonForStudy",
+    "ReasonForTheRequestedProcedure",
+    "RequestingService",
+    "MedicalAlerts",
+    "Allergies",
+    "SpecialNeeds",
+    "PatientTransportArrangements",
+    "StudyComments",
+    "VisitComments",
+    "FrameComments",
+    "ProtocolName",
+    "PerformedStationName",
+    "ScheduledStationName",
+    "PerformedLocation",
+    "ClinicalTrialSubjectID",
+    "ServiceEpisodeDescription",
+    "PatientName",
+    "PatientID",
+    "PatientAddress",
+    "OtherPatientIDs",
+    "AccessionNumber",
+    "InstitutionName",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "StudyDescription",
+    "SeriesDescription",
+    "ImageComments",
+    "StationName",
+    "DeviceSerialNumber",
+    "InstitutionalDepartmentName",
+    "PatientComments",
+    "AdditionalPatientHistory",
+    "RequestedProcedureDescription",
+    "StudyID",
+    "WindowCenterWidthExplanation",
+    "RescaleType",
+)  # the last two sit in modules that are kept
 
 
 def dicom_full_of_secrets(path: Path, pixels: np.ndarray) -> dict[bytes, str]:
@@ -260,8 +346,13 @@ def dicom_full_of_secrets(path: Path, pixels: np.ndarray) -> dict[bytes, str]:
 
     for kw in SECRET_TEXT:
         setattr(ds, kw, secret(kw))
-    for kw, value in (("PatientBirthDate", "19580214"), ("StudyDate", "20260301"), ("AcquisitionDate", "20260302"),
-                      ("ContentDate", "20260303"), ("StudyTime", "101523.123456")):
+    for kw, value in (
+        ("PatientBirthDate", "19580214"),
+        ("StudyDate", "20260301"),
+        ("AcquisitionDate", "20260302"),
+        ("ContentDate", "20260303"),
+        ("StudyTime", "101523.123456"),
+    ):
         setattr(ds, kw, value)
         secrets[value.encode()] = kw
     ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.826.0.1.3680043.9.7777.1", "1.2.826.0.1.3680043.9.7777.2"
@@ -293,7 +384,7 @@ def dicom_full_of_secrets(path: Path, pixels: np.ndarray) -> dict[bytes, str]:
 
 
 def test_dicom_export_keeps_only_the_image_and_no_secret_anywhere(engine, tmp_path):
-    px = (np.asarray(Image.open(sample_files("PNEUMONIA", 1, offset=80)[0]).convert("L"), np.uint16) * 16)
+    px = np.asarray(Image.open(sample_files("PNEUMONIA", 1, offset=80)[0]).convert("L"), np.uint16) * 16
     src = tmp_path / "Secret-name.dcm"
     secrets = dicom_full_of_secrets(src, px)
     raw = src.read_bytes()
@@ -316,9 +407,12 @@ def test_dicom_export_keeps_only_the_image_and_no_secret_anywhere(engine, tmp_pa
     assert len(members) == 1
     names = "\n".join([*members, *(p.relative_to(out).as_posix() for p in out.rglob("*"))]).encode()
     assert leaks(names) == []
-    for data in (*members.values(), (out / "clinic-7.dicom.zip").read_bytes(),
-                 (out / "clinic-7.manifest.csv").read_bytes(),
-                 *(p.read_bytes() for p in (out / "clinic-7").rglob("*") if p.is_file())):
+    for data in (
+        *members.values(),
+        (out / "clinic-7.dicom.zip").read_bytes(),
+        (out / "clinic-7.manifest.csv").read_bytes(),
+        *(p.read_bytes() for p in (out / "clinic-7").rglob("*") if p.is_file()),
+    ):
         assert leaks(data) == []
 
     # What is left is a valid DICOM the app shows exactly as the original, through the same VOI LUT.
@@ -329,15 +423,30 @@ def test_dicom_export_keeps_only_the_image_and_no_secret_anywhere(engine, tmp_pa
     assert not np.array_equal(original.gray, px / 4095.0)  # the LUT matters: dropping it would change the image
     ds = pydicom.dcmread(exported)
     assert np.array_equal(ds.pixel_array, px)
-    for kw in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-               "ReferringPhysicianName", "StudyID", "AccessionNumber"):
+    for kw in (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyDate",
+        "StudyTime",
+        "ReferringPhysicianName",
+        "StudyID",
+        "AccessionNumber",
+    ):
         assert kw in ds and not ds[kw].value, kw  # Type 2: present, empty
     assert ds.PatientIdentityRemoved == "YES" and ds.DeidentificationMethod
     assert "RescaleType" not in ds and "LUTExplanation" not in ds.VOILUTSequence[0]
     assert not any(e.tag.is_private for e in ds.iterall())
     assert {e.keyword for e in ds.file_meta} <= {
-        "FileMetaInformationGroupLength", "FileMetaInformationVersion", "MediaStorageSOPClassUID",
-        "MediaStorageSOPInstanceUID", "TransferSyntaxUID", "ImplementationClassUID", "ImplementationVersionName"}
+        "FileMetaInformationGroupLength",
+        "FileMetaInformationVersion",
+        "MediaStorageSOPClassUID",
+        "MediaStorageSOPInstanceUID",
+        "TransferSyntaxUID",
+        "ImplementationClassUID",
+        "ImplementationVersionName",
+    }
     assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID != pydicom.dcmread(src).SOPInstanceUID
     assert scan(out / "clinic-7").rejected == []
     audit.close()
@@ -372,17 +481,29 @@ def hub_accepts(batch: Path, pool: dict[str, tuple[str, str]]) -> list[str]:
 def test_each_image_is_sent_once_and_a_correction_after_sending_is_reported(engine, tmp_path, monkeypatch, caplog):
     d = tmp_path / "clinic"
     d.mkdir()
-    files = [Path(shutil.copy(f, d / f.name)) for f in sample_files("NORMAL", 3, offset=90)
-             + sample_files("PNEUMONIA", 3, offset=90)]
+    files = [
+        Path(shutil.copy(f, d / f.name))
+        for f in sample_files("NORMAL", 3, offset=90) + sample_files("PNEUMONIA", 3, offset=90)
+    ]
     # An audit log written by the first release (no export columns), with a confirmed row already in it.
     db = tmp_path / "audit.db"
     old = sqlite3.connect(db)
     first = engine.predict(load_image(files[0]))
     old.execute(OLD_SCHEMA)
-    old.execute("INSERT INTO results (time, file_name, file_path, sha256, label, probability, threshold, model_version,"
-                " confirmed_label, confirmed_at) VALUES ('2026-01-01T10:00:00+00:00', ?, ?, ?, ?, ?, ?, ?, 'NORMAL',"
-                " '2026-01-01T10:05:00+00:00')", (files[0].name, str(files[0]), sha256_of(files[0]), first.label,
-                                                   float(first.probability), float(first.threshold), 7))
+    old.execute(
+        "INSERT INTO results (time, file_name, file_path, sha256, label, probability, threshold, model_version,"
+        " confirmed_label, confirmed_at) VALUES ('2026-01-01T10:00:00+00:00', ?, ?, ?, ?, ?, ?, ?, 'NORMAL',"
+        " '2026-01-01T10:05:00+00:00')",
+        (
+            files[0].name,
+            str(files[0]),
+            sha256_of(files[0]),
+            first.label,
+            float(first.probability),
+            float(first.threshold),
+            7,
+        ),
+    )
     old.commit()
     old.close()
     audit = AuditLog(db)
@@ -399,8 +520,9 @@ def test_each_image_is_sent_once_and_a_correction_after_sending_is_reported(engi
     one = export_labelled_batch(audit, out, "batch-1")
     assert len(one.written) == 4 and one.skipped == [] and one.mark_error is None
     assert len(hub_accepts(one.batch_dir, pool)) == 4
-    assert {r["id"]: r["exported_batch"] for r in audit.rows()} == {r["id"]: "batch-1" if i < 4 else None
-                                                                     for i, r in enumerate(rows)}
+    assert {r["id"]: r["exported_batch"] for r in audit.rows()} == {
+        r["id"]: "batch-1" if i < 4 else None for i, r in enumerate(rows)
+    }
 
     # Nothing new: said so, nothing written.
     before = sorted(p.name for p in out.iterdir())
@@ -418,8 +540,12 @@ def test_each_image_is_sent_once_and_a_correction_after_sending_is_reported(engi
     assert hub_accepts(two.batch_dir, pool) == sorted(r["file"] for r in two.written)  # not quarantined
     assert two.already_sent == 3
     [skip] = two.skipped
-    assert (skip.file_name, skip.code, skip.sent_label, skip.sent_batch) == (files[3].name, "sent_as_other",
-                                                                               "PNEUMONIA", "batch-1")
+    assert (skip.file_name, skip.code, skip.sent_label, skip.sent_batch) == (
+        files[3].name,
+        "sent_as_other",
+        "PNEUMONIA",
+        "batch-1",
+    )
     assert skip.reason.startswith("already sent to the hub as PNEUMONIA (batch batch-1)") and "ML team" in skip.reason
     assert audit.row(rows[3]["id"])["exported_label"] == "PNEUMONIA"  # what the hub has, whatever the read is now
 
@@ -581,8 +707,9 @@ def test_audit_dialog_lists_confirms_filters_and_exports_a_batch_the_hub_accepts
 
     # The table says which batch sent each row.
     qtbot.waitUntil(lambda: sum(bool(r["exported_batch"]) for r in dialog.displayed_rows()) == 3)
-    sent = {r["id"]: dialog.proxy.index(i, AuditModel.COL_EXPORTED).data()
-            for i, r in enumerate(dialog.displayed_rows())}
+    sent = {
+        r["id"]: dialog.proxy.index(i, AuditModel.COL_EXPORTED).data() for i, r in enumerate(dialog.displayed_rows())
+    }
     assert sent == {i: "from-dialog" if reads[i] else "" for i in reads}
 
     # Exporting again sends nothing: said so, nothing written.
@@ -597,8 +724,10 @@ def test_audit_dialog_lists_confirms_filters_and_exports_a_batch_the_hub_accepts
     window.audit.confirm(wrong["id"], now)
     with qtbot.waitSignal(dialog.exportFinished, timeout=TIMEOUT_MS):
         assert not dialog.export_batch(out)
-    assert (f"{wrong['file_name']}: already sent to the hub as {reads[wrong['id']]} (batch from-dialog)"
-            in dialog.status_label.text()) and "tell the ML team" in dialog.status_label.text()
+    assert (
+        f"{wrong['file_name']}: already sent to the hub as {reads[wrong['id']]} (batch from-dialog)"
+        in dialog.status_label.text()
+    ) and "tell the ML team" in dialog.status_label.text()
     assert sorted(p.name for p in out.iterdir()) == before
 
     # A new read is exported; a batch id already used is refused with a message, changing nothing.

@@ -1,4 +1,5 @@
 """French UI and the settings dialog: real translations (lupdate/lrelease), real Qt offscreen, real settings files."""
+
 from __future__ import annotations
 
 import os
@@ -29,14 +30,20 @@ TS = i18n.TRANSLATIONS_DIR / "pneumoscan_fr.ts"
 TIMEOUT_MS = 30_000
 PLACEHOLDER = re.compile(r"%(?:\d|[vm])")
 EXPECTED = {
-    "fr": {"menus": ["&Fichier", "&Affichage", "&Modèle", "&Outils"],
-           "disclaimer": "Usage expérimental — ne constitue pas un diagnostic",
-           "labels": {"NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIE"},
-           "caption": "Probabilité calibrée de pneumonie", "threshold": "(PNEUMONIE à partir de ce seuil)"},
-    "en": {"menus": ["&File", "&View", "&Model", "&Tools"],
-           "disclaimer": "For investigational use — not a diagnosis",
-           "labels": {"NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA"},
-           "caption": "Calibrated probability of pneumonia", "threshold": "(PNEUMONIA at or above)"},
+    "fr": {
+        "menus": ["&Fichier", "&Affichage", "&Modèle", "&Outils"],
+        "disclaimer": "Usage expérimental — ne constitue pas un diagnostic",
+        "labels": {"NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIE"},
+        "caption": "Probabilité calibrée de pneumonie",
+        "threshold": "(PNEUMONIE à partir de ce seuil)",
+    },
+    "en": {
+        "menus": ["&File", "&View", "&Model", "&Tools"],
+        "disclaimer": "For investigational use — not a diagnosis",
+        "labels": {"NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA"},
+        "caption": "Calibrated probability of pneumonia",
+        "threshold": "(PNEUMONIA at or above)",
+    },
 }
 
 
@@ -50,8 +57,10 @@ def update_tool():
 @pytest.fixture
 def language(qapp):
     """Install a UI language for one test; English (and the OS's number formats) again afterwards."""
+
     def install(lang: str) -> str:
         return i18n.install_translator(qapp, lang)
+
     yield install
     i18n.install_translator(qapp, "en")
     QLocale.setDefault(QLocale.system())
@@ -75,6 +84,7 @@ def make_window(qtbot, engine, tmp_path):
         w.show()
         qtbot.waitExposed(w)
         return w
+
     yield make
     for audit in audits:
         audit.close()
@@ -88,8 +98,11 @@ def accelerator(text: str) -> str | None:
 def cut_off_texts(root) -> list[str]:
     """Visible one-line labels and buttons narrower than their text: what a user would see truncated."""
     widgets = [w for w in root.findChildren(QLabel) if not w.wordWrap()] + root.findChildren(QPushButton)
-    return [f"{w.text()!r}: {w.width()} < {w.sizeHint().width()} px" for w in widgets
-            if w.isVisible() and w.text() and w.width() < w.sizeHint().width()]
+    return [
+        f"{w.text()!r}: {w.width()} < {w.sizeHint().width()} px"
+        for w in widgets
+        if w.isVisible() and w.text() and w.width() < w.sizeHint().width()
+    ]
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
@@ -122,8 +135,9 @@ def test_main_window_speaks_the_chosen_language(qtbot, language, make_window, jp
     window.close()
 
 
-def test_auto_follows_the_os_locale_and_a_missing_translation_falls_back_to_english(qapp, language, monkeypatch,
-                                                                                  tmp_path):
+def test_auto_follows_the_os_locale_and_a_missing_translation_falls_back_to_english(
+    qapp, language, monkeypatch, tmp_path
+):
     assert i18n.resolve_language("auto", QLocale("fr_CA")) == "fr"
     assert i18n.resolve_language("auto", QLocale("de_DE")) == "en"
     assert i18n.resolve_language("en", QLocale("fr_FR")) == "en"
@@ -153,8 +167,9 @@ def test_french_translation_is_complete_and_compiled(tmp_path):
 
     compiled = tmp_path / "fresh.qm"
     tool.lrelease(TS, compiled)
-    assert compiled.read_bytes() == TS.with_suffix(".qm").read_bytes(), \
+    assert compiled.read_bytes() == TS.with_suffix(".qm").read_bytes(), (
         "pneumoscan_fr.qm is stale: run tools/update_translations.py"
+    )
 
 
 def click_ok(qtbot, dialog: SettingsDialog) -> None:

@@ -1,4 +1,5 @@
 """Batch triage: the table model alone, then a real folder through real onnxruntime and real Qt (offscreen)."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,7 @@ from desktop_app.audit import AuditLog
 from desktop_app.engine import Engine
 from desktop_app.images import load_image
 from desktop_app.ui.format import percent
-from desktop_app.ui.triage import (CSV_COLUMNS, SORT_ROLE, TriageDialog, TriageModel, TriageProxy, TriageRow,
-                                   find_images)
+from desktop_app.ui.triage import CSV_COLUMNS, SORT_ROLE, TriageDialog, TriageModel, TriageProxy, TriageRow, find_images
 from desktop_app.ui.window import MainWindow
 from tests.conftest import ROOT, sample_files
 
@@ -62,10 +62,12 @@ def make_dialog(qtbot, engine, folder, audit=None) -> TriageDialog:
 # ----- the model, no window ------------------------------------------------------------------------
 def test_model_shows_rows_and_sorts_probability_numerically():
     model = TriageModel()
-    rows = [TriageRow(Path("/x/a.png"), "a.png", "NORMAL", 0.095, "aa"),
-            TriageRow(Path("/x/b.png"), "b.png", None, None, error="not an image"),
-            TriageRow(Path("/x/c.png"), "c.png", "NORMAL", 0.102, "cc"),
-            TriageRow(Path("/x/d.png"), "d.png", "PNEUMONIA", 0.9, "dd")]
+    rows = [
+        TriageRow(Path("/x/a.png"), "a.png", "NORMAL", 0.095, "aa"),
+        TriageRow(Path("/x/b.png"), "b.png", None, None, error="not an image"),
+        TriageRow(Path("/x/c.png"), "c.png", "NORMAL", 0.102, "cc"),
+        TriageRow(Path("/x/d.png"), "d.png", "PNEUMONIA", 0.9, "dd"),
+    ]
     for r in rows:
         model.add_row(r)
     assert model.rowCount() == 4 and model.columnCount() == 5

@@ -1,4 +1,5 @@
 """``pneumo-desktop update --check`` against a real TUF feed over a real loopback HTTP server."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,16 @@ def test_update_check_reports_the_offer_then_nothing_new(feed, tmp_path, package
 
 def test_update_check_offline_is_one_clear_line(feed, tmp_path, capsys):
     _, root = feed
-    args = ["update", "--check", "--feed-url", f"http://127.0.0.1:{free_port()}", "--root", str(root),
-            "--cache", str(tmp_path / "cache")]
+    args = [
+        "update",
+        "--check",
+        "--feed-url",
+        f"http://127.0.0.1:{free_port()}",
+        "--root",
+        str(root),
+        "--cache",
+        str(tmp_path / "cache"),
+    ]
     assert main(args) == 3
     err = capsys.readouterr().err.strip()
     assert err.startswith("pneumo-desktop: Cannot reach the feed") and "\n" not in err

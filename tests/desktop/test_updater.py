@@ -3,10 +3,10 @@
 Version 7 (the ``package_dir`` fixture) is the model installed with the app; version 8 is another
 random-init ResNet18 with another threshold, so a prediction tells which model made it.
 """
+
 from __future__ import annotations
 
 import base64
-
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
@@ -40,8 +40,16 @@ TIMEOUT_MS = 30_000
 
 @pytest.fixture(scope="module")
 def package_v8(tmp_path_factory) -> Path:
-    return make_package(tmp_path_factory.mktemp("pkg"), version=8, seed=1, threshold=0.3, temperature=1.0,
-                        images_per_class=2, int8=False, created_at="2026-12-01T12:00:00+00:00")
+    return make_package(
+        tmp_path_factory.mktemp("pkg"),
+        version=8,
+        seed=1,
+        threshold=0.3,
+        temperature=1.0,
+        images_per_class=2,
+        int8=False,
+        created_at="2026-12-01T12:00:00+00:00",
+    )
 
 
 class Feed:
@@ -86,8 +94,11 @@ def updater(store: ModelStore, url: str, root: Path | None, tmp: Path, **kw) -> 
 
 
 def store_files(store: ModelStore) -> dict[str, bytes]:
-    return {str(p.relative_to(store.root)): p.read_bytes() for p in sorted(store.root.rglob("*")) if p.is_file()} \
-        if store.root.is_dir() else {}
+    return (
+        {str(p.relative_to(store.root)): p.read_bytes() for p in sorted(store.root.rglob("*")) if p.is_file()}
+        if store.root.is_dir()
+        else {}
+    )
 
 
 def probability(engine: Engine, image: Path) -> float:
@@ -95,6 +106,7 @@ def probability(engine: Engine, image: Path) -> float:
 
 
 # ---- the updater, no Qt -----------------------------------------------------------------------
+
 
 def test_newer_version_is_verified_installed_and_activated(feed, store, tmp_path, package_v8, package_dir, jpeg):
     up = updater(store, feed.url, feed.root, tmp_path)
@@ -228,12 +240,17 @@ def test_configured_proxy_carries_every_request(feed, store, tmp_path, package_v
         proxy.shutdown()
         proxy.server_close()
     dead_proxy = f"http://127.0.0.1:{free_port()}"
-    outcome = updater(store, feed.url, feed.root, tmp_path, proxy=f"http://clinic:s3cret@{dead_proxy[7:]}").update_once()
-    assert outcome.status is Status.OFFLINE and f"through the proxy http://clinic:***@{dead_proxy[7:]}" in outcome.reason
+    outcome = updater(
+        store, feed.url, feed.root, tmp_path, proxy=f"http://clinic:s3cret@{dead_proxy[7:]}"
+    ).update_once()
+    assert (
+        outcome.status is Status.OFFLINE and f"through the proxy http://clinic:***@{dead_proxy[7:]}" in outcome.reason
+    )
     assert "s3cret" not in outcome.reason  # the password never reaches the status bar or the log
 
 
 # ---- in the window ----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def window(qtbot, store, tmp_path):
@@ -273,7 +290,8 @@ def status(window) -> str:
 
 
 def test_model_published_while_running_is_used_for_the_next_prediction_then_rolled_back(
-        qtbot, window, feed, store, tmp_path, package_v8, jpeg):
+    qtbot, window, feed, store, tmp_path, package_v8, jpeg
+):
     c = controller(window, store, feed.url, feed.root, tmp_path, interval_hours=0.3 / 3600)  # every 0.3 s
     check_action, rollback_action = window.model_menu.actions()[-2:]
     assert check_action.text() == "Check for updates now" and rollback_action.text() == "Roll back to previous model"
@@ -305,8 +323,9 @@ def test_model_published_while_running_is_used_for_the_next_prediction_then_roll
     assert predict(qtbot, window, jpeg).model_version == 7
 
 
-def test_tampered_update_is_refused_and_the_old_model_keeps_working(qtbot, window, feed, store, tmp_path,
-                                                                   package_v8, jpeg):
+def test_tampered_update_is_refused_and_the_old_model_keeps_working(
+    qtbot, window, feed, store, tmp_path, package_v8, jpeg
+):
     c = controller(window, store, feed.url, feed.root, tmp_path)
     feed.publish(package_v8)
     feed.tamper(8, "model.onnx")
@@ -319,8 +338,12 @@ def test_tampered_update_is_refused_and_the_old_model_keeps_working(qtbot, windo
 
 
 def test_server_down_at_start_the_app_predicts_and_says_offline(qtbot, window, feed, store, tmp_path, jpeg):
-    settings = Settings(feed_url=f"http://127.0.0.1:{free_port()}", trusted_root=str(feed.root),
-                        check_interval_hours=6, builtin_model=str(store.builtin))  # data_dir: the test's
+    settings = Settings(
+        feed_url=f"http://127.0.0.1:{free_port()}",
+        trusted_root=str(feed.root),
+        check_interval_hours=6,
+        builtin_model=str(store.builtin),
+    )  # data_dir: the test's
     c = UpdateController.from_settings(settings)
     c.attach(window)
     assert c.updater.store.root == store.root and c.timer.interval() == 6 * 3_600_000

@@ -1,4 +1,5 @@
 """The viewer window on a real model package, real onnxruntime and real Qt (offscreen)."""
+
 from __future__ import annotations
 
 import os
@@ -56,7 +57,7 @@ def open_and_wait(qtbot, window: MainWindow, path: Path):
 def pixels(img: QImage) -> np.ndarray:
     img = img.convertToFormat(QImage.Format.Format_RGBA8888)
     buf = np.frombuffer(img.constBits(), np.uint8, count=img.sizeInBytes())
-    rows = buf.reshape(img.height(), img.bytesPerLine())[:, :img.width() * 4]
+    rows = buf.reshape(img.height(), img.bytesPerLine())[:, : img.width() * 4]
     return rows.reshape(img.height(), img.width(), 4).copy()  # own the pixels: the QImage dies here
 
 
@@ -139,8 +140,15 @@ def test_drop_files_then_next_and_previous_and_zoom(qtbot, window):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(f)) for f in files])
     with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT_MS) as blocker:
-        window.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
-                                    Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+        window.dropEvent(
+            QDropEvent(
+                QPointF(10, 10),
+                Qt.DropAction.CopyAction,
+                mime,
+                Qt.MouseButton.LeftButton,
+                Qt.KeyboardModifier.NoModifier,
+            )
+        )
     assert blocker.args[0].path == files[0]
     assert window.next_action.isEnabled() and not window.prev_action.isEnabled()
     with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT_MS) as blocker:
@@ -231,11 +239,18 @@ def test_window_level_changes_the_display_not_the_prediction(qtbot, window, jpeg
     assert mid.any() and np.abs(narrow[mid].astype(int) - 128).max() <= 30
     # Right-drag widens the window (right) and raises the level (down).
     qtbot.mousePress(window.view.viewport(), Qt.MouseButton.RightButton, pos=window.view.viewport().rect().center())
-    from PySide6.QtGui import QMouseEvent
     from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QMouseEvent
+
     centre = QPointF(window.view.viewport().rect().center())
-    move = QMouseEvent(QEvent.Type.MouseMove, centre + QPointF(40, 20), centre + QPointF(40, 20),
-                       Qt.MouseButton.NoButton, Qt.MouseButton.RightButton, Qt.KeyboardModifier.NoModifier)
+    move = QMouseEvent(
+        QEvent.Type.MouseMove,
+        centre + QPointF(40, 20),
+        centre + QPointF(40, 20),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.RightButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.view.mouseMoveEvent(move)
     qtbot.mouseRelease(window.view.viewport(), Qt.MouseButton.RightButton)
     level, width = window.window_level()
@@ -258,10 +273,12 @@ def test_other_image_kinds_display_and_predict(qtbot, window, engine, tmp_path, 
     elif case == "png16":
         path = tmp_path / "chest16.png"
         from PIL import Image
+
         Image.fromarray(g.astype(np.uint16) * 257).save(path)
     else:  # also large and not square, as a clinic's radiograph: the heat map is drawn smaller and scaled up
         path = tmp_path / "chest-rgb.png"
         from PIL import Image
+
         g = np.asarray(Image.fromarray(g).resize((1400, 1100), Image.Resampling.BILINEAR))
         Image.fromarray(np.stack([g] * 3, axis=-1)).save(path)
     result = open_and_wait(qtbot, window, path)

@@ -1,4 +1,5 @@
 """Train for real on the bundled sample through the CLI, tracked by a real MLflow server."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,22 @@ def test_cli_training_learns_and_is_visible_in_the_mlflow_server(sample_root, tm
         assert r.returncode == 0, r.stderr
     status = json.loads(run_cli("--home", home, "data", "status", "--json").stdout)
 
-    r = run_cli("--home", home, "train", "--epochs", "3", "--image-size", "128", "--weights", "none",
-                "--workers", "1", "--run-name", "ci", env=env)
+    r = run_cli(
+        "--home",
+        home,
+        "train",
+        "--epochs",
+        "3",
+        "--image-size",
+        "128",
+        "--weights",
+        "none",
+        "--workers",
+        "1",
+        "--run-name",
+        "ci",
+        env=env,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "registered as version" in r.stdout
 
@@ -41,11 +56,21 @@ def test_cli_training_learns_and_is_visible_in_the_mlflow_server(sample_root, tm
     assert min(val_losses) < math.log(2), f"no epoch beat a coin on val: {val_losses}"
     # what the numerics depended on, so that two runs that differ can be told apart
     import torch
+
     assert run.data.tags["compute.cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert int(run.data.tags["compute.threads"]) >= 1 and run.data.tags["compute.torch"] == torch.__version__
     assert run.data.params["precise_bn_images"] == "512"
-    for k in ("gold_accuracy", "gold_precision", "gold_specificity", "gold_f1", "gold_ece", "temperature",
-              "threshold", "train_loss", "val_loss"):
+    for k in (
+        "gold_accuracy",
+        "gold_precision",
+        "gold_specificity",
+        "gold_f1",
+        "gold_ece",
+        "temperature",
+        "threshold",
+        "train_loss",
+        "val_loss",
+    ):
         assert k in m
     assert run.data.params["lr"] == "0.001" and run.data.params["weights"] == "none"
     assert run.data.tags["dataset_version"] == status["dataset_version"]
@@ -54,7 +79,9 @@ def test_cli_training_learns_and_is_visible_in_the_mlflow_server(sample_root, tm
     assert ds_input.dataset.digest == status["dataset_version"]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert artifacts == {"plots/confusion_matrix.png", "plots/roc.png", "plots/reliability.png"}
-    assert {"bundle/model.pt", "bundle/model_info.json"} <= {a.path for a in client.list_artifacts(run.info.run_id, "bundle")}
+    assert {"bundle/model.pt", "bundle/model_info.json"} <= {
+        a.path for a in client.list_artifacts(run.info.run_id, "bundle")
+    }
     (version,) = client.search_model_versions(f"name = '{REGISTERED_MODEL}' and run_id = '{run.info.run_id}'")
 
     # evaluate the registered model through the server: same model, same gold set, same numbers

@@ -1,4 +1,5 @@
 """`pneumo-hub up` brings up MLflow, Airflow (with our DAGs) and the feed, and Ctrl-C stops them all."""
+
 from __future__ import annotations
 
 import json
@@ -31,10 +32,24 @@ def _port_open(port: int) -> bool:
 def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path):
     ports = {"mlflow": free_port(), "airflow": free_port(), "feed": free_port()}
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "pneumo-hub"), "--home", str(tmp_path / "home"), "up",
-                             "--mlflow-port", str(ports["mlflow"]), "--airflow-port", str(ports["airflow"]),
-                             "--feed-port", str(ports["feed"])],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "pneumo-hub"),
+            "--home",
+            str(tmp_path / "home"),
+            "up",
+            "--mlflow-port",
+            str(ports["mlflow"]),
+            "--airflow-port",
+            str(ports["airflow"]),
+            "--feed-port",
+            str(ports["feed"]),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     lines = []
     try:
         deadline = time.monotonic() + 400
@@ -54,16 +69,18 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path):
         assert status == 200 and json.loads(root)["signed"]["_type"] == "root"
         # our DAGs are loaded by Airflow's dag-processor: ask its REST API with the printed login
         password = out.split("Airflow login: admin / ")[1].split()[0]
-        req = urllib.request.Request(f"http://127.0.0.1:{ports['airflow']}/auth/token", method="POST",
-                                     data=json.dumps({"username": "admin", "password": password}).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{ports['airflow']}/auth/token",
+            method="POST",
+            data=json.dumps({"username": "admin", "password": password}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as r:
             token = json.loads(r.read())["access_token"]
         dags = set()
         deadline = time.monotonic() + 180
         while "continuous_training" not in dags and time.monotonic() < deadline:
-            _, body = _get(f"http://127.0.0.1:{ports['airflow']}/api/v2/dags",
-                           {"Authorization": f"Bearer {token}"})
+            _, body = _get(f"http://127.0.0.1:{ports['airflow']}/api/v2/dags", {"Authorization": f"Bearer {token}"})
             dags = {d["dag_id"] for d in json.loads(body)["dags"]}
             time.sleep(3)
         assert {"continuous_training", "incoming_watch"} <= dags

@@ -1,4 +1,5 @@
 """Export: one ONNX file with logits/probabilities/CAM that agrees with torch, or nothing at all."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,14 @@ def trained(_imported_home, tmp_path_factory):
     hub_paths = HubPaths(tmp_path / "home")
     view = datastore.training_view(hub_paths)
     result = fit(CFG, view.files(TRAIN), view.files(VAL), tmp_path / "ckpt")
-    info = ModelInfo(preprocess=CFG.spec().to_dict(), temperature=1.7, threshold=0.4, target_sensitivity=0.95,
-                     dataset_version=view.version, gold_metrics={"accuracy": 0.5})
+    info = ModelInfo(
+        preprocess=CFG.spec().to_dict(),
+        temperature=1.7,
+        threshold=0.4,
+        target_sensitivity=0.95,
+        dataset_version=view.version,
+        gold_metrics={"accuracy": 0.5},
+    )
     bundle_dir = ModelBundle(result.model, info).save(tmp_path / "bundle")
     return hub_paths, view, bundle_dir
 
@@ -48,8 +55,9 @@ def test_package_agrees_with_torch_and_has_the_contract_outputs(trained, tmp_pat
     assert card["provenance"]["dataset_version"] == view.version
     assert sorted(p.name for p in out.iterdir()) == sorted([*card["files"], "model.json"])
     onnx.checker.check_model(str(out / "model.onnx"), full_check=True)
-    assert not any(t.data_location == onnx.TensorProto.EXTERNAL
-                   for t in onnx.load(str(out / "model.onnx")).graph.initializer), "one self-contained file"
+    assert not any(
+        t.data_location == onnx.TensorProto.EXTERNAL for t in onnx.load(str(out / "model.onnx")).graph.initializer
+    ), "one self-contained file"
 
     bundle = ModelBundle.load(bundle_dir)
     files = view.files(GOLD)[0][:5]
@@ -103,9 +111,11 @@ def test_altered_package_file_is_refused(trained, tmp_path):
 
 
 def test_clinic_side_modules_do_not_import_torch():
-    code = ("import sys, export.preprocess, export.inference, export.package, export.quantize; "
-            "bad = [m for m in ('torch', 'mlflow', 'airflow', 'hub') if m in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, export.preprocess, export.inference, export.package, export.quantize; "
+        "bad = [m for m in ('torch', 'mlflow', 'airflow', 'hub') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ox.Path(ox.__file__).parent.parent)
 
 

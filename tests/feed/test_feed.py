@@ -3,6 +3,7 @@
 Attacks are staged the way an attacker would: copy the served feed to a second folder, tamper
 there, and serve that folder; the client must refuse with a clear message and install nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
@@ -30,26 +31,39 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # ---- helpers ----------------------------------------------------------------------------------
 
+
 def make_package(directory: Path, version: int, size: int = 4096) -> Path:
     """A small model package. The random bytes stand in for a real ONNX model (the export tests
     exercise real ones); the feed only moves and verifies bytes, so these are enough here."""
     directory.mkdir(parents=True)
     (directory / "model.onnx").write_bytes(os.urandom(size))
     (directory / "reference.png").write_bytes(os.urandom(700))
-    write_card(directory, {
-        "version": version, "name": "pneumoscan-resnet18", "created_at": "2026-11-27T12:00:00+00:00",
-        "metrics": {"accuracy": 0.9 + version / 100, "recall": 0.97, "n": 802}, "classes": ["NORMAL", "PNEUMONIA"],
-        "preprocessing": {"size": 224}, "threshold": 0.42, "temperature": 1.31,
-        "onnx": {"opset": 20, "input": "image", "outputs": ["logits", "probabilities", "cam"]},
-        "files": {"model.onnx": {}, "reference.png": {}},
-        "reference": {"file": "reference.png", "probabilities": [0.12, 0.88], "tolerance": 1e-4}})
+    write_card(
+        directory,
+        {
+            "version": version,
+            "name": "pneumoscan-resnet18",
+            "created_at": "2026-11-27T12:00:00+00:00",
+            "metrics": {"accuracy": 0.9 + version / 100, "recall": 0.97, "n": 802},
+            "classes": ["NORMAL", "PNEUMONIA"],
+            "preprocessing": {"size": 224},
+            "threshold": 0.42,
+            "temperature": 1.31,
+            "onnx": {"opset": 20, "input": "image", "outputs": ["logits", "probabilities", "cam"]},
+            "files": {"model.onnx": {}, "reference.png": {}},
+            "reference": {"file": "reference.png", "probabilities": [0.12, 0.88], "tolerance": 1e-4},
+        },
+    )
     return directory
 
 
 def tree(directory: Path) -> dict[str, bytes]:
     """Every file under ``directory`` (but the lock file) and its bytes."""
-    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*"))
-            if p.is_file() and p.name != ".lock"}
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 def installed(cache: Path) -> list[str]:
@@ -106,6 +120,7 @@ def attack_copy(feed: Feed) -> Path:
 
 
 # ---- the happy path ---------------------------------------------------------------------------
+
 
 def test_publish_serve_download_verified_package_then_next_version(feed, served):
     assert oct(feed.keys.joinpath("targets.pem").stat().st_mode & 0o777) == "0o600"
@@ -168,6 +183,7 @@ def test_publish_and_refresh_need_no_root_key_and_root_can_be_resigned_offline(f
 
 # ---- attacks: refused, nothing installed ------------------------------------------------------
 
+
 def test_target_modified_after_signing_is_refused(feed, served):
     feed.publish(1)
     evil = attack_copy(feed)
@@ -213,7 +229,7 @@ def test_frozen_metadata_is_refused_once_expired(feed, served):
     app = client(feed, served(feed.dir).url)  # the server keeps serving this timestamp forever
     assert app.check().version == 1
     expires = status(feed.dir).roles["timestamp"].expires
-    time.sleep(max(0.0, (expires - datetime.now(timezone.utc)).total_seconds()) + 1)
+    time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 1)
     with pytest.raises(UpdateRefused, match="expired"):
         app.download()
     assert installed(app.cache_dir) == []
@@ -221,7 +237,7 @@ def test_frozen_metadata_is_refused_once_expired(feed, served):
 
 def test_metadata_signed_long_ago_is_refused_by_a_new_client(feed, served):
     feed.publish(1)
-    refresh(feed.dir, feed.keys, now=datetime.now(timezone.utc) - timedelta(days=30))
+    refresh(feed.dir, feed.keys, now=datetime.now(UTC) - timedelta(days=30))
     app = client(feed, served(feed.dir).url)
     with pytest.raises(UpdateRefused, match="expired"):
         app.check()
@@ -257,8 +273,12 @@ class EndlessHandler(SimpleHTTPRequestHandler):
     """Streams zeros forever (no Content-Length) for timestamp.json and model files; serves the rest."""
 
     def do_GET(self):
-        if not (self.path.endswith("/timestamp.json") and self.server.endless == "timestamp"
-                or self.path.startswith("/targets/models/") and self.server.endless == "target"):
+        if not (
+            self.path.endswith("/timestamp.json")
+            and self.server.endless == "timestamp"
+            or self.path.startswith("/targets/models/")
+            and self.server.endless == "target"
+        ):
             return super().do_GET()
         self.send_response(200)
         self.end_headers()
@@ -321,6 +341,7 @@ def test_server_that_never_answers_fails_within_a_bounded_time(feed):
 
 
 # ---- publishing -------------------------------------------------------------------------------
+
 
 def test_publishing_a_version_not_above_the_champion_is_refused_and_changes_nothing(feed):
     feed.publish(2)
@@ -407,6 +428,7 @@ def test_publish_writes_files_then_targets_then_snapshot_then_timestamp(feed, mo
 
 # ---- CLI and packaging ------------------------------------------------------------------------
 
+
 def test_cli_init_publish_status_refresh(tmp_path, capsys, monkeypatch):
     import argparse
 
@@ -436,7 +458,9 @@ def test_cli_init_publish_status_refresh(tmp_path, capsys, monkeypatch):
 
 
 def test_client_imports_no_hub_torch_mlflow_or_airflow():
-    code = ("import sys, export.feed_client; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'mlflow', 'airflow', 'hub'}))")
+    code = (
+        "import sys, export.feed_client; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'mlflow', 'airflow', 'hub'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

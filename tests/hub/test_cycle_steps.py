@@ -1,4 +1,5 @@
 """Cycle steps that need no training: bad batches never block the queue or touch the pool."""
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ def test_folder_that_is_not_a_batch_is_quarantined_and_good_batches_still_go_in(
     good = cfg.incoming / "good"
     (good / "PNEUMONIA").mkdir(parents=True)
     from PIL import Image, ImageOps
+
     for i, f in enumerate(sample_files("PNEUMONIA", 3)):
         ImageOps.mirror(Image.open(f)).save(good / "PNEUMONIA" / f"person{80000 + i}_virus_1.jpeg")
     batches = cycle.detect(hub_paths, cfg)
@@ -40,9 +42,12 @@ def test_folder_that_is_not_a_batch_is_quarantined_and_good_batches_still_go_in(
 
 
 def test_bad_settings_are_refused_with_the_setting_named(hub_paths):
-    for bad, needle in (({"epochs": 0}, "Invalid epochs 0"), ({"epochs": "x"}, "Invalid epochs 'x'"),
-                        ({"bogus": 1}, "Unknown cycle settings ['bogus']"),
-                        ({"policy": {"min_recal": 1}}, "Unknown promotion policy keys")):
+    for bad, needle in (
+        ({"epochs": 0}, "Invalid epochs 0"),
+        ({"epochs": "x"}, "Invalid epochs 'x'"),
+        ({"bogus": 1}, "Unknown cycle settings ['bogus']"),
+        ({"policy": {"min_recal": 1}}, "Unknown promotion policy keys"),
+    ):
         with pytest.raises(ValueError) as e:
             cycle.CycleConfig.from_env(hub_paths, bad)
         assert needle in str(e.value)

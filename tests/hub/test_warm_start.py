@@ -1,4 +1,5 @@
 """A challenger can start from the champion's weights instead of ImageNet/random (configurable)."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,7 @@ from hub.pipeline import train_and_evaluate
 from hub.train import TrainConfig
 
 pytestmark = pytest.mark.slow
-TINY = {"epochs": 1, "batch_size": 16, "image_size": 64, "weights": "none", "num_workers": 0,
-        "max_train_images": 48}
+TINY = {"epochs": 1, "batch_size": 16, "image_size": 64, "weights": "none", "num_workers": 0, "max_train_images": 48}
 
 
 def test_warm_start_trains_from_the_champion(hub_paths, monkeypatch):
@@ -20,6 +20,7 @@ def test_warm_start_trains_from_the_champion(hub_paths, monkeypatch):
     version = datastore.training_view(hub_paths).version
     run_id = cycle.train_challenger(hub_paths, cfg, version)
     from mlflow import MlflowClient
+
     run = MlflowClient().get_run(run_id)
     assert run.data.tags["cycle.warm_start_from"] == first.registered_version
     assert run.data.params["weights"].endswith("model.pt")

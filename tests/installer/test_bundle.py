@@ -5,6 +5,7 @@ a real TUF feed on a loopback HTTP server, ``installer/build.py`` taking the cha
 .tar.gz unpacked and installed with ``install.sh --prefix --config``. Each test runs the installed
 binary with its own HOME (so its own per-user data folder) and nothing of the dev venv on the path.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,10 +30,22 @@ from tests.desktop.conftest import make_package
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN = {"torch", "torchvision", "mlflow", "airflow", "hub", "dags", "matplotlib", "sklearn", "scipy", "pandas",
-             "dvc", "onnx", "onnxscript"}
+FORBIDDEN = {
+    "torch",
+    "torchvision",
+    "mlflow",
+    "airflow",
+    "hub",
+    "dags",
+    "matplotlib",
+    "sklearn",
+    "scipy",
+    "pandas",
+    "dvc",
+    "onnx",
+    "onnxscript",
+}
 BUDGET = 300e6
-
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +62,9 @@ def feed(tmp_path_factory, packages):
     root = init_feed(base / "feed", base / "keys")
     publish(base / "feed", base / "keys", packages[7])
     with serve(base / "feed", "127.0.0.1", 0).start() as server:
-        yield types.SimpleNamespace(url=server.url, root=root, publish=lambda pkg: publish(base / "feed",
-                                                                                           base / "keys", pkg))
+        yield types.SimpleNamespace(
+            url=server.url, root=root, publish=lambda pkg: publish(base / "feed", base / "keys", pkg)
+        )
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +78,23 @@ def release(tmp_path_factory, feed) -> Path:
         pytest.skip("PyInstaller is not installed (the `installer` extra)")
     out = tmp_path_factory.mktemp("build")
     t0 = time.monotonic()
-    run = subprocess.run([sys.executable, str(ROOT / "installer" / "build.py"), "--feed-url", feed.url, "--root",
-                          str(feed.root), "--dist", str(out / "dist"), "--work", str(out / "work")],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "installer" / "build.py"),
+            "--feed-url",
+            feed.url,
+            "--root",
+            str(feed.root),
+            "--dist",
+            str(out / "dist"),
+            "--work",
+            str(out / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     print(f"build: {time.monotonic() - t0:.0f} s\n{run.stdout[-1500:]}")
     archives = list((out / "dist").glob("pneumoscan-*-linux-*.tar.gz"))
@@ -89,15 +117,20 @@ def unpacked(release, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def admin_config(tmp_path_factory, feed) -> Path:
     path = tmp_path_factory.mktemp("it") / "config.toml"
-    path.write_text(f'feed_url = "{feed.url}"\ncheck_interval_hours = 2\nproxy = ""\nvariant = "fp32"\n'
-                    'locked = ["feed_url"]\n')
+    path.write_text(
+        f'feed_url = "{feed.url}"\ncheck_interval_hours = 2\nproxy = ""\nvariant = "fp32"\nlocked = ["feed_url"]\n'
+    )
     return path
 
 
 def _install(unpacked: Path, prefix: Path, *extra: str, path: str = "/usr/bin:/bin") -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(unpacked / "install.sh"), "--prefix", str(prefix), *extra],
-                          capture_output=True, text=True, timeout=120,
-                          env={**_env(prefix.parent / "installer-home"), "PATH": path})
+    return subprocess.run(
+        ["bash", str(unpacked / "install.sh"), "--prefix", str(prefix), *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**_env(prefix.parent / "installer-home"), "PATH": path},
+    )
 
 
 def _as_user(cmd: list[str]) -> list[str]:
@@ -112,8 +145,7 @@ def _as_user(cmd: list[str]) -> list[str]:
 
 def _uninstall(prefix: Path, home: Path, *args: str, as_root: bool = False) -> subprocess.CompletedProcess:
     cmd = ["bash", str(prefix / "lib" / "pneumoscan" / "uninstall.sh"), *args]
-    return subprocess.run(cmd if as_root else _as_user(cmd), capture_output=True, text=True, env=_env(home),
-                          timeout=60)
+    return subprocess.run(cmd if as_root else _as_user(cmd), capture_output=True, text=True, env=_env(home), timeout=60)
 
 
 def _other_account() -> str | None:
@@ -137,8 +169,9 @@ def installed(unpacked, admin_config, tmp_path_factory):
     prefix = tmp_path_factory.mktemp("prefix")
     run = _install(unpacked, prefix, "--config", str(admin_config))
     assert run.returncode == 0, run.stdout + run.stderr
-    return types.SimpleNamespace(prefix=prefix, app=prefix / "lib" / "pneumoscan",
-                                 exe=prefix / "bin" / "pneumo-desktop")
+    return types.SimpleNamespace(
+        prefix=prefix, app=prefix / "lib" / "pneumoscan", exe=prefix / "bin" / "pneumo-desktop"
+    )
 
 
 def _env(home: Path) -> dict:
@@ -158,9 +191,12 @@ def _json_lines(out: str) -> list[dict]:
 
 
 def _tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): (os.readlink(p) if p.is_symlink() else
-                                         hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
-            for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): (
+            os.readlink(p) if p.is_symlink() else hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        )
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 def _samples(tmp: Path) -> list[Path]:
@@ -177,8 +213,14 @@ def _source_predict(model_dir: Path, files: list[Path], home: Path) -> list[dict
     env = {**_env(home), "PNEUMO_DESKTOP_CONFIG": str(home / "none.toml")}
     home.mkdir(parents=True, exist_ok=True)
     (home / "none.toml").write_text("")
-    run = subprocess.run([sys.executable, "-m", "desktop_app.main", "predict", "--model-dir", str(model_dir),
-                          *map(str, files)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "desktop_app.main", "predict", "--model-dir", str(model_dir), *map(str, files)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     return _json_lines(run.stdout)
 
@@ -186,12 +228,17 @@ def _source_predict(model_dir: Path, files: list[Path], home: Path) -> list[dict
 def _same_results(got: list[dict], want: list[dict]) -> None:
     assert [r["file_name"] for r in got] == [r["file_name"] for r in want]
     for g, w in zip(got, want):
-        assert (g["label"], g["model_version"], g["sha256"], g["threshold"]) == \
-            (w["label"], w["model_version"], w["sha256"], w["threshold"])
+        assert (g["label"], g["model_version"], g["sha256"], g["threshold"]) == (
+            w["label"],
+            w["model_version"],
+            w["sha256"],
+            w["threshold"],
+        )
         assert g["probability"] == pytest.approx(w["probability"], abs=1e-6)
 
 
 # ----- the bundle --------------------------------------------------------------------------------------------------
+
 
 def test_bundle_is_versioned_self_contained_and_within_budget(release, unpacked, feed):
     from PyInstaller.archive.readers import pkg_archive_contents
@@ -291,8 +338,13 @@ def test_viewer_starts_from_the_launcher_command(installed, tmp_path):
     """The .desktop entry runs the bare binary with the chosen files: the viewer opens and predicts the file."""
     audit = tmp_path / "home" / ".local" / "share" / "pneumoscan" / "audit.sqlite"
     image = sample_files("NORMAL", 1)[0]
-    proc = subprocess.Popen([str(installed.exe), str(image)], env=_env(tmp_path / "home"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(installed.exe), str(image)],
+        env=_env(tmp_path / "home"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     rows: list = []
     try:
         deadline = time.monotonic() + 60
@@ -371,12 +423,16 @@ def test_purge_refuses_a_data_dir_set_by_the_admin_config(unpacked, admin_config
 
     run = _uninstall(prefix, tmp_path / "home", "--purge")
     assert run.returncode == 2
-    assert f"not purging {shared.resolve()}: the admin config {prefix}/lib/pneumoscan/config.toml sets data_dir" \
-        in run.stderr and "Nothing was changed" in run.stderr
+    assert (
+        f"not purging {shared.resolve()}: the admin config {prefix}/lib/pneumoscan/config.toml sets data_dir"
+        in run.stderr
+        and "Nothing was changed" in run.stderr
+    )
     if os.geteuid() == 0:  # sudo keeps HOME=/root: root must say whose data
         run = _uninstall(prefix, tmp_path / "home", "--purge", as_root=True)
-        assert run.returncode == 2 and "as root, --purge deletes the data of the accounts named with --user" \
-            in run.stderr
+        assert (
+            run.returncode == 2 and "as root, --purge deletes the data of the accounts named with --user" in run.stderr
+        )
         user = _other_account()
         if user:  # checked as that account (runuser), which runs the installed app itself
             run = _uninstall(prefix, tmp_path / "home", "--purge", "--user", user, as_root=True)
@@ -395,13 +451,23 @@ def test_install_with_umask_077_is_usable_by_every_user(release, public_dir):
     subprocess.run(["bash", "-c", unpack], check=True)
     (top,) = src.iterdir()
     assert stat.S_IMODE((top / "pneumoscan" / "pneumo-desktop").stat().st_mode) == 0o700
-    run = subprocess.run(["bash", "-c", f'umask 077 && exec bash "{top}/install.sh" --prefix "{prefix}"'],
-                         capture_output=True, text=True, timeout=120, env=_env(public_dir / "installer-home"))
+    run = subprocess.run(
+        ["bash", "-c", f'umask 077 && exec bash "{top}/install.sh" --prefix "{prefix}"'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(public_dir / "installer-home"),
+    )
     assert run.returncode == 0, run.stderr
     app = prefix / "lib" / "pneumoscan"
     bad = []
-    for path in [prefix / "lib", prefix / "bin", prefix / "share" / "applications" / "pneumoscan.desktop", app,
-                 *app.rglob("*")]:
+    for path in [
+        prefix / "lib",
+        prefix / "bin",
+        prefix / "share" / "applications" / "pneumoscan.desktop",
+        app,
+        *app.rglob("*"),
+    ]:
         st = path.lstat()
         if stat.S_ISLNK(st.st_mode):
             continue
@@ -412,15 +478,21 @@ def test_install_with_umask_077_is_usable_by_every_user(release, public_dir):
     assert not bad, f"{len(bad)} files not for every user, e.g. {bad[:5]}"
     user = _other_account()
     if user:
-        other = subprocess.run(["runuser", "-u", user, "--", str(prefix / "bin" / "pneumo-desktop"), "--version"],
-                               capture_output=True, text=True, cwd="/", timeout=60)
+        other = subprocess.run(
+            ["runuser", "-u", user, "--", str(prefix / "bin" / "pneumo-desktop"), "--version"],
+            capture_output=True,
+            text=True,
+            cwd="/",
+            timeout=60,
+        )
         assert other.returncode == 0 and other.stdout.startswith("pneumo-desktop "), other.stderr
 
 
 def test_install_and_uninstall_refuse_while_the_app_runs(unpacked, installed, tmp_path):
     before = _tree_digest(installed.app)
-    viewer = subprocess.Popen([str(installed.exe)], env=_env(tmp_path / "home"), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    viewer = subprocess.Popen(
+        [str(installed.exe)], env=_env(tmp_path / "home"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
         run = _install(unpacked, installed.prefix)
         assert run.returncode == 3, run.stdout + run.stderr
@@ -441,9 +513,11 @@ def test_install_and_uninstall_refuse_while_the_app_runs(unpacked, installed, tm
 def test_a_failed_swap_puts_the_previous_install_back(unpacked, installed, tmp_path):
     shim = tmp_path / "shim"
     shim.mkdir()
-    (shim / "mv").write_text('#!/bin/bash\n# the new copy cannot be moved into place (e.g. a read-only folder)\n'
-                             'for a; do [[ "$a" != */.pneumoscan-new.* ]] || exit 1; done\n'
-                             f'exec {shutil.which("mv")} "$@"\n')
+    (shim / "mv").write_text(
+        "#!/bin/bash\n# the new copy cannot be moved into place (e.g. a read-only folder)\n"
+        'for a; do [[ "$a" != */.pneumoscan-new.* ]] || exit 1; done\n'
+        f'exec {shutil.which("mv")} "$@"\n'
+    )
     (shim / "mv").chmod(0o755)
     before = _tree_digest(installed.app)
     run = _install(unpacked, installed.prefix, path=f"{shim}:/usr/bin:/bin")
@@ -461,6 +535,7 @@ def test_install_refuses_a_missing_config_and_keeps_the_current_install(unpacked
 
 
 # ----- the same commands from the source tree: failures IT must see ---------------------------------------------------
+
 
 @pytest.fixture
 def app_env(tmp_path, monkeypatch):
@@ -510,18 +585,24 @@ def test_self_test_without_feed_or_model(app_env, capsys):
     app_env("# nothing: no feed, no model\n")
     code, checks = _self_test(capsys)
     assert code == 1 and checks["model"]["status"] == "failed" and "No model is installed" in checks["model"]["detail"]
-    assert checks["feed"] == {"name": "feed", "status": "ok",
-                              "detail": "no feed configured: the app keeps the model it has"}
+    assert checks["feed"] == {
+        "name": "feed",
+        "status": "ok",
+        "detail": "no feed configured: the app keeps the model it has",
+    }
 
 
-@pytest.mark.parametrize("argv,expected", [
-    ([], ["view"]),
-    (["{file}"], ["view", "{file}"]),
-    (["--model-dir", "x"], ["view", "--model-dir", "x"]),
-    (["predict", "{file}"], ["predict", "{file}"]),
-    (["--version"], ["--version"]),
-    (["no-such-command"], ["no-such-command"]),  # argparse then says "invalid choice", not a window
-])
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        ([], ["view"]),
+        (["{file}"], ["view", "{file}"]),
+        (["--model-dir", "x"], ["view", "--model-dir", "x"]),
+        (["predict", "{file}"], ["predict", "{file}"]),
+        (["--version"], ["--version"]),
+        (["no-such-command"], ["no-such-command"]),  # argparse then says "invalid choice", not a window
+    ],
+)
 def test_no_command_opens_the_viewer(argv, expected):
     from desktop_app.main import _default_to_view
 

@@ -1,4 +1,5 @@
 """Metrics agree with an independent computation (scikit-learn) on hand-made predictions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,7 @@ from sklearn import metrics as skm
 from hub import evaluate as ev
 
 Y = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
-P = np.array([.05, .2, .35, .5, .5, .8, .3, .5, .55, .6, .7, .7, .8, .9, .95, .99])  # ties on purpose
+P = np.array([0.05, 0.2, 0.35, 0.5, 0.5, 0.8, 0.3, 0.5, 0.55, 0.6, 0.7, 0.7, 0.8, 0.9, 0.95, 0.99])  # ties on purpose
 
 
 @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.65, 0.9])
@@ -35,13 +36,13 @@ def test_roc_curve_matches_sklearn():
 def test_ece_by_hand():
     # two bins used: confidence 0.9 (3 right of 4) and 0.6 (1 right of 2), 6 samples
     y = np.array([1, 1, 1, 0, 0, 1])
-    p = np.array([.9, .9, .9, .9, .4, .4])  # p<0.5 predicts NORMAL with confidence 0.6
+    p = np.array([0.9, 0.9, 0.9, 0.9, 0.4, 0.4])  # p<0.5 predicts NORMAL with confidence 0.6
     expected = 4 / 6 * abs(0.75 - 0.9) + 2 / 6 * abs(0.5 - 0.6)
     assert ev.expected_calibration_error(y, p, n_bins=10) == pytest.approx(expected)
 
 
 def test_single_class_auc_is_nan_not_an_error():
-    assert np.isnan(ev.compute_metrics(np.ones(4), np.array([.2, .4, .6, .8])).roc_auc)
+    assert np.isnan(ev.compute_metrics(np.ones(4), np.array([0.2, 0.4, 0.6, 0.8])).roc_auc)
 
 
 def test_temperature_scaling_recovers_overconfidence():
@@ -63,6 +64,9 @@ def test_threshold_reaches_target_sensitivity_and_is_the_highest_that_does(targe
 
 def test_plots_are_written(tmp_path):
     m = ev.compute_metrics(Y, P, 0.5)
-    for path in (ev.plot_confusion(m, tmp_path / "cm.png"), ev.plot_roc(Y, P, tmp_path / "roc.png", m),
-                 ev.plot_reliability(Y, P, tmp_path / "rel.png", p_uncalibrated=P ** 2)):
+    for path in (
+        ev.plot_confusion(m, tmp_path / "cm.png"),
+        ev.plot_roc(Y, P, tmp_path / "roc.png", m),
+        ev.plot_reliability(Y, P, tmp_path / "rel.png", p_uncalibrated=P**2),
+    ):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000

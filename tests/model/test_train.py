@@ -1,4 +1,5 @@
 """The training loop: seeded and reproducible, resumable, and learning on real images."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,8 +17,9 @@ from hub.pipeline import score
 from hub.train import TrainConfig, XrayDataset, fit, recalibrate_batchnorm
 from tests.conftest import sample_files
 
-TINY = TrainConfig(epochs=2, batch_size=8, image_size=64, weights="none", num_workers=0, max_train_images=24,
-                   patience=5)
+TINY = TrainConfig(
+    epochs=2, batch_size=8, image_size=64, weights="none", num_workers=0, max_train_images=24, patience=5
+)
 
 
 def _same_weights(a, b) -> bool:
@@ -78,8 +80,14 @@ def test_rgb_and_16_bit_images_give_the_same_input_as_grayscale(tmp_path):
 def test_score_uses_the_bundle_threshold_and_temperature(view, tmp_path):
     result = fit(TINY, view.files(TRAIN), view.files(VAL), tmp_path / "s")
     from hub.bundle import ModelInfo
-    info = ModelInfo(preprocess=TINY.spec().to_dict(), temperature=2.0, threshold=0.0,
-                     target_sensitivity=0.95, dataset_version=view.version)
+
+    info = ModelInfo(
+        preprocess=TINY.spec().to_dict(),
+        temperature=2.0,
+        threshold=0.0,
+        target_sensitivity=0.95,
+        dataset_version=view.version,
+    )
     bundle = ModelBundle(result.model, info)
     s = score(bundle, view, GOLD)
     assert s.metrics.recall == 1.0 and s.metrics.specificity == 0.0  # threshold 0: all PNEUMONIA

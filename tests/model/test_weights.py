@@ -1,4 +1,5 @@
 """Initial weights: torchvision's ImageNet API through its cache, none, a file; clear errors offline."""
+
 from __future__ import annotations
 
 import pytest
