@@ -23,10 +23,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hub import datastore  # noqa: E402
-from hub.config import HubPaths  # noqa: E402
+from hub.config import HubPaths, TrainConfig  # noqa: E402
 from hub.data import TRAIN  # noqa: E402
 from hub.model import build_model  # noqa: E402
-from hub.train import TrainConfig, XrayDataset, make_loader, train_one_epoch  # noqa: E402
+from hub.train import XrayDataset, make_loader, train_one_epoch  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "chest_xray"
 

@@ -222,7 +222,7 @@ def _train_options(p: argparse.ArgumentParser, epochs: int = 10, image_size: int
 
 
 def _config(args):
-    from hub.train import TrainConfig
+    from hub.config import TrainConfig
 
     return TrainConfig(
         epochs=args.epochs,

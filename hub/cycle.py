@@ -25,10 +25,9 @@ import numpy as np
 
 from export.atomic import write_atomic
 from hub import datastore, registry
-from hub.config import HubPaths
+from hub.config import HubPaths, TrainConfig
 from hub.data import GOLD, DataError, Rejection, ValidationReport
-from hub.promote import Policy, decide
-from hub.train import TrainConfig
+from hub.policy import Policy, decide
 
 logger = logging.getLogger(__name__)
 
@@ -336,7 +335,7 @@ def promote(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
     if ref is None:
         raise RuntimeError(f"Challenger run {state['challenger_run_id']} has no registered model version")
     package = build_package(paths, cfg, ref.version)
-    registry.promote(ref.version)
+    registry.set_champion(ref.version)
     _write_cycle(paths, version, promoted_version=ref.version, package=str(package))
     return ref.version
 

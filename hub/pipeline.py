@@ -14,10 +14,10 @@ import numpy as np
 from hub import evaluate as ev
 from hub import tracking
 from hub.bundle import ModelBundle, ModelInfo
-from hub.config import HubPaths
+from hub.config import HubPaths, TrainConfig
 from hub.data import GOLD, TRAIN, VAL
 from hub.datastore import TrainingView, training_view
-from hub.train import TrainConfig, XrayDataset, compute_environment, fit, make_loader, predict_logits, resolve_device
+from hub.train import XrayDataset, compute_environment, fit, make_loader, predict_logits, resolve_device
 
 logger = logging.getLogger(__name__)
 

@@ -50,7 +50,7 @@ def version_of_run(run_id: str) -> ModelRef | None:
     return ModelRef(str(versions[0].version), run_id) if versions else None
 
 
-def promote(version: str) -> ModelRef | None:
+def set_champion(version: str) -> ModelRef | None:
     """Move ``champion`` to ``version``; the old champion keeps the ``previous`` alias. Returns the old one."""
     client = _client()
     old = get_alias(CHAMPION)

@@ -29,48 +29,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from export.preprocess import PreprocessSpec, normalize, read_image, resize_gray, to_gray
+from hub.config import TrainConfig
 from hub.model import build_model, set_trainable
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3  # seed recipe: Adam, lr 0.001
-    weight_decay: float = 0.0
-    image_size: int = 224
-    weights: str = "imagenet"
-    trainable: str = "all"
-    seed: int = 42
-    patience: int = 3  # epochs without a better val loss before stopping
-    augment: bool = True
-    class_weights: bool = True  # inverse-frequency weights in the loss (3:1 PNEUMONIA:NORMAL)
-    num_workers: int = 1
-    device: str = "auto"
-    max_train_images: int | None = None  # subsample (stratified, seeded) for quick runs
-    precise_bn_images: int = 512  # train images to re-estimate BatchNorm statistics on before each val (0: off)
-
-    def spec(self) -> PreprocessSpec:
-        return PreprocessSpec(size=self.image_size)
-
-    def validate(self) -> TrainConfig:
-        """Raise ValueError naming the first setting of the wrong type or out of range."""
-        for name in ("epochs", "batch_size", "image_size", "patience"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"Invalid {name} {v!r}: must be a positive integer")
-        v = self.precise_bn_images
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise ValueError(f"Invalid precise_bn_images {v!r}: must be 0 (off) or a positive integer")
-        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
-            raise ValueError(f"Invalid lr {self.lr!r}: must be a positive number")
-        if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            raise ValueError(f"Invalid num_workers {self.num_workers!r}: must be 0 or more")
-        if not isinstance(self.weights, str):
-            raise ValueError(f"Invalid weights {self.weights!r}: imagenet, none, or a path")
-        return self
 
 
 class XrayDataset(Dataset):

@@ -128,7 +128,7 @@ def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_se
     # set (about 27 images, 12 positive) one image moves recall by 8 points and accuracy by 4, so two
     # good models' order is a coin toss that differs between CPUs (docs/training.md). The policy here
     # keeps the floors and waives the comparisons (configurable margins; the rules themselves are
-    # tested in tests/hub/test_promote.py): the cycle must promote and the feed move on.
+    # tested in tests/hub/test_policy.py): the cycle must promote and the feed move on.
     make_batch(incoming, "batch-2", _sample_by_patient(1))
     lenient = {**SETTINGS, "policy": {**SETTINGS["policy"], "min_accuracy_gain": -1.0, "recall_tolerance": 1.0}}
     dr, states = run_dag(lenient)

@@ -47,7 +47,28 @@ spec = importlib.util.spec_from_file_location("ct", {str(ROOT / "dags" / "contin
 mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
 heavy = [m for m in ("torch", "mlflow", "hub.cycle", "onnxruntime") if m in sys.modules]
 assert not heavy, heavy
+retries = {{t.task_id: t.retries for t in mod.continuous_training().tasks}}
+assert set(retries.values()) == {{2}}, retries  # the production default, with PNEUMO_DAG_RETRIES unset
 """
     env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:////nonexistent-dir/never/airflow.db"}
+    env.pop("PNEUMO_DAG_RETRIES", None)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_the_watch_finds_a_batch_without_loading_torch(tmp_path):
+    """incoming_watch runs every 10 minutes: listing folders must not load torch (0.8 GB, seconds)."""
+    (tmp_path / "incoming" / "batch-1" / "NORMAL").mkdir(parents=True)
+    (tmp_path / "incoming" / "batch-1" / "NORMAL" / "a.jpeg").write_bytes(b"not read here")
+    code = """
+import sys
+from hub import cycle
+from hub.config import HubPaths
+paths = HubPaths.from_env()
+assert cycle.detect(paths, cycle.CycleConfig.from_env(paths, {"settle_seconds": 0})) == ["batch-1"]
+heavy = [m for m in ("torch", "torchvision", "mlflow", "onnxruntime") if m in sys.modules]
+assert not heavy, heavy
+"""
+    env = {**os.environ, "PNEUMO_HOME": str(tmp_path / "home"), "PNEUMO_INCOMING": str(tmp_path / "incoming")}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]

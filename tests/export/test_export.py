@@ -17,10 +17,10 @@ from export.package import ModelPackage, PackageError
 from export.preprocess import PreprocessSpec, preprocess_file
 from hub import datastore
 from hub.bundle import ModelBundle, ModelInfo
-from hub.config import HubPaths
+from hub.config import HubPaths, TrainConfig
 from hub.data import GOLD, TRAIN, VAL
 from hub.packaging import export_model
-from hub.train import TrainConfig, fit
+from hub.train import fit
 
 CFG = TrainConfig(epochs=2, batch_size=8, image_size=64, weights="none", num_workers=0, max_train_images=48)
 

@@ -12,9 +12,10 @@ from PIL import Image
 from export.preprocess import PreprocessSpec, preprocess_file
 from hub import datastore
 from hub.bundle import ModelBundle
+from hub.config import TrainConfig
 from hub.data import GOLD, TRAIN, VAL
 from hub.pipeline import score
-from hub.train import TrainConfig, XrayDataset, fit, recalibrate_batchnorm
+from hub.train import XrayDataset, fit, recalibrate_batchnorm
 from tests.conftest import sample_files
 
 TINY = TrainConfig(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hub.promote import Policy, decide, mcnemar_p
+from hub.policy import Policy, decide, mcnemar_p
 
 
 def m(acc, rec, auc=0.95):
