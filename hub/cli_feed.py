@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -138,11 +137,8 @@ def add_feed_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def feed_paths(args, paths: HubPaths) -> tuple[Path, Path]:
-    """The feed and keys folders: ``--feed``/``--keys``, else ``$PNEUMO_FEED_DIR``/``$PNEUMO_FEED_KEYS``
-    (the names hub.cycle reads), else ``$PNEUMO_HOME/feed`` and ``$PNEUMO_HOME/feed-keys``."""
-    feed = args.feed or Path(os.environ.get("PNEUMO_FEED_DIR") or paths.home / "feed")
-    keys = args.keys or Path(os.environ.get("PNEUMO_FEED_KEYS") or paths.home / "feed-keys")
-    return feed, keys
+    """The feed and keys folders: ``--feed``/``--keys``, else the hub's (``HubPaths.feed``/``feed_keys``)."""
+    return args.feed or paths.feed, args.keys or paths.feed_keys
 
 
 def run_feed(args, paths: HubPaths) -> int:

@@ -17,8 +17,15 @@ from pathlib import Path
 
 from export.preprocess import PreprocessSpec
 
-REGISTERED_MODEL = os.environ.get("PNEUMO_REGISTERED_MODEL", "pneumoscan-resnet18")
-EXPERIMENT = os.environ.get("PNEUMO_EXPERIMENT", "pneumoscan")
+
+def env_value(name: str, default: str | None = None) -> str | None:
+    """An environment setting. One rule for every name: set but empty (or blank) counts as unset."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+REGISTERED_MODEL = env_value("PNEUMO_REGISTERED_MODEL", "pneumoscan-resnet18")
+EXPERIMENT = env_value("PNEUMO_EXPERIMENT", "pneumoscan")
 
 # The network is closed on hub machines more often than not; telemetry calls only slow things down.
 TELEMETRY_OFF = {
@@ -37,34 +44,64 @@ def telemetry_off() -> None:
 
 @dataclasses.dataclass(frozen=True)
 class HubPaths:
+    """Every folder and file the hub keeps, resolved once; everything else receives this.
+
+    ``home`` holds the rest unless ``PNEUMO_INCOMING``, ``PNEUMO_FEED_DIR`` or ``PNEUMO_FEED_KEYS``
+    move those three elsewhere (read by ``from_env``; a run's settings may still override them).
+    """
+
     home: Path
+    incoming: Path = None  # type: ignore[assignment]  # filled in from home when not given
+    feed: Path = None  # type: ignore[assignment]
+    feed_keys: Path = None  # type: ignore[assignment]
+
+    def __post_init__(self):
+        object.__setattr__(self, "home", Path(self.home))
+        for name, default in (("incoming", "incoming"), ("feed", "feed"), ("feed_keys", "feed-keys")):
+            value = getattr(self, name)
+            object.__setattr__(self, name, self.home / default if value is None else Path(value))
 
     @classmethod
     def from_env(cls, home: str | os.PathLike | None = None) -> HubPaths:
-        return cls(Path(home or os.environ.get("PNEUMO_HOME", ".pneumo")).expanduser().resolve())
+        def path(name: str) -> Path | None:
+            value = env_value(name)
+            return Path(value).expanduser() if value else None
 
-    @property
-    def pool(self) -> Path:
-        return self.home / "pool"
+        return cls(
+            Path(home or env_value("PNEUMO_HOME", ".pneumo")).expanduser().resolve(),
+            incoming=path("PNEUMO_INCOMING"),
+            feed=path("PNEUMO_FEED_DIR"),
+            feed_keys=path("PNEUMO_FEED_KEYS"),
+        )
 
-    @property
-    def splits(self) -> Path:
-        return self.home / "splits.json"
+    def env(self) -> dict[str, str]:
+        """The same places as environment variables, for the services and tasks the hub starts."""
+        return {
+            "PNEUMO_HOME": str(self.home),
+            "PNEUMO_INCOMING": str(self.incoming),
+            "PNEUMO_FEED_DIR": str(self.feed),
+            "PNEUMO_FEED_KEYS": str(self.feed_keys),
+        }
 
-    @property
-    def reports(self) -> Path:
-        return self.home / "reports"
+    pool = property(lambda self: self.home / "pool", doc="the image pool (DVC-tracked)")
+    splits = property(lambda self: self.home / "splits.json", doc="the persisted patient-level split")
+    reports = property(lambda self: self.home / "reports", doc="validation reports of imports")
+    runs = property(lambda self: self.home / "runs", doc="training checkpoints, one folder per dataset and seed")
+    batches = property(lambda self: self.home / "batches", doc="one record per incoming batch seen")
+    cycles = property(lambda self: self.home / "cycles", doc="one state file per retraining cycle")
+    quarantine = property(lambda self: self.home / "quarantine", doc="rejected batches with their reports")
+    ingested = property(lambda self: self.home / "ingested", doc="batches moved here once in the pool")
+    packages = property(lambda self: self.home / "packages", doc="exported model packages, one folder per version")
+    rollback_intent = property(lambda self: self.home / "rollback.json", doc="a rollback in progress")
+    logs = property(lambda self: self.home / "logs", doc="service logs of `pneumo-hub up`")
+    mlflow_db = property(lambda self: self.home / "mlflow.db", doc="the embedded MLflow store")
+    mlflow_artifacts = property(lambda self: self.home / "mlartifacts", doc="the embedded MLflow artifacts")
 
-    @property
-    def runs(self) -> Path:
-        return self.home / "runs"
-
-    @property
-    def mlflow_artifacts(self) -> Path:
-        return self.home / "mlartifacts"
+    def airflow_home(self) -> Path:
+        return Path(env_value("AIRFLOW_HOME") or self.home / "airflow")
 
     def tracking_uri(self) -> str:
-        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.home / 'mlflow.db'}"
+        return env_value("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_db}"
 
 
 @dataclasses.dataclass

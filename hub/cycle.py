@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -25,7 +24,7 @@ import numpy as np
 
 from export.atomic import write_atomic
 from hub import datastore, registry
-from hub.config import HubPaths, TrainConfig
+from hub.config import HubPaths, TrainConfig, env_value
 from hub.data import GOLD, DataError, Rejection, ValidationReport
 from hub.policy import Policy, decide
 
@@ -45,28 +44,27 @@ class CycleConfig:
 
     @classmethod
     def from_env(cls, paths: HubPaths, overrides: dict | None = None) -> CycleConfig:
-        """Defaults for the embedded setup, then env vars, then ``overrides`` (DAG params)."""
+        """``paths`` (defaults and env vars, resolved once), env vars, then ``overrides`` (DAG params)."""
         if not isinstance(overrides or {}, dict):
             raise ValueError(f"Cycle settings must be a JSON object, got {overrides!r}")
         o = dict(overrides or {})
-        env = os.environ
         policy = {}
-        if env.get("PNEUMO_POLICY"):
-            policy = json.loads(Path(env["PNEUMO_POLICY"]).read_text())
+        if env_value("PNEUMO_POLICY"):
+            policy = json.loads(Path(env_value("PNEUMO_POLICY")).read_text())
         policy.update(o.pop("policy", None) or {})
         train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
         train = TrainConfig(**{k: o.pop(k) for k in list(o) if k in train_fields}).validate()
-        warm = o.pop("warm_start", env.get("PNEUMO_WARM_START", "false"))
+        warm = o.pop("warm_start", env_value("PNEUMO_WARM_START", "false"))
         if isinstance(warm, str):
             warm = warm.strip().lower() in ("1", "true", "yes")
         cfg = cls(
-            incoming=Path(o.pop("incoming", env.get("PNEUMO_INCOMING", paths.home / "incoming"))),
-            feed_dir=Path(o.pop("feed_dir", env.get("PNEUMO_FEED_DIR", paths.home / "feed"))),
-            keys_dir=Path(o.pop("keys_dir", env.get("PNEUMO_FEED_KEYS", paths.home / "feed-keys"))),
+            incoming=Path(o.pop("incoming", paths.incoming)),
+            feed_dir=Path(o.pop("feed_dir", paths.feed)),
+            keys_dir=Path(o.pop("keys_dir", paths.feed_keys)),
             train=train,
             policy=Policy.from_dict(policy),
             warm_start=bool(warm),
-            settle_seconds=float(o.pop("settle_seconds", env.get("PNEUMO_BATCH_SETTLE_SECONDS", 60))),
+            settle_seconds=float(o.pop("settle_seconds", env_value("PNEUMO_BATCH_SETTLE_SECONDS", "60"))),
             target_sensitivity=float(o.pop("target_sensitivity", 0.95)),
         )
         if o:
@@ -79,11 +77,11 @@ def _now() -> str:
 
 
 def _batch_record(paths: HubPaths, batch: str) -> Path:
-    return paths.home / "batches" / f"{batch}.json"
+    return paths.batches / f"{batch}.json"
 
 
 def _cycle_file(paths: HubPaths, version: str) -> Path:
-    return paths.home / "cycles" / f"{version}.json"
+    return paths.cycles / f"{version}.json"
 
 
 def read_cycle(paths: HubPaths, version: str) -> dict:
@@ -137,7 +135,7 @@ def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]
         if report.accepted and not problems:
             good.append(b)
             continue
-        dest = paths.home / "quarantine" / b
+        dest = paths.quarantine / b
         if dest.exists():  # the same name was quarantined before: keep that copy beside it
             dest.rename(dest.with_name(f"{b}.{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"))
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -164,7 +162,7 @@ def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]
 def ingest(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> str:
     """Add good batches to the pool (one DVC version), make the split if there is none; return the dataset version."""
     for b in batches:
-        src, done = cfg.incoming / b, paths.home / "ingested" / b
+        src, done = cfg.incoming / b, paths.ingested / b
         if src.is_dir():  # not yet moved: (re-)import; images already in the pool are skipped
             datastore.import_data(paths, src, source=b)
             if done.exists():
@@ -256,7 +254,7 @@ def score_pair(paths: HubPaths, version: str) -> str:
         with mlflow.start_run(run_id=run_id):
             mlflow.log_metrics({f"champion_gold_{k}": v for k, v in out["champion"]["metrics"].items() if k != "n"})
             mlflow.set_tag("cycle.champion_version", champion.version)
-    f = paths.home / "cycles" / version / "scores.json"
+    f = paths.cycles / version / "scores.json"
     f.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(f, json.dumps(out))
     _write_cycle(paths, version, scores=str(f))
@@ -301,7 +299,7 @@ def build_package(paths: HubPaths, cfg: CycleConfig, registered_version: str) ->
     from hub.packaging import export_model
 
     new = (_feed_champion(cfg) or 0) + 1
-    out = paths.home / "packages" / str(new)
+    out = paths.packages / str(new)
     if out.exists():
         card = json.loads((out / "model.json").read_text()) if (out / "model.json").exists() else {}
         if str(card.get("provenance", {}).get("registered_version")) == str(registered_version):
@@ -357,7 +355,7 @@ def rollback(paths: HubPaths, cfg: CycleConfig) -> tuple[str, int]:
     from hub.tracking import setup
 
     setup(paths)
-    intent_file = paths.home / "rollback.json"
+    intent_file = paths.rollback_intent
     intent = json.loads(intent_file.read_text()) if intent_file.exists() else None
     if intent is None or intent.get("done"):
         prev, champ = registry.get_alias(registry.PREVIOUS), registry.get_alias(registry.CHAMPION)

@@ -50,8 +50,9 @@ def demo(paths: HubPaths, data: Path, epochs: int = 4, image_size: int = 128, ou
     from hub.model import imagenet_cache_file
 
     weights = "imagenet" if imagenet_cache_file().is_file() else "none"
-    # everything inside the demo's folder, whatever MLFLOW_TRACKING_URI or PNEUMO_FEED_* say
+    # everything inside the demo's folder, whatever MLFLOW_TRACKING_URI or PNEUMO_INCOMING/FEED_* say
     os.environ.pop("MLFLOW_TRACKING_URI", None)
+    paths = HubPaths(home)
     settings = {
         "epochs": epochs,
         "image_size": image_size,
@@ -59,9 +60,6 @@ def demo(paths: HubPaths, data: Path, epochs: int = 4, image_size: int = 128, ou
         "settle_seconds": 0,
         "target_sensitivity": 0.9,
         "policy": DEMO_POLICY,
-        "incoming": str(home / "incoming"),
-        "feed_dir": str(home / "feed"),
-        "keys_dir": str(home / "feed-keys"),
     }
     os.environ.pop("PNEUMO_POLICY", None)
     cfg = cycle.CycleConfig.from_env(paths, settings)
@@ -69,7 +67,7 @@ def demo(paths: HubPaths, data: Path, epochs: int = 4, image_size: int = 128, ou
     if weights == "none":
         print(f"  (no ImageNet weights at {imagenet_cache_file()}: training from random initialisation)", file=out)
     print(f"  demo promotion floors: {DEMO_POLICY}", file=out)
-    batches = stage_batches(data, Path(settings["incoming"]))
+    batches = stage_batches(data, paths.incoming)
     staging = home / "demo-staging"
     shutil.move(str(batches[1]), staging)  # the second batch arrives after the first cycle
     for i in (1, 2):
@@ -81,10 +79,10 @@ def demo(paths: HubPaths, data: Path, epochs: int = 4, image_size: int = 128, ou
     print("\nWhere to look:", file=out)
     print(f"  runs, metrics, plots, registry: mlflow ui --backend-store-uri {paths.tracking_uri()}", file=out)
     print(
-        f"  model packages: {home / 'packages'}   signed feed: {cfg.feed_dir} "
+        f"  model packages: {paths.packages}   signed feed: {cfg.feed_dir} "
         f"(serve it: pneumo-hub --home {home} feed serve)",
         file=out,
     )
-    print(f"  data pool (DVC): {paths.pool}   decisions: {home / 'cycles'}", file=out)
+    print(f"  data pool (DVC): {paths.pool}   decisions: {paths.cycles}", file=out)
     print("  the same cycle runs daily and on new batches under Airflow: pneumo-hub up", file=out)
     return 0

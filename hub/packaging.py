@@ -46,7 +46,7 @@ def export_model(
 
     view = training_view(paths)
     tracking.setup(paths)
-    out_dir = Path(out_dir or paths.home / "packages" / str(version))
+    out_dir = Path(out_dir or paths.packages / str(version))
     with tempfile.TemporaryDirectory() as tmp:
         bundle = ModelBundle.load(tracking.resolve_bundle(model, Path(tmp)))
         info = bundle.info

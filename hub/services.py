@@ -32,13 +32,13 @@ class Ports:
 
 def service_env(paths: HubPaths, ports: Ports) -> dict[str, str]:
     """Environment shared by every service (same names as docker-compose.yml)."""
-    airflow_home = Path(os.environ.get("AIRFLOW_HOME", paths.home / "airflow"))
+    airflow_home = paths.airflow_home()
     bin_dir = str(Path(sys.executable).parent)  # airflow standalone runs `airflow ...` children by name
     return {
         **os.environ,
         **TELEMETRY_OFF,
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-        "PNEUMO_HOME": str(paths.home),
+        **paths.env(),
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports.mlflow}",
         "PNEUMO_FEED_URL": os.environ.get("PNEUMO_FEED_URL", f"http://127.0.0.1:{ports.feed}"),
         "AIRFLOW_HOME": str(airflow_home),
@@ -88,11 +88,10 @@ def up(paths: HubPaths, ports: Ports | None = None, out=sys.stdout) -> int:
     ports = ports or Ports()
     env = service_env(paths, ports)
     paths.home.mkdir(parents=True, exist_ok=True)
-    logs = paths.home / "logs"
+    logs = paths.logs
     logs.mkdir(exist_ok=True)
     bin_dir = Path(sys.executable).parent
-    feed_dir = Path(env.get("PNEUMO_FEED_DIR", paths.home / "feed"))
-    keys_dir = Path(env.get("PNEUMO_FEED_KEYS", paths.home / "feed-keys"))
+    feed_dir, keys_dir = paths.feed, paths.feed_keys
     if not (feed_dir / "metadata" / "root.json").exists():
         from export.feed import init_feed
 
@@ -102,13 +101,13 @@ def up(paths: HubPaths, ports: Ports | None = None, out=sys.stdout) -> int:
             f"`pneumo-hub feed init --help`)",
             file=out,
         )
-    (Path(env.get("PNEUMO_INCOMING", paths.home / "incoming"))).mkdir(parents=True, exist_ok=True)
+    paths.incoming.mkdir(parents=True, exist_ok=True)
     commands = {
         "mlflow": [
             str(bin_dir / "mlflow"),
             "server",
             "--backend-store-uri",
-            f"sqlite:///{paths.home / 'mlflow.db'}",
+            f"sqlite:///{paths.mlflow_db}",
             "--artifacts-destination",
             str(paths.mlflow_artifacts),
             "--host",
@@ -166,7 +165,7 @@ def up(paths: HubPaths, ports: Ports | None = None, out=sys.stdout) -> int:
         if pw_file.exists():
             creds = json.loads(pw_file.read_text())
             print("Airflow login: " + ", ".join(f"{u} / {p}" for u, p in creds.items()), file=out)
-        print(f"incoming batches: {env.get('PNEUMO_INCOMING', paths.home / 'incoming')}   logs: {logs}", file=out)
+        print(f"incoming batches: {paths.incoming}   logs: {logs}", file=out)
         print("Ctrl-C stops everything.", file=out, flush=True)
         while not stop["now"]:
             if any(p.poll() is not None for p in procs):

@@ -115,9 +115,9 @@ def mlflow_server(tmp_path_factory):
     log.close()
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict | None = None, timeout: int = 600, cwd=None) -> subprocess.CompletedProcess:
     """The installed `pneumo-hub` console script, as a user runs it."""
     exe = Path(sys.executable).parent / "pneumo-hub"
     return subprocess.run(
-        [str(exe), *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        [str(exe), *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd
     )
