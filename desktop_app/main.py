@@ -78,14 +78,10 @@ def _settings():
 
 
 def open_engine(model_dir: str | None, variant: str | None, settings):
-    """The engine for ``model_dir``, else the store's active model; raises EngineError or StoreError."""
-    from desktop_app.engine import Engine
-    from desktop_app.models import ModelStore
+    """``models.open_model``, its warnings printed; raises EngineError or StoreError."""
+    from desktop_app.models import open_model
 
-    variant = variant or settings.variant
-    if model_dir:
-        return Engine(model_dir, variant)
-    engine, warnings = ModelStore.from_settings(settings).open_engine(variant)
+    engine, warnings = open_model(model_dir, variant, settings)
     for w in warnings:
         print(f"pneumo-desktop: warning: {w}", file=sys.stderr)
     return engine

@@ -223,3 +223,14 @@ class ModelStore:
                 warnings.append(f"Using model version {v} instead")
             return engine, warnings
         raise StoreError("No installed model passes its checks:\n" + "\n".join(warnings))
+
+
+def open_model(model_dir: str | os.PathLike | None, variant: str | None, settings):
+    """(Engine, warnings) for ``model_dir``, else for the per-user store's active model (the CLI and
+    the viewer both start this way); raises EngineError or StoreError."""
+    from desktop_app.engine import Engine
+
+    variant = variant or settings.variant
+    if model_dir:
+        return Engine(model_dir, variant), []
+    return ModelStore.from_settings(settings).open_engine(variant)

@@ -99,8 +99,7 @@ def run_viewer(
     from desktop_app.config import load_settings
     from desktop_app.engine import EngineError
     from desktop_app.i18n import install_translator
-    from desktop_app.main import open_engine
-    from desktop_app.models import StoreError
+    from desktop_app.models import StoreError, open_model
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("PneumoScan")
@@ -112,7 +111,10 @@ def run_viewer(
         logger.warning("%s", problem)
     install_translator(app, settings.language)
     try:
-        engine = open_engine(model_dir, variant, settings)
+        engine, warnings = open_model(model_dir, variant, settings)
+        for w in warnings:
+            logger.warning("%s", w)
+            print(f"pneumo-desktop: warning: {w}", file=sys.stderr)
     except (EngineError, StoreError) as e:
         print(f"pneumo-desktop: {e}" + (" (or pass --model-dir)" if isinstance(e, StoreError) else ""), file=sys.stderr)
         return 2
