@@ -39,13 +39,14 @@ WORKDIR /opt/pneumoscan
 # 1. Dependencies only, in their own layer: torch and friends are several GB, and editing the
 #    hub's code should not download them again. The package folders are empty stand-ins here.
 COPY pyproject.toml README.md ./
-RUN mkdir hub export desktop_app \
+RUN mkdir hub contract feed desktop_app \
  && pip install ".[hub,orchestration]" "psycopg2-binary==${PSYCOPG2_VERSION}" "asyncpg==${ASYNCPG_VERSION}" \
  && pip uninstall -y pneumoscan
 
 # 2. The project itself (no dependency changes: --no-deps).
 COPY hub ./hub
-COPY export ./export
+COPY contract ./contract
+COPY feed ./feed
 COPY desktop_app ./desktop_app
 RUN pip install --no-deps . && rm -rf build *.egg-info
 

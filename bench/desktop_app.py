@@ -4,7 +4,7 @@ onnxruntime, and batch-triage throughput with the int8 and fp32 models.
     .venv/bin/python bench/desktop_app.py [--model-dir PKG] [--work DIR] [--cold-runs 5]
 
 Model: ``--model-dir`` (a real package with model.int8.onnx), else a random-init ResNet18 built
-once with ``export.onnx_export.build_package`` into ``--work`` (same graph, same cost as a
+once with ``hub.onnx_export.build_package`` into ``--work`` (same graph, same cost as a
 trained one; int8 is kept whatever its agreement, since only its speed matters here).
 
 1. Cold start: fresh processes, wall time from spawn to the first result, the model being the
@@ -59,9 +59,9 @@ def build_bench_package(out: Path, size: int) -> None:
     """Random-init ResNet18 → package (fp32 + int8); runs in a child process so torch stays out of ours."""
     import torch
 
-    from export.onnx_export import build_package
-    from export.preprocess import PreprocessSpec
+    from contract.preprocess import PreprocessSpec
     from hub.model import build_model
+    from hub.onnx_export import build_package
 
     torch.manual_seed(0)
     normal, pneumonia = (
@@ -182,9 +182,9 @@ def cold_start(image: Path, runs: int, warmup: int, env: dict) -> dict:
 # ----- 2. per-image overhead ------------------------------------------------------------------
 def overhead(engine, files: list[Path], repeats: int, audit) -> dict:
     """Interleaved per-image seconds: bare session.run, the worker's path, the worker's path + audit."""
+    from contract.preprocess import preprocess, read_image
     from desktop_app.images import load_image
     from desktop_app.ui.worker import PredictWorker
-    from export.preprocess import preprocess, read_image
 
     session, name = engine.model.session, engine.model.input
     tensors = {f: preprocess(load_image(f).pil, engine.spec)[None] for f in files}

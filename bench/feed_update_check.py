@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from export.feed import init_feed, publish, serve  # noqa: E402
-from export.feed_client import FeedClient  # noqa: E402
-from export.package import write_card  # noqa: E402
+from contract.package import write_card  # noqa: E402
+from feed.client import FeedClient  # noqa: E402
+from feed.repository import init_feed, publish  # noqa: E402
+from feed.server import serve  # noqa: E402
 
 
 def make_package(directory: Path, version: int, model_bytes: int) -> Path:

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from export.inference import OnnxModel  # noqa: E402
-from export.onnx_export import CamResNet, to_onnx  # noqa: E402
-from export.preprocess import PreprocessSpec, preprocess_file  # noqa: E402
-from export.quantize import quantize_int8  # noqa: E402
+from contract.inference import OnnxModel  # noqa: E402
+from contract.preprocess import PreprocessSpec, preprocess_file  # noqa: E402
 from hub.model import build_model  # noqa: E402
+from hub.onnx_export import CamResNet, to_onnx  # noqa: E402
+from hub.quantize import quantize_int8  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "chest_xray" / "train"
 

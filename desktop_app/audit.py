@@ -22,8 +22,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from contract.package import sha256_of
 from desktop_app.engine import Prediction
-from export.package import sha256_of
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from export.atomic import write_atomic
+from contract.atomic import write_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ import os
 
 import numpy as np
 
+from contract.inference import OnnxModel
+from contract.package import ModelPackage, PackageError
+from contract.preprocess import PreprocessSpec, normalize, resize_gray
 from desktop_app.images import LoadedImage, load_image
-from export.inference import OnnxModel
-from export.package import ModelPackage, PackageError
-from export.preprocess import PreprocessSpec, normalize, resize_gray
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Open an X-ray file (PNG, JPEG or DICOM) for display and for the model (numpy, Pillow, pydicom; no torch).
 
-Raster files go through ``export.preprocess.read_image`` so the app decodes exactly as the hub does.
+Raster files go through ``contract.preprocess.read_image`` so the app decodes exactly as the hub does.
 DICOM goes through pydicom: modality LUT (rescale) → VOI LUT (window) → MONOCHROME1 inversion →
 [0, 1] over the range the standard defines for that output (not min-max, so an 8-bit DICOM of a
 JPEG's pixels gives the JPEG's values). Every failure is an ``ImageError`` with a one-line reason.
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from export.preprocess import MAX_PIXELS, MIN_SIDE, ImageError, read_image, to_gray
+from contract.preprocess import MAX_PIXELS, MIN_SIDE, ImageError, read_image, to_gray
 
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 

@@ -59,10 +59,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from contract.package import sha256_of
+from contract.preprocess import ImageError, read_image
 from desktop_app.audit import LABELS
 from desktop_app.images import is_dicom, load_image
-from export.package import sha256_of
-from export.preprocess import ImageError, read_image
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

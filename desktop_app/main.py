@@ -88,11 +88,11 @@ def open_engine(model_dir: str | None, variant: str | None, settings):
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from contract.preprocess import ImageError
     from desktop_app.audit import AuditLog, result_record
     from desktop_app.engine import EngineError
     from desktop_app.images import load_image
     from desktop_app.models import StoreError
-    from export.preprocess import ImageError
 
     try:
         engine = open_engine(args.model_dir, args.variant, _settings())
@@ -121,9 +121,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_update(args: argparse.Namespace) -> int:
+    from contract.package import ModelPackage, PackageError
     from desktop_app.models import ModelStore
-    from export.feed_client import FeedClient, FeedClientError
-    from export.package import ModelPackage, PackageError
+    from feed.client import FeedClient, FeedClientError
 
     settings = _settings()
     feed_url, root = args.feed_url or settings.feed_url, args.root or settings.trusted_root

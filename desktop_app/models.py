@@ -20,8 +20,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from contract.package import ModelPackage, PackageError
 from desktop_app.config import write_json_atomic
-from export.package import ModelPackage, PackageError
 
 logger = logging.getLogger(__name__)
 

@@ -93,9 +93,9 @@ def check_settings(settings: Settings) -> Check:
 
 def check_model(settings: Settings, image: str | None) -> Check:
     """The active model loads and reproduces its reference probabilities (``Engine`` does that), then predicts."""
+    from contract.preprocess import ImageError
     from desktop_app.images import load_image
     from desktop_app.models import ModelStore, StoreError
-    from export.preprocess import ImageError
 
     store = ModelStore.from_settings(settings)
     try:
@@ -154,7 +154,7 @@ def check_viewer() -> Check:
 def check_feed(settings: Settings, timeout: float) -> Check:
     """Reachable and trusted: the signed metadata verifies against the installed root.json."""
     from desktop_app.models import ModelStore
-    from export.feed_client import FeedClient, FeedClientError, FeedUnreachable, UpdateRefused, redact_url
+    from feed.client import FeedClient, FeedClientError, FeedUnreachable, UpdateRefused, redact_url
 
     if not settings.feed_url:
         return Check("feed", OK, "no feed configured: the app keeps the model it has")

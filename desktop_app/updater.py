@@ -18,7 +18,7 @@ from pathlib import Path
 
 from desktop_app.engine import Engine, EngineError
 from desktop_app.models import ModelStore, StoreError
-from export.feed_client import FeedClient, FeedClientError, FeedUnreachable, UpdateRefused
+from feed.client import FeedClient, FeedClientError, FeedUnreachable, UpdateRefused
 
 logger = logging.getLogger(__name__)
 

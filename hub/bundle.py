@@ -3,7 +3,7 @@
 Folder layout (``save``/``load`` pair): ``model.pt`` (state dict of the 2-class ResNet18) and
 ``model_info.json`` (architecture, classes, preprocessing spec, temperature and operating
 threshold fitted on val, the dataset version it saw, training config, gold-test metrics).
-The ONNX model package (export/) is built from this.
+The ONNX model package (``contract.package``; built by ``hub.export``) is made from this.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from export.atomic import write_atomic
-from export.preprocess import PreprocessSpec
+from contract.atomic import write_atomic
+from contract.preprocess import PreprocessSpec
 from hub.data import LABELS
 from hub.model import build_model
 

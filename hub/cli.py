@@ -308,8 +308,8 @@ def run(args, paths: HubPaths) -> int:
         return run_feed(args, paths)
 
     if args.command == "export":
-        from export.package import ModelPackage
-        from hub.packaging import export_model
+        from contract.package import ModelPackage
+        from hub.export import export_model
 
         out = export_model(paths, args.model, args.version, args.out, int8=not args.no_int8)
         card = ModelPackage.load(out).card

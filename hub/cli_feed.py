@@ -1,6 +1,6 @@
 """``pneumo-hub feed ...``: create, publish to, re-sign, serve and inspect the signed model feed.
 
-A thin layer over ``export.feed``; errors are ``export.feed.FeedError`` with one-line messages.
+A thin layer over ``feed.repository``; errors are ``feed.repository.FeedError`` with one-line messages.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-from export.feed import Expiry, init_feed, publish, refresh, serve, status
+from feed.repository import Expiry, init_feed, publish, refresh, status
+from feed.server import serve
 from hub.config import HubPaths
 
 logger = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ def feed_paths(args, paths: HubPaths) -> tuple[Path, Path]:
 
 
 def run_feed(args, paths: HubPaths) -> int:
-    """Run one ``feed`` command; raises ``export.feed.FeedError`` with a one-line message on failure."""
+    """Run one ``feed`` command; raises ``feed.repository.FeedError`` with a one-line message on failure."""
     feed_dir, keys_dir = feed_paths(args, paths)
     cmd = args.feed_command
     if cmd == "init":

@@ -15,7 +15,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from export.preprocess import PreprocessSpec
+from contract.preprocess import PreprocessSpec
 
 
 def env_value(name: str, default: str | None = None) -> str | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.atomic import write_atomic
+from contract.atomic import write_atomic
 from hub import datastore, registry
 from hub.config import HubPaths, TrainConfig, env_value
 from hub.data import GOLD, DataError, Rejection, ValidationReport
@@ -283,7 +283,7 @@ def judge(paths: HubPaths, cfg: CycleConfig, version: str) -> bool:
 
 
 def _feed_champion(cfg: CycleConfig) -> int | None:
-    from export import feed
+    from feed import repository as feed
 
     if not (cfg.feed_dir / "metadata" / "root.json").exists():
         logger.warning(
@@ -296,7 +296,7 @@ def _feed_champion(cfg: CycleConfig) -> int | None:
 def build_package(paths: HubPaths, cfg: CycleConfig, registered_version: str) -> Path:
     """Export + verify ``registered_version`` as the next feed version's package (refused → exception)."""
     from hub.config import REGISTERED_MODEL
-    from hub.packaging import export_model
+    from hub.export import export_model
 
     new = (_feed_champion(cfg) or 0) + 1
     out = paths.packages / str(new)
@@ -312,7 +312,7 @@ def build_package(paths: HubPaths, cfg: CycleConfig, registered_version: str) ->
 
 def _publish(cfg: CycleConfig, package: Path) -> int:
     """Publish a built package unless the feed already has it (or something newer): idempotent."""
-    from export import feed
+    from feed import repository as feed
 
     version = int(json.loads((package / "model.json").read_text())["version"])
     if (_feed_champion(cfg) or 0) < version:

@@ -30,9 +30,9 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from export.atomic import write_atomic
-from export.package import sha256_of
-from export.preprocess import ImageError, read_image
+from contract.atomic import write_atomic
+from contract.package import sha256_of
+from contract.preprocess import ImageError, read_image
 
 logger = logging.getLogger(__name__)
 

@@ -93,7 +93,7 @@ def up(paths: HubPaths, ports: Ports | None = None, out=sys.stdout) -> int:
     bin_dir = Path(sys.executable).parent
     feed_dir, keys_dir = paths.feed, paths.feed_keys
     if not (feed_dir / "metadata" / "root.json").exists():
-        from export.feed import init_feed
+        from feed.repository import init_feed
 
         init_feed(feed_dir, keys_dir)
         print(

@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from export.preprocess import PreprocessSpec, normalize, read_image, resize_gray, to_gray
+from contract.preprocess import PreprocessSpec, normalize, read_image, resize_gray, to_gray
 from hub.config import TrainConfig
 from hub.model import build_model, set_trainable
 

@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def champion(feed_url: str, root: Path, cache: Path) -> Path:
     """The feed's champion, downloaded and verified exactly as the app would (TUF + card)."""
-    from export.feed_client import FeedClient, FeedClientError
+    from feed.client import FeedClient, FeedClientError
 
     try:
         return FeedClient(root, feed_url, cache).download()
@@ -91,11 +91,12 @@ def champion(feed_url: str, root: Path, cache: Path) -> Path:
 
 
 def model_and_root(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path]:
-    from export.package import ModelPackage, PackageError
+    from contract.package import ModelPackage, PackageError
 
     root = args.root
     if args.feed:
-        from export.feed import FeedError, serve
+        from feed.repository import FeedError
+        from feed.server import serve
 
         root = root or args.feed / "metadata" / "root.json"
         try:
@@ -163,8 +164,8 @@ def strip_debug_info(bundle: Path) -> None:
 
 def add_files(bundle: Path, model: Path, root: Path, config: Path | None, tmp: Path) -> dict:
     """Model, root.json and the install files beside the executable; returns what VERSION records."""
+    from contract.package import ModelPackage
     from desktop_app.config import load_settings
-    from export.package import ModelPackage
 
     pkg = ModelPackage.load(model)
     res = bundle / "resources"

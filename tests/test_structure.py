@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-PACKAGES = ("hub", "export", "desktop_app")
+PACKAGES = ("hub", "contract", "feed", "desktop_app")
 
 
 def _module_name(path: Path) -> str:

@@ -32,12 +32,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from contract.package import sha256_of
+from contract.preprocess import ImageError
 from desktop_app.engine import POSITIVE, Engine
 from desktop_app.images import is_dicom, load_image
 from desktop_app.ui.format import SORT_ROLE, RowsTableModel, label_text, percent
 from desktop_app.ui.worker import failure_reason
-from export.package import sha256_of
-from export.preprocess import ImageError
 
 logger = logging.getLogger(__name__)
 

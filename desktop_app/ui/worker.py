@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, Signal
 
+from contract.preprocess import ImageError
 from desktop_app.engine import Engine, Prediction
 from desktop_app.images import LoadedImage, load_image
 from desktop_app.ui.heatmap import gray_levels, overlay_rgba, overlay_size
-from export.preprocess import ImageError
 
 logger = logging.getLogger(__name__)
 

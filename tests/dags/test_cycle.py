@@ -11,8 +11,8 @@ import pendulum
 import pytest
 from PIL import Image
 
-from export.feed import FeedServer
-from export.feed_client import FeedClient
+from feed.client import FeedClient
+from feed.server import FeedServer
 from hub.config import HubPaths
 from hub.data import Pool, patient_id
 from tests.conftest import SAMPLE

@@ -270,7 +270,7 @@ http {{
     include {tmp_path}/feed.conf;
 }}
 """)
-    # a feed as export.feed lays it out (docs/model-package.md)
+    # a feed as feed.repository lays it out (docs/model-package.md)
     (feed / "metadata").mkdir(parents=True)
     for name, body in {
         "timestamp.json": '{"v": 7}',

@@ -46,9 +46,9 @@ def make_package(
     """
     import torch
 
-    from export.onnx_export import build_package
-    from export.preprocess import PreprocessSpec
+    from contract.preprocess import PreprocessSpec
     from hub.model import build_model
+    from hub.onnx_export import build_package
 
     torch.manual_seed(seed)  # another seed, other weights: the versions answer differently
     model = build_model("none").eval()

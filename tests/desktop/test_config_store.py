@@ -68,7 +68,7 @@ def test_user_settings_are_saved_atomically_and_validated(tmp_path):
 
 def renumbered(package_dir: Path, dest: Path, version: int) -> Path:
     """A copy of the test package under another version number (the card is re-signed by write_card)."""
-    from export.package import write_card
+    from contract.package import write_card
 
     shutil.copytree(package_dir, dest)
     card = json.loads((dest / "model.json").read_text())

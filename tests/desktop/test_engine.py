@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from contract.inference import OnnxModel
+from contract.package import CARD, write_card
+from contract.preprocess import ImageError, PreprocessSpec, preprocess_file
 from desktop_app.audit import COLUMNS, AuditLog
 from desktop_app.engine import Engine, EngineError
 from desktop_app.images import load_image
 from desktop_app.main import main
-from export.inference import OnnxModel
-from export.package import CARD, write_card
-from export.preprocess import ImageError, PreprocessSpec, preprocess_file
 from tests.conftest import ROOT, sample_files
 from tests.desktop.conftest import gray8, write_dicom
 

@@ -25,6 +25,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 from PySide6.QtCore import Qt
 
+from contract.package import sha256_of
 from desktop_app.audit import AuditLog
 from desktop_app.engine import Engine
 from desktop_app.images import load_image
@@ -32,7 +33,6 @@ from desktop_app.labelled_export import ExportError, export_labelled_batch
 from desktop_app.ui import audit_view, feedback
 from desktop_app.ui.audit_view import CORRECTED, UNCONFIRMED, AuditModel
 from desktop_app.ui.window import MainWindow
-from export.package import sha256_of
 from hub.data import scan
 from tests.conftest import ROOT, sample_files
 from tests.desktop.conftest import write_dicom

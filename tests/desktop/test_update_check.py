@@ -7,7 +7,8 @@ import json
 import pytest
 
 from desktop_app.main import main
-from export.feed import init_feed, publish, serve
+from feed.repository import init_feed, publish
+from feed.server import serve
 from tests.conftest import free_port
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.package import write_card
 from desktop_app.audit import AuditLog
 from desktop_app.config import Settings
 from desktop_app.engine import Engine
@@ -30,8 +31,8 @@ from desktop_app.models import ModelStore
 from desktop_app.ui.update_controller import UpdateController
 from desktop_app.ui.window import MainWindow
 from desktop_app.updater import ModelUpdater, Status
-from export.feed import init_feed, publish, serve
-from export.package import write_card
+from feed.repository import init_feed, publish
+from feed.server import serve
 from tests.conftest import free_port
 from tests.desktop.conftest import make_package
 

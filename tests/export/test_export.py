@@ -11,15 +11,15 @@ import numpy as np
 import onnx
 import pytest
 
-import export.onnx_export as ox
-from export.inference import OnnxModel
-from export.package import ModelPackage, PackageError
-from export.preprocess import PreprocessSpec, preprocess_file
+import hub.onnx_export as ox
+from contract.inference import OnnxModel
+from contract.package import ModelPackage, PackageError
+from contract.preprocess import PreprocessSpec, preprocess_file
 from hub import datastore
 from hub.bundle import ModelBundle, ModelInfo
 from hub.config import HubPaths, TrainConfig
 from hub.data import GOLD, TRAIN, VAL
-from hub.packaging import export_model
+from hub.export import export_model
 from hub.train import fit
 
 CFG = TrainConfig(epochs=2, batch_size=8, image_size=64, weights="none", num_workers=0, max_train_images=48)
@@ -112,8 +112,8 @@ def test_altered_package_file_is_refused(trained, tmp_path):
 
 def test_clinic_side_modules_do_not_import_torch():
     code = (
-        "import sys, export.preprocess, export.inference, export.package, export.quantize; "
-        "bad = [m for m in ('torch', 'mlflow', 'airflow', 'hub') if m in sys.modules]; "
+        "import sys, contract.preprocess, contract.inference, contract.package, contract.atomic, feed.client; "
+        "bad = [m for m in ('torch', 'mlflow', 'airflow', 'hub', 'feed.repository') if m in sys.modules]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ox.Path(ox.__file__).parent.parent)
@@ -121,14 +121,15 @@ def test_clinic_side_modules_do_not_import_torch():
 
 def test_round_trip_export_publish_serve_download_infer(trained, tmp_path):
     """Hub → signed feed → real HTTP server → client → onnxruntime: the clinic gets torch's probabilities."""
-    from export import feed
-    from export.feed_client import FeedClient
+    from feed.client import FeedClient
+    from feed.repository import init_feed, publish
+    from feed.server import serve
 
     paths, view, bundle_dir = trained
     pkg = export_model(paths, str(bundle_dir), version=1, out_dir=tmp_path / "pkg")
-    root = feed.init_feed(tmp_path / "feed", tmp_path / "keys")
-    feed.publish(tmp_path / "feed", tmp_path / "keys", pkg)
-    with feed.serve(tmp_path / "feed", "127.0.0.1", 0).start() as server:
+    root = init_feed(tmp_path / "feed", tmp_path / "keys")
+    publish(tmp_path / "feed", tmp_path / "keys", pkg)
+    with serve(tmp_path / "feed", "127.0.0.1", 0).start() as server:
         client = FeedClient(root, server.url, tmp_path / "clinic")
         assert client.check().version == 1
         local = client.download()

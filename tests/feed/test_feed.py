@@ -22,9 +22,10 @@ import pytest
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata
 
-from export.feed import Expiry, FeedError, FeedServer, init_feed, publish, refresh, serve, status
-from export.feed_client import FeedClient, FeedUnreachable, UpdateRefused
-from export.package import ModelPackage, write_card
+from contract.package import ModelPackage, write_card
+from feed.client import FeedClient, FeedUnreachable, UpdateRefused
+from feed.repository import Expiry, FeedError, init_feed, publish, refresh, status
+from feed.server import FeedServer, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -459,7 +460,7 @@ def test_cli_init_publish_status_refresh(tmp_path, capsys, monkeypatch):
 
 def test_client_imports_no_hub_torch_mlflow_or_airflow():
     code = (
-        "import sys, export.feed_client; "
+        "import sys, feed.client; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'mlflow', 'airflow', 'hub'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

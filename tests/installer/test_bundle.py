@@ -56,7 +56,8 @@ def packages(tmp_path_factory) -> dict[int, Path]:
 
 @pytest.fixture(scope="module")
 def feed(tmp_path_factory, packages):
-    from export.feed import init_feed, publish, serve
+    from feed.repository import init_feed, publish
+    from feed.server import serve
 
     base = tmp_path_factory.mktemp("feed")
     root = init_feed(base / "feed", base / "keys")
@@ -572,7 +573,7 @@ def test_self_test_fails_on_a_tampered_model_and_a_bad_config(app_env, packages,
 
 
 def test_self_test_fails_on_a_feed_signed_by_other_keys(app_env, packages, feed, tmp_path, capsys):
-    from export.feed import init_feed
+    from feed.repository import init_feed
 
     other_root = init_feed(tmp_path / "other-feed", tmp_path / "other-keys")  # what an impostor feed would ship
     app_env(f'builtin_model = "{packages[7]}"\nfeed_url = "{feed.url}"\ntrusted_root = "{other_root}"\n')

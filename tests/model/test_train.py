@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from export.preprocess import PreprocessSpec, preprocess_file
+from contract.preprocess import PreprocessSpec, preprocess_file
 from hub import datastore
 from hub.bundle import ModelBundle
 from hub.config import TrainConfig

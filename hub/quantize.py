@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.preprocess import PreprocessSpec, preprocess_file
+from contract.preprocess import PreprocessSpec, preprocess_file
 
 logger = logging.getLogger(__name__)
 

@@ -12,22 +12,17 @@ online keys (targets, snapshot, timestamp), so the root key can live offline.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import fcntl
-import functools
 import hashlib
 import json
 import logging
 import os
 import re
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from securesystemslib.signer import CryptoSigner
@@ -42,8 +37,8 @@ from tuf.api.metadata import (
     Timestamp,
 )
 
-from export.atomic import write_atomic
-from export.package import CARD, ModelPackage, PackageError
+from contract.atomic import write_atomic
+from contract.package import CARD, ModelPackage, PackageError
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +91,7 @@ class FeedStatus:
 # ---- files ------------------------------------------------------------------------------------
 
 
-def _metadata_dir(feed_dir: Path) -> Path:
+def metadata_dir(feed_dir: Path) -> Path:
     return Path(feed_dir) / "metadata"
 
 
@@ -113,7 +108,7 @@ def _consistent_name(target_path: str, sha256: str) -> str:
 @contextlib.contextmanager
 def _publish_lock(feed_dir: Path) -> Iterator[None]:
     """One writer at a time (a DAG run and a person may both publish)."""
-    if not _metadata_dir(feed_dir).is_dir():
+    if not metadata_dir(feed_dir).is_dir():
         raise FeedError(f"{feed_dir} is not a feed (no metadata/ folder); create one with `feed init`")
     with open(Path(feed_dir) / ".lock", "w") as f:
         try:
@@ -183,7 +178,7 @@ def _latest_root_path(meta: Path) -> Path:
 
 
 def _load_state(feed_dir: Path) -> _State:
-    meta = _metadata_dir(feed_dir)
+    meta = metadata_dir(feed_dir)
     root = _load_md(_latest_root_path(meta))
     timestamp = _load_md(meta / "timestamp.json")
     snapshot = _load_md(meta / f"{timestamp.signed.snapshot_meta.version}.snapshot.json")
@@ -234,7 +229,7 @@ def _sign_top_level(
 
 def _write_metadata(feed_dir: Path, files: list[tuple[str, bytes]]) -> None:
     for name, data in files:  # each in place before the next one refers to it; timestamp.json last
-        write_atomic(_metadata_dir(feed_dir) / name, data)
+        write_atomic(metadata_dir(feed_dir) / name, data)
 
 
 def _canonical(value):
@@ -258,7 +253,7 @@ def init_feed(feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), now: da
     Refuses to touch an existing feed or existing keys.
     """
     feed_dir, keys_dir = Path(feed_dir).resolve(), Path(keys_dir).resolve()
-    meta = _metadata_dir(feed_dir)
+    meta = metadata_dir(feed_dir)
     if meta.exists() and any(meta.iterdir()):
         raise FeedError(f"{feed_dir} already holds a feed; refusing to overwrite it")
     if keys_dir == feed_dir or feed_dir in keys_dir.parents:
@@ -377,7 +372,7 @@ def refresh(
 
 
 def _resign_root(feed_dir: Path, root: Metadata[Root], signer: CryptoSigner, expiry: Expiry, now: datetime) -> None:
-    meta = _metadata_dir(feed_dir)
+    meta = metadata_dir(feed_dir)
     data = _sign_bytes(root, signer, now + expiry.root)
     write_atomic(meta / f"{root.signed.version}.root.json", data)
     write_atomic(meta / "root.json", data)  # new installers may ship this one; old ones chain up to it
@@ -400,119 +395,3 @@ def status(feed_dir: Path) -> FeedStatus:
     if champion is None:
         return FeedStatus(None, (), roles)
     return FeedStatus(int(champion["version"]), tuple(champion["files"]), roles)
-
-
-# ---- serving ----------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Request:
-    path: str
-    status: int
-    bytes: int
-
-
-class _FeedHandler(SimpleHTTPRequestHandler):
-    """Static files of the feed folder; no directory listings; each request recorded on the server."""
-
-    def do_GET(self) -> None:
-        self._status, self._sent = 0, 0
-        self.server.begin()
-        try:
-            if any(part.startswith(".") for part in urlsplit(self.path).path.split("/")):
-                self.send_error(404, "Not found")  # the lock file and half-written temp files
-            else:
-                super().do_GET()
-        finally:
-            self.server.record(Request(self.path, int(self._status), self._sent))
-
-    def send_response(self, code: int, message: str | None = None) -> None:
-        self._status = code
-        super().send_response(code, message)
-
-    def end_headers(self) -> None:
-        if self._status == 200:  # versioned and hash-named files never change; timestamp.json must not be cached
-            name = urlsplit(self.path).path.rsplit("/", 1)[-1]
-            immutable = re.match(r"\d+\.|[0-9a-f]{64}\.", name) is not None
-            self.send_header("Cache-Control", "public, max-age=31536000, immutable" if immutable else "no-cache")
-        super().end_headers()
-
-    def copyfile(self, source, outputfile) -> None:
-        for chunk in iter(functools.partial(source.read, 1 << 16), b""):
-            outputfile.write(chunk)
-            self._sent += len(chunk)
-
-    def list_directory(self, path):
-        self.send_error(404, "No directory listings")
-        return None
-
-    def log_message(self, format: str, *args) -> None:
-        logger.debug("%s %s", self.address_string(), format % args)
-
-
-class FeedServer(ThreadingHTTPServer):
-    """A static HTTP server for a feed folder; ``requests`` records what it served (for tests and bench)."""
-
-    daemon_threads = True
-
-    def __init__(self, feed_dir: Path, host: str, port: int, handler=_FeedHandler):
-        self.feed_dir = Path(feed_dir)
-        self.requests: collections.deque[Request] = collections.deque(maxlen=10_000)  # bounded: servers run for months
-        self._busy = 0
-        self._idle = threading.Condition()
-        self._thread: threading.Thread | None = None
-        super().__init__((host, port), functools.partial(handler, directory=str(self.feed_dir)))
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def begin(self) -> None:
-        with self._idle:
-            self._busy += 1
-
-    def record(self, request: Request) -> None:
-        with self._idle:
-            self.requests.append(request)
-            self._busy -= 1
-            self._idle.notify_all()
-
-    def wait_idle(self, timeout: float = 5.0) -> list[Request]:
-        """The requests served so far, once no request is in flight (a client may return before the
-        handler thread has recorded the response it just finished sending)."""
-        with self._idle:
-            self._idle.wait_for(lambda: self._busy == 0, timeout)
-            return list(self.requests)
-
-    def start(self) -> FeedServer:
-        """Serve in a background thread (tests, the embedded setup); ``close()`` stops it. Idempotent."""
-        if self._thread is not None:
-            return self
-        self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="feed-server", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join()
-        self.server_close()
-
-    def __enter__(self) -> FeedServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def serve(feed_dir: Path, host: str = "127.0.0.1", port: int = 8765) -> FeedServer:
-    """A bound (not yet running) static server for ``feed_dir``: ``.serve_forever()`` or ``.start()``."""
-    if not _metadata_dir(feed_dir).is_dir():
-        raise FeedError(f"{feed_dir} is not a feed (no metadata/ folder); create one with `feed init`")
-    try:
-        return FeedServer(feed_dir, host, port)
-    except OSError as e:
-        raise FeedError(f"Cannot serve on {host}:{port}: {e.strerror or e}") from None

@@ -1,4 +1,5 @@
-"""Hub step: a trained bundle → a verified ONNX model package (export/ does the work)."""
+"""The export stage: a trained bundle → a verified ONNX model package (``hub.onnx_export`` converts,
+verifies and cards it; the package format is ``contract.package``)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def export_model(
     registered_version: str | None = None,
 ) -> Path:
     """Export ``model`` (bundle folder or MLflow URI) as package ``version``; refused if verification fails."""
-    from export.onnx_export import build_package
+    from hub.onnx_export import build_package
 
     view = training_view(paths)
     tracking.setup(paths)

@@ -1,4 +1,4 @@
-"""torch → ONNX: the one module in ``export/`` that imports torch.
+"""torch → ONNX for the export stage: conversion, verification against torch, int8, the package.
 
 Builds the graph the app runs (outputs ``logits``, ``probabilities`` with the temperature inside,
 and ``cam``, the PNEUMONIA class activation map), writes it as ONE file, and checks it against
@@ -18,9 +18,9 @@ import onnx
 import torch
 from torch import nn
 
-from export.inference import OnnxModel
-from export.preprocess import PreprocessSpec, preprocess_file
-from export.quantize import quantize_int8
+from contract.inference import OnnxModel
+from contract.preprocess import PreprocessSpec, preprocess_file
+from hub.quantize import quantize_int8
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def build_package(
 
     from PIL import Image
 
-    from export.package import write_card
+    from contract.package import write_card
 
     out_dir = Path(out_dir)
     if out_dir.exists():

@@ -26,7 +26,7 @@ from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import TargetFile
 from tuf.ngclient import Updater, Urllib3Fetcher
 
-from export.package import CARD, ModelPackage, PackageError, sha256_of
+from contract.package import CARD, ModelPackage, PackageError, sha256_of
 
 logger = logging.getLogger(__name__)
 
