@@ -1,29 +1,42 @@
 """One way to replace a file: readers (another process, a web server, the next start after a crash)
-see the old content or the new, never half of it. Shared by the hub, the feed and the desktop app."""
+see the old content or the new, never half of it. Shared by the hub, the feed, the desktop app and
+the installer: ``write_atomic`` for bytes, ``replacing`` for writers that need a file name."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str, mode: int = 0o644) -> None:
-    """Write ``data`` (str as UTF-8) to a temp file beside ``path``, fsync, chmod ``mode``, rename over."""
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike, mode: int = 0o644) -> Iterator[Path]:
+    """A temporary file name beside ``path``, for writers that want a name (torch.save, a copy, a
+    tar file). When the block ends without error the file is fsync'd, chmod'd ``mode`` and renamed
+    over ``path``; on any error it is removed and ``path`` is untouched."""
     path = Path(path)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.chmod(tmp, mode)  # mkstemp makes 0600; e.g. the feed's web server must be able to read it
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str, mode: int = 0o644) -> None:
+    """Write ``data`` (str as UTF-8) to ``path`` through :func:`replacing`."""
+    with replacing(path, mode) as tmp:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)

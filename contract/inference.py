@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-OUTPUTS = ("logits", "probabilities", "cam")
+from contract.package import ONNX_OUTPUTS
 
 
 class OnnxModel:
@@ -26,10 +26,10 @@ class OnnxModel:
             raise ValueError(f"{Path(path).name} is not a loadable ONNX model ({str(e).splitlines()[0]})") from None
         self.input = self.session.get_inputs()[0].name
         names = [o.name for o in self.session.get_outputs()]
-        if tuple(names) != OUTPUTS:
-            raise ValueError(f"{Path(path).name} has outputs {names}, expected {list(OUTPUTS)}")
+        if tuple(names) != ONNX_OUTPUTS:
+            raise ValueError(f"{Path(path).name} has outputs {names}, expected {list(ONNX_OUTPUTS)}")
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """``batch`` float32 [N, 3, S, S] → {"logits", "probabilities", "cam"}."""
         outs = self.session.run(None, {self.input: np.ascontiguousarray(batch, dtype=np.float32)})
-        return dict(zip(OUTPUTS, outs))
+        return dict(zip(ONNX_OUTPUTS, outs))

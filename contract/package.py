@@ -12,8 +12,17 @@ import json
 import os
 from pathlib import Path
 
+from contract.atomic import write_atomic
+
 FORMAT = 1
 CARD = "model.json"
+# The card's vocabulary, one definition for the hub, the feed and the app (docs/model-package.md).
+CLASSES = ("NORMAL", "PNEUMONIA")  # index = the model's output index; card "classes"
+POSITIVE = CLASSES[1]  # the class the probability, the threshold and the heat map are about
+VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}  # int8 optional
+VARIANTS = tuple(VARIANT_FILES)
+ONNX_INPUT = "image"
+ONNX_OUTPUTS = ("logits", "probabilities", "cam")
 REQUIRED_KEYS = (
     "format",
     "version",
@@ -59,9 +68,7 @@ def write_card(directory: Path, card: dict) -> Path:
             raise PackageError(f"{name} listed in the card but missing from {directory}")
         files[name] = {**(extra or {}), **file_entry(directory / name)}
     card["files"] = files
-    tmp = directory / f".{CARD}.tmp"
-    tmp.write_text(json.dumps(card, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, directory / CARD)
+    write_atomic(directory / CARD, json.dumps(card, indent=2, sort_keys=True))
     return directory / CARD
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from contract.package import sha256_of
+from contract.package import CLASSES, sha256_of
 from desktop_app.engine import Prediction
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ COLUMNS = (
     "exported_sha256",
 )
 EXPORT_COLUMNS = COLUMNS[-4:]  # added after the first release: migrated in place (``AuditLog._migrate``)
-LABELS = ("NORMAL", "PNEUMONIA")
+LABELS = CLASSES
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (

@@ -24,6 +24,7 @@ import tomllib
 from pathlib import Path
 
 from contract.atomic import write_atomic
+from contract.package import VARIANTS
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ DATA_ENV = "PNEUMO_DESKTOP_DATA"  # per-user data folder (models, feed cache, au
 USER_CONFIG_ENV = "PNEUMO_DESKTOP_USER_CONFIG"  # per-user settings.json
 APP = "pneumoscan"
 
-VARIANTS = ("fp32", "int8")
 LANGUAGES = ("auto", "en", "fr")
 USER_KEYS = ("feed_url", "check_interval_hours", "variant", "language")
 PATH_KEYS = ("trusted_root", "builtin_model", "data_dir")

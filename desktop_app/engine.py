@@ -14,13 +14,12 @@ import os
 import numpy as np
 
 from contract.inference import OnnxModel
-from contract.package import ModelPackage, PackageError
+from contract.package import VARIANT_FILES, VARIANTS, ModelPackage, PackageError
 from contract.preprocess import PreprocessSpec, normalize, resize_gray
 from desktop_app.images import LoadedImage, load_image
 
 logger = logging.getLogger(__name__)
 
-VARIANTS = ("fp32", "int8")
 POSITIVE = "PNEUMONIA"
 
 
@@ -49,7 +48,7 @@ class Engine:
         except PackageError as e:
             raise EngineError(f"Model package refused: {e}") from None
         card = self.package.card
-        self.variant = "int8" if variant == "int8" and "model.int8.onnx" in card["files"] else "fp32"
+        self.variant = "int8" if variant == "int8" and VARIANT_FILES["int8"] in card["files"] else "fp32"
         try:
             self.spec = PreprocessSpec.from_dict(card["preprocessing"])
             self.threshold = float(card["threshold"])

@@ -17,7 +17,8 @@ from PIL import Image
 
 from contract.preprocess import MAX_PIXELS, MIN_SIDE, ImageError, read_image, to_gray
 
-DICOM_SUFFIXES = {".dcm", ".dicom"}
+DICOM_SUFFIXES = frozenset({".dcm", ".dicom"})
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"}) | DICOM_SUFFIXES  # what the viewer and triage open
 
 
 @dataclasses.dataclass(frozen=True)

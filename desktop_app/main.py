@@ -21,6 +21,7 @@ MODEL_HELP = (
 
 
 def _parser() -> argparse.ArgumentParser:
+    from contract.package import VARIANTS
     from desktop_app import __version__
 
     p = argparse.ArgumentParser(
@@ -31,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="predict each FILE; one JSON line per file")
     pr.add_argument("files", nargs="+", metavar="FILE")
     pr.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV), help=MODEL_HELP)
-    pr.add_argument("--variant", choices=("fp32", "int8"), help="default: the settings' variant (fp32)")
+    pr.add_argument("--variant", choices=VARIANTS, help="default: the settings' variant (fp32)")
     pr.add_argument("--audit", metavar="DB", help="also record each result in this SQLite audit log")
     up = sub.add_parser(
         "update",
@@ -54,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     vw = sub.add_parser("view", help="open the viewer window, optionally with FILEs")
     vw.add_argument("files", nargs="*", metavar="FILE")
     vw.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV), help=MODEL_HELP)
-    vw.add_argument("--variant", choices=("fp32", "int8"), help="default: the settings' variant (fp32)")
+    vw.add_argument("--variant", choices=VARIANTS, help="default: the settings' variant (fp32)")
     vw.add_argument("--audit", metavar="DB", help="audit log (default: <data dir>/audit.sqlite)")
     st = sub.add_parser("self-test", help="check the installation: settings, model, data folder, audit log, feed")
     st.add_argument("--json", action="store_true", help="one JSON object instead of the readable report")

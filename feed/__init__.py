@@ -4,3 +4,5 @@
 server for the feed folder; ``client`` the app side (no torch): verify, download, offer.
 docs/model-package.md, "Feed", is the contract.
 """
+
+CHAMPION = "champion.json"  # the target naming the current champion: {"version": N, "files": [...]}

@@ -27,10 +27,9 @@ from tuf.api.metadata import TargetFile
 from tuf.ngclient import Updater, Urllib3Fetcher
 
 from contract.package import CARD, ModelPackage, PackageError, sha256_of
+from feed import CHAMPION
 
 logger = logging.getLogger(__name__)
-
-CHAMPION = "champion.json"
 
 
 class FeedClientError(RuntimeError):

@@ -39,10 +39,10 @@ from tuf.api.metadata import (
 
 from contract.atomic import write_atomic
 from contract.package import CARD, ModelPackage, PackageError
+from feed import CHAMPION
 
 logger = logging.getLogger(__name__)
 
-CHAMPION = "champion.json"
 ROLES = ("root", "targets", "snapshot", "timestamp")
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from contract.atomic import write_atomic
+from contract.atomic import replacing, write_atomic
 from contract.preprocess import PreprocessSpec
 from hub.data import LABELS
 from hub.model import build_model
@@ -49,9 +48,8 @@ class ModelBundle:
 
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / ".model.pt.tmp"
-        torch.save(self.model.state_dict(), tmp)
-        os.replace(tmp, directory / "model.pt")
+        with replacing(directory / "model.pt") as tmp:
+            torch.save(self.model.state_dict(), tmp)
         write_atomic(directory / "model_info.json", json.dumps(dataclasses.asdict(self.info), indent=2))
         return directory
 

@@ -30,13 +30,13 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from contract.atomic import write_atomic
-from contract.package import sha256_of
+from contract.atomic import replacing, write_atomic
+from contract.package import CLASSES, sha256_of
 from contract.preprocess import ImageError, read_image
 
 logger = logging.getLogger(__name__)
 
-LABELS = ("NORMAL", "PNEUMONIA")
+LABELS = CLASSES  # label folders: NORMAL/, PNEUMONIA/
 KAGGLE_SPLITS = ("train", "val", "test")
 POOL_SPLITS = ("train", "val")  # the official test split is kept aside by the project
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
@@ -284,9 +284,8 @@ class Pool:
                 name = f"{rec.path.stem}__{rec.sha256[:8]}{rec.path.suffix}"
             dest = self.root / rec.label / name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".{dest.name}.tmp")
-            shutil.copyfile(rec.path, tmp)
-            os.replace(tmp, dest)
+            with replacing(dest) as tmp:
+                shutil.copyfile(rec.path, tmp)
             entry = PoolEntry(f"{rec.label}/{name}", rec.label, rec.sha256, rec.patient, source, rec.width, rec.height)
             taken.add(entry.file)
             added.append(entry)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from contract.package import CLASSES
+
 
 @dataclasses.dataclass(frozen=True)
 class Metrics:
@@ -165,7 +167,7 @@ def _plt():
     return plt
 
 
-def plot_confusion(m: Metrics, path: Path, classes=("NORMAL", "PNEUMONIA")) -> Path:
+def plot_confusion(m: Metrics, path: Path, classes=CLASSES) -> Path:
     plt = _plt()
     cm = m.confusion()
     fig, ax = plt.subplots(figsize=(4.2, 3.8), dpi=120)

@@ -18,15 +18,15 @@ import onnx
 import torch
 from torch import nn
 
+from contract.atomic import replacing
 from contract.inference import OnnxModel
+from contract.package import CLASSES, ONNX_INPUT, ONNX_OUTPUTS, VARIANT_FILES
 from contract.preprocess import PreprocessSpec, preprocess_file
 from hub.quantize import quantize_int8
 
 logger = logging.getLogger(__name__)
 
 OPSET = 20
-INPUT = "image"
-OUTPUTS = ("logits", "probabilities", "cam")
 PNEUMONIA = 1
 
 
@@ -68,22 +68,20 @@ def to_onnx(resnet: nn.Module, temperature: float, spec: PreprocessSpec, path: P
     """Export to a single self-contained ONNX file with a dynamic batch axis; onnx.checker must pass."""
     wrapped = CamResNet(resnet.cpu().eval(), temperature).eval()
     example = torch.zeros(2, 3, spec.size, spec.size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.onnx.export(
-        wrapped,
-        (example,),
-        str(tmp),
-        input_names=[INPUT],
-        output_names=list(OUTPUTS),
-        opset_version=OPSET,
-        dynamo=True,
-        external_data=False,
-        verbose=False,
-        dynamic_shapes={"image": {0: torch.export.Dim("batch", min=1, max=1024)}},
-    )
-    onnx.checker.check_model(str(tmp), full_check=True)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.onnx.export(
+            wrapped,
+            (example,),
+            str(tmp),
+            input_names=[ONNX_INPUT],
+            output_names=list(ONNX_OUTPUTS),
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+            dynamic_shapes={"image": {0: torch.export.Dim("batch", min=1, max=1024)}},
+        )
+        onnx.checker.check_model(str(tmp), full_check=True)
     return path
 
 
@@ -210,12 +208,12 @@ def build_package(
         shutil.rmtree(work)
     work.mkdir(parents=True)
     try:
-        onnx_path = to_onnx(resnet, temperature, spec, work / "model.onnx")
+        onnx_path = to_onnx(resnet, temperature, spec, work / VARIANT_FILES["fp32"])
         report = verify_export(resnet, temperature, threshold, onnx_path, verify_files, spec)
         logger.info("verification %s", report.summary())
         if not report.passed:
             raise ExportError(f"ONNX export disagrees with torch, refused: {report.summary()}")
-        files: dict[str, dict] = {"model.onnx": {}, "reference.png": {}}
+        files: dict[str, dict] = {VARIANT_FILES["fp32"]: {}, "reference.png": {}}
         # reference image: lossless PNG of a real X-ray, so the app can check the model end to end
         ref = Image.open(verify_files[0]).convert("L")
         ref.save(work / "reference.png")
@@ -223,8 +221,10 @@ def build_package(
         reference = {"file": "reference.png", "probabilities": [float(x) for x in ref_probs], "tolerance": 1e-4}
         card_int8 = None
         if int8:
-            quantize_int8(onnx_path, work / "model.int8.onnx", calibration_files, spec)
-            agreement = int8_agreement(onnx_path, work / "model.int8.onnx", gold_files, gold_labels, spec, threshold)
+            quantize_int8(onnx_path, work / VARIANT_FILES["int8"], calibration_files, spec)
+            agreement = int8_agreement(
+                onnx_path, work / VARIANT_FILES["int8"], gold_files, gold_labels, spec, threshold
+            )
             kept = (
                 agreement["label_agreement"] >= min_agreement and agreement["sensitivity_drop"] <= max_sensitivity_drop
             )
@@ -235,25 +235,25 @@ def build_package(
                 "max_sensitivity_drop": max_sensitivity_drop,
             }
             if kept:
-                files["model.int8.onnx"] = {k: agreement[k] for k in ("label_agreement", "sensitivity_drop")}
-                ref8 = OnnxModel(work / "model.int8.onnx").run(preprocess_file(work / "reference.png", spec)[None])[
+                files[VARIANT_FILES["int8"]] = {k: agreement[k] for k in ("label_agreement", "sensitivity_drop")}
+                ref8 = OnnxModel(work / VARIANT_FILES["int8"]).run(preprocess_file(work / "reference.png", spec)[None])[
                     "probabilities"
                 ][0]
                 reference["probabilities_int8"] = [float(x) for x in ref8]
             else:
                 logger.warning("int8 model dropped: %s", agreement)
-                (work / "model.int8.onnx").unlink()
+                (work / VARIANT_FILES["int8"]).unlink()
         card = {
             "name": provenance.get("registered_model", "pneumoscan-resnet18"),
             "version": int(version),
             "created_at": created_at or datetime.now(UTC).isoformat(timespec="seconds"),
             "provenance": provenance,
             "metrics": metrics,
-            "classes": ["NORMAL", "PNEUMONIA"],
+            "classes": list(CLASSES),
             "preprocessing": spec.to_dict(),
             "threshold": float(threshold),
             "temperature": float(temperature),
-            "onnx": {"opset": OPSET, "input": INPUT, "outputs": list(OUTPUTS)},
+            "onnx": {"opset": OPSET, "input": ONNX_INPUT, "outputs": list(ONNX_OUTPUTS)},
             "verification": dataclasses.asdict(report),
             "int8": card_int8,
             "files": files,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from contract.atomic import replacing
 from contract.preprocess import PreprocessSpec, normalize, read_image, resize_gray, to_gray
 from hub.config import TrainConfig
 from hub.model import build_model, set_trainable
@@ -289,20 +289,17 @@ def fit(
         if val_loss < best["val_loss"]:
             best = {"val_loss": val_loss, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
         stopped_early = epoch - best["epoch"] >= config.patience
-        tmp = last.with_suffix(".tmp")
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch,
-                "history": history,
-                "best": best,
-                "config": dataclasses.asdict(config),
-                "stopped_early": stopped_early,
-            },
-            tmp,
-        )
-        os.replace(tmp, last)
+        checkpoint = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch,
+            "history": history,
+            "best": best,
+            "config": dataclasses.asdict(config),
+            "stopped_early": stopped_early,
+        }
+        with replacing(last) as tmp:  # a run killed mid-save resumes from the previous epoch
+            torch.save(checkpoint, tmp)
         logger.info(
             "epoch %d: train loss %.4f, val loss %.4f, val acc %.3f (%.0f s)",
             epoch,

@@ -31,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from contract.atomic import replacing  # noqa: E402
 from desktop_app import __version__  # noqa: E402
 
 BUDGET_MB = 300
@@ -279,12 +280,10 @@ def archive(bundle: Path, info: dict) -> Path:
     """``<name>.tar.gz`` holding ``<name>/install.sh`` and ``<name>/pneumoscan/`` (the bundle)."""
     name = f"{NAME}-{info['app_version']}-linux-{platform.machine().lower()}"
     out = bundle.parent / f"{name}.tar.gz"
-    tmp = out.with_name(f".{out.name}.part")
-    with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+    with replacing(out) as tmp, tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
         tar.add(HERE / "linux" / "install.sh", f"{name}/install.sh")
         tar.add(HERE / "config.example.toml", f"{name}/config.example.toml")
         tar.add(bundle, f"{name}/{NAME}")
-    os.replace(tmp, out)
     return out
 
 

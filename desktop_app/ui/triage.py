@@ -35,13 +35,12 @@ from PySide6.QtWidgets import (
 from contract.package import sha256_of
 from contract.preprocess import ImageError
 from desktop_app.engine import POSITIVE, Engine
-from desktop_app.images import is_dicom, load_image
+from desktop_app.images import IMAGE_SUFFIXES, is_dicom, load_image
 from desktop_app.ui.format import SORT_ROLE, RowsTableModel, label_text, percent
 from desktop_app.ui.worker import failure_reason
 
 logger = logging.getLogger(__name__)
 
-TRIAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".dcm"})
 ERROR_SORT_KEY = -1.0  # below every probability, so failed files sort last when most suspicious come first
 CSV_COLUMNS = ("file", "label", "probability", "status", "p_pneumonia", "sha256", "path")
 
@@ -53,7 +52,7 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
         dirnames.sort()
         for name in sorted(filenames):
             p = Path(dirpath) / name
-            if p.suffix.lower() in TRIAGE_SUFFIXES or is_dicom(p):
+            if p.suffix.lower() in IMAGE_SUFFIXES or is_dicom(p):
                 found.append(p)
     return found
 

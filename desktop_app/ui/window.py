@@ -34,7 +34,6 @@ from desktop_app.ui.worker import PredictWorker, ViewResult
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
 ZOOM_STEP = 1.25
 MIN_SCALE, MAX_SCALE = 0.02, 40.0
 
