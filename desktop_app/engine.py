@@ -14,13 +14,11 @@ import os
 import numpy as np
 
 from contract.inference import OnnxModel
-from contract.package import VARIANT_FILES, VARIANTS, ModelPackage, PackageError
+from contract.package import POSITIVE, VARIANT_FILES, VARIANTS, ModelPackage, PackageError
 from contract.preprocess import PreprocessSpec, normalize, resize_gray
 from desktop_app.images import LoadedImage, load_image
 
 logger = logging.getLogger(__name__)
-
-POSITIVE = "PNEUMONIA"
 
 
 class EngineError(RuntimeError):

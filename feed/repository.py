@@ -8,6 +8,9 @@ Layout (docs/model-package.md, "Feed")::
 One ed25519 key per top-level role, threshold 1, private keys as PEM files in the keys folder.
 Only ``init_feed`` and a root re-sign need the root key; ``publish`` and ``refresh`` use the
 online keys (targets, snapshot, timestamp), so the root key can live offline.
+
+Longer than most modules: init, publish, refresh and status share the signing and metadata helpers
+of one TUF repository.
 """
 
 from __future__ import annotations

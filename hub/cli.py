@@ -1,4 +1,8 @@
-"""``pneumo-hub``: the hub's command line. Each command is a few lines over library functions."""
+"""``pneumo-hub``: the hub's command line. Each command is a few lines over library functions.
+
+Longer than most modules: the argument parser of every command is here, so ``--help`` and the code
+agree; the commands' work is in the library.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ State lives in files under ``PNEUMO_HOME`` so a re-run finds what is already don
 ``batches/<id>.json`` (one record per batch: ingested or quarantined) and
 ``cycles/<dataset-version>.json`` (challenger run, scores, decision, published feed version).
 Steps exchange only small values (ids, paths, versions), as Airflow's XCom should.
+
+Longer than most modules: the steps and the two state files they share read best side by side;
+each step is a few dozen lines.
 """
 
 from __future__ import annotations

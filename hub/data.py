@@ -1,6 +1,6 @@
 """Reading, validating, pooling and splitting labelled chest X-rays.
 
-Layouts read (see ../shared/DESIGN.md, "Dataset layout"):
+Layouts read (see docs/design.md, "Dataset layout"):
 
 * Kaggle: ``<root>/{train,val,test}/{NORMAL,PNEUMONIA}/*`` — train and val go into the pool;
   the official ``test`` split is kept aside (never imported) but still used to reject duplicates.
@@ -11,6 +11,9 @@ The pool (``$PNEUMO_HOME/pool/<LABEL>/<file>`` + ``MANIFEST.tsv``) is the traini
 owns; it only grows, is DVC-tracked, and is split by *patient* into train / val / gold test.
 The split is persisted in ``splits.json``: once made, the gold set never moves; patients that
 arrive later go to train or val, never to gold.
+
+Longer than most modules: validation, the pool and the split share one record of an image
+(sha256, label, patient) and are read together when a batch is judged.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The promotion gate: a pure decision on gold-test scores (no MLflow here; see registry seam).
 
-Policy (DESIGN.md, "Promotion gate"), every rule configurable:
+Policy (docs/design.md, "Promotion gate"), every rule configurable:
 1. floors: the challenger's recall and accuracy (and optionally ROC AUC) must reach minimums;
 2. no loss of sensitivity: challenger recall >= champion recall - ``recall_tolerance``;
 3. better: challenger accuracy > champion accuracy + ``min_accuracy_gain`` (the seed's rule), and,

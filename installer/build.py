@@ -37,7 +37,7 @@ from desktop_app import __version__  # noqa: E402
 BUDGET_MB = 300
 NAME = "pneumoscan"
 EXE = "pneumo-desktop.exe" if sys.platform == "win32" else "pneumo-desktop"
-# Never in a clinic install (DESIGN.md); checked on the frozen modules and on the files.
+# Never in a clinic install (docs/design.md); checked on the frozen modules and on the files.
 FORBIDDEN = (
     "torch",
     "torchvision",

@@ -73,7 +73,7 @@ def _top_level_imports(path: Path) -> set[str]:
 
 
 def test_the_clinic_app_never_imports_the_hub_or_its_heavy_libraries():
-    """DESIGN.md: the desktop app stays small (no hub, torch, mlflow or airflow), the hub has no Qt."""
+    """docs/design.md: the desktop app stays small (no hub, torch, mlflow or airflow), the hub has no Qt."""
     for path in (ROOT / "desktop_app").rglob("*.py"):
         bad = _top_level_imports(path) & {"hub", "torch", "torchvision", "mlflow", "airflow", "dvc"}
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"

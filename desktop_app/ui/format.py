@@ -39,3 +39,8 @@ class RowsTableModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.headers[section]
         return super().headerData(section, orientation, role)
+
+
+def model_date(created_at: str) -> str:
+    """The date part of the card's ISO timestamp (``2026-11-27``)."""
+    return created_at[:10]

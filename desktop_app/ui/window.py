@@ -1,4 +1,8 @@
-"""The viewer's main window: image view with zoom and heat map, result panel, off-thread inference."""
+"""The viewer's main window: image view with zoom and heat map, result panel, off-thread inference.
+
+Longer than most modules: the window's actions, result panel and slots; the image widgets are in
+``image_view``, the workers in ``worker``, the dialogs in their own modules.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,16 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt, QThreadPool, Signal, Slot
-from PySide6.QtGui import QAction, QColor, QImage, QKeySequence, QPainter, QPixmap, QTransform
+from PySide6.QtCore import QRectF, Qt, QThreadPool, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFrame,
     QGraphicsPixmapItem,
     QGraphicsScene,
-    QGraphicsView,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QSizePolicy,
     QSlider,
     QSplitter,
     QVBoxLayout,
@@ -27,127 +28,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.engine import POSITIVE, Engine, Prediction
-from desktop_app.ui.format import label_text, percent
-from desktop_app.ui.heatmap import LUT, window_lut
+from desktop_app.ui.format import label_text, model_date, percent
+from desktop_app.ui.heatmap import window_lut
+from desktop_app.ui.image_view import ZOOM_STEP, ColourBar, ImageView, qimage
 from desktop_app.ui.triage import TriageDialog
 from desktop_app.ui.worker import PredictWorker, ViewResult
 
 logger = logging.getLogger(__name__)
-
-ZOOM_STEP = 1.25
-MIN_SCALE, MAX_SCALE = 0.02, 40.0
-
-
-def model_date(created_at: str) -> str:
-    """The date part of the card's ISO timestamp (``2026-11-27``)."""
-    return created_at[:10]
-
-
-def _qimage(arr: np.ndarray) -> QImage:
-    """A deep-copied QImage of a uint8 (H, W) gray or (H, W, 4) RGBA array (the copy owns its pixels)."""
-    arr = np.ascontiguousarray(arr)
-    h, w = arr.shape[:2]
-    fmt = QImage.Format.Format_Grayscale8 if arr.ndim == 2 else QImage.Format.Format_RGBA8888
-    return QImage(arr.data, w, h, arr.strides[0], fmt).copy()
-
-
-class ImageView(QGraphicsView):
-    """Graphics view with Ctrl+wheel zoom, drag to pan, and fit-to-window that survives resizes."""
-
-    zoomChanged = Signal(float)
-    windowDragged = Signal(float, float)  # (dx, dy) in view pixels while the right button drags
-
-    def __init__(self, scene: QGraphicsScene, parent: QWidget | None = None):
-        super().__init__(scene, parent)
-        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
-        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        self.setBackgroundBrush(QColor(16, 16, 16))
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        # Drops go to the main window, which knows how to open files.
-        self.setAcceptDrops(False)
-        self.viewport().setAcceptDrops(False)
-        self.fit_mode = True
-        self._wl_drag = None
-
-    def mousePressEvent(self, event) -> None:
-        if event.button() == Qt.MouseButton.RightButton:
-            self._wl_drag = event.position()
-            event.accept()
-        else:
-            super().mousePressEvent(event)
-
-    def mouseMoveEvent(self, event) -> None:
-        if self._wl_drag is not None:
-            d = event.position() - self._wl_drag
-            self._wl_drag = event.position()
-            self.windowDragged.emit(d.x(), d.y())
-            event.accept()
-        else:
-            super().mouseMoveEvent(event)
-
-    def mouseReleaseEvent(self, event) -> None:
-        if event.button() == Qt.MouseButton.RightButton and self._wl_drag is not None:
-            self._wl_drag = None
-            event.accept()
-        else:
-            super().mouseReleaseEvent(event)
-
-    def scale_factor(self) -> float:
-        return self.transform().m11()
-
-    def zoom(self, factor: float) -> None:
-        target = min(MAX_SCALE, max(MIN_SCALE, self.scale_factor() * factor))
-        factor = target / self.scale_factor()
-        self.fit_mode = False
-        self.scale(factor, factor)
-        self.zoomChanged.emit(self.scale_factor())
-
-    def fit(self) -> None:
-        self.fit_mode = True
-        rect = self.sceneRect()
-        if not rect.isEmpty():
-            self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
-        self.zoomChanged.emit(self.scale_factor())
-
-    def actual_size(self) -> None:
-        self.fit_mode = False
-        self.resetTransform()
-        self.zoomChanged.emit(1.0)
-
-    def wheelEvent(self, event) -> None:
-        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.zoom(ZOOM_STEP if event.angleDelta().y() > 0 else 1 / ZOOM_STEP)
-            event.accept()
-        else:
-            super().wheelEvent(event)
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        if self.fit_mode:
-            self.fit()
-
-
-class ColourBar(QWidget):
-    """The heat map's colour scale (the same LUT as the overlay), low on the left, high on the right."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        lut = np.ascontiguousarray(np.concatenate([LUT, np.full((len(LUT), 1), 255, np.uint8)], axis=1)[None])
-        self._image = QImage(lut.data, len(LUT), 1, lut.strides[0], QImage.Format.Format_RGBA8888).copy()
-        self.setMinimumHeight(14)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-
-    def sizeHint(self) -> QSize:
-        return QSize(200, 16)
-
-    def paintEvent(self, event) -> None:
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        p.drawImage(QRectF(self.rect().adjusted(0, 0, -1, -1)), self._image)
-        p.setPen(QColor(90, 90, 90))
-        p.drawRect(self.rect().adjusted(0, 0, -1, -1))
-        p.end()
 
 
 class MainWindow(QMainWindow):
@@ -501,7 +388,7 @@ class MainWindow(QMainWindow):
         self.current = result
         self._gray12 = result.display
         self.reset_window_level()  # each image opens at its full range: a narrow window never carries over
-        self.overlay_item.setPixmap(QPixmap.fromImage(_qimage(result.overlay)))
+        self.overlay_item.setPixmap(QPixmap.fromImage(qimage(result.overlay)))
         w, h = result.image.size
         oh, ow = result.overlay.shape[:2]
         self.overlay_item.setTransform(QTransform.fromScale(w / ow, h / oh))  # covers the image exactly
@@ -575,7 +462,7 @@ class MainWindow(QMainWindow):
         if self._gray12 is None:
             return
         shown = window_lut(*self.window_level())[self._gray12]
-        self.image_item.setPixmap(QPixmap.fromImage(_qimage(shown)))
+        self.image_item.setPixmap(QPixmap.fromImage(qimage(shown)))
         level, width = self.window_level()
         if (level, width) != (0.5, 1.0):
             self.statusBar().showMessage(
