@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from hub import datastore  # noqa: E402
+from hub import dataset  # noqa: E402
 from hub.config import HubPaths, TrainConfig  # noqa: E402
-from hub.data import TRAIN  # noqa: E402
 from hub.model import build_model  # noqa: E402
+from hub.pool import TRAIN  # noqa: E402
 from hub.train import XrayDataset, make_loader, train_one_epoch  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "chest_xray"
@@ -52,9 +52,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = HubPaths(Path(tmp))
-        datastore.import_data(paths, args.data, "bench")
-        datastore.split(paths)
-        files, labels = datastore.training_view(paths).files(TRAIN)
+        dataset.import_data(paths, args.data, "bench")
+        dataset.split(paths)
+        files, labels = dataset.training_view(paths).files(TRAIN)
         cfg = TrainConfig(image_size=args.image_size, batch_size=args.batch_size, weights="none")
         ds = XrayDataset(files, labels, cfg.spec(), augment=True)
         loader = make_loader(ds, args.batch_size, shuffle=True, seed=0, num_workers=0, drop_last=True)

@@ -1,6 +1,6 @@
 """“Export labelled batch”: the radiologist's confirmed images, de-identified, as a hub incoming batch.
 
-What is written under ``out_dir`` (the names are the hub's contract, see ``hub/data.py``):
+What is written under ``out_dir`` (the names are the hub's contract, see ``hub/pool.py``):
 
 * ``<batch-id>/{NORMAL,PNEUMONIA}/<sha256[:16]>.{png,jpeg}`` — the batch itself, labelled with the
   radiologist's label (not the model's). It holds images and nothing else: the hub's validator

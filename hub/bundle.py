@@ -17,8 +17,8 @@ from torch import nn
 
 from contract.atomic import replacing, write_atomic
 from contract.preprocess import PreprocessSpec
-from hub.data import LABELS
 from hub.model import build_model
+from hub.pool import LABELS
 
 
 @dataclasses.dataclass

@@ -262,29 +262,29 @@ def _print_train(result, paths: HubPaths) -> None:
 
 
 def run(args, paths: HubPaths) -> int:
-    from hub import datastore
+    from hub import dataset
 
     if args.command == "data":
         if args.data_command == "validate":
-            report = datastore.validate(args.folder, paths if paths.pool.exists() else None)
+            report = dataset.validate(args.folder, paths if paths.pool.exists() else None)
             print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
             return 0 if report.accepted else 1
         if args.data_command == "import":
-            report, added = datastore.import_data(paths, args.folder, args.source)
+            report, added = dataset.import_data(paths, args.folder, args.source)
             print(report.summary())
             print(f"added {len(added)} images to the pool at {paths.pool}")
             return 0
         if args.data_command == "split":
-            s, new = datastore.split(paths, args.gold_frac, args.val_frac, args.seed, args.reset)
+            s, new = dataset.split(paths, args.gold_frac, args.val_frac, args.seed, args.reset)
             print(("made a new" if new else "kept the existing") + f" split (seed {s.seed}, {len(s.gold)} gold images)")
-            print(json.dumps(datastore.training_view(paths).counts()))
+            print(json.dumps(dataset.training_view(paths).counts()))
             return 0
-        st = datastore.status(paths)
+        st = dataset.status(paths)
         print(json.dumps(st, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in st.items()))
         return 0
 
     if args.command == "train":
-        from hub.pipeline import train_and_evaluate
+        from hub.experiment import train_and_evaluate
 
         result = train_and_evaluate(
             paths,
@@ -298,7 +298,7 @@ def run(args, paths: HubPaths) -> int:
         return 0
 
     if args.command == "evaluate":
-        from hub.pipeline import evaluate_model
+        from hub.experiment import evaluate_model
 
         metrics, run_id = evaluate_model(paths, args.model, log=not args.no_log, out_dir=args.plots)
         print(f"gold test: {metrics.summary()}")

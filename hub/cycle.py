@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from contract.atomic import write_atomic
-from hub import datastore, registry
+from hub import dataset, registry
 from hub.config import HubPaths, TrainConfig, env_value
-from hub.data import GOLD, DataError, Rejection, ValidationReport
 from hub.policy import Policy, decide
+from hub.pool import GOLD, DataError, Rejection, ValidationReport
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]
         if not src.is_dir():  # handled by an earlier try of this step
             continue
         try:
-            report = datastore.validate(src, paths)
+            report = dataset.validate(src, paths)
         except DataError as e:  # not a batch at all (no label folders): quarantine, don't block the queue
             report = ValidationReport(src, "batch", [], [Rejection(".", str(e))], [])
         problems = [r for r in report.rejected if not r.reason.startswith("duplicate of")]
@@ -167,7 +167,7 @@ def ingest(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> str:
     for b in batches:
         src, done = cfg.incoming / b, paths.ingested / b
         if src.is_dir():  # not yet moved: (re-)import; images already in the pool are skipped
-            datastore.import_data(paths, src, source=b)
+            dataset.import_data(paths, src, source=b)
             if done.exists():
                 done.rename(done.with_name(f"{b}.{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"))
             done.parent.mkdir(parents=True, exist_ok=True)
@@ -176,14 +176,14 @@ def ingest(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> str:
             _batch_record(paths, b),
             json.dumps({"batch": b, "status": "ingested", "at": _now(), "folder": str(done)}, indent=2),
         )
-    datastore.split(paths)
-    return datastore.training_view(paths).version
+    dataset.split(paths)
+    return dataset.training_view(paths).version
 
 
 def pending(paths: HubPaths) -> str | None:
     """The dataset version that still needs a challenger judged (or a promotion published), if any."""
     try:
-        version = datastore.training_view(paths).version
+        version = dataset.training_view(paths).version
     except DataError as e:  # empty pool, no split yet, an empty split
         logger.info("Nothing to train on yet: %s", e)
         return None
@@ -197,7 +197,7 @@ def pending(paths: HubPaths) -> str | None:
 
 def train_challenger(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
     """Train (or find the already trained) challenger for ``version``; returns its MLflow run id."""
-    from hub.pipeline import train_and_evaluate
+    from hub.experiment import train_and_evaluate
     from hub.tracking import resolve_bundle, setup
 
     state = read_cycle(paths, version)
@@ -230,14 +230,14 @@ def score_pair(paths: HubPaths, version: str) -> str:
     import mlflow
 
     from hub.bundle import ModelBundle
-    from hub.pipeline import score
+    from hub.experiment import score
     from hub.tracking import resolve_bundle, setup
 
     state = read_cycle(paths, version)
     if state.get("scores"):
         return state["scores"]
     setup(paths)
-    view = datastore.training_view(paths)
+    view = dataset.training_view(paths)
     run_id = state["challenger_run_id"]
     champion = registry.get_alias(registry.CHAMPION)
     out: dict = {"gold_images": len(view.assigned[GOLD])}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hub import cycle
 from hub.config import HubPaths
-from hub.data import LABELS, patient_id
+from hub.pool import LABELS, patient_id
 
 MARKER = ".pneumoscan-demo"
 # Floors a model trained for a few minutes on 300 small images clears on any CPU; production uses

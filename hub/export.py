@@ -12,8 +12,8 @@ import numpy as np
 from hub import tracking
 from hub.bundle import ModelBundle
 from hub.config import REGISTERED_MODEL, HubPaths
-from hub.data import GOLD, TRAIN
-from hub.datastore import training_view
+from hub.dataset import training_view
+from hub.pool import GOLD, TRAIN
 
 logger = logging.getLogger(__name__)
 

@@ -40,13 +40,13 @@ def sample_files(label: str, n: int, offset: int = 0) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def _imported_home(tmp_path_factory) -> Path:
-    from hub import datastore
+    from hub import dataset
     from hub.config import HubPaths
 
     home = tmp_path_factory.mktemp("hub-home")
     paths = HubPaths(home)
-    datastore.import_data(paths, SAMPLE, "sample")
-    datastore.split(paths)
+    dataset.import_data(paths, SAMPLE, "sample")
+    dataset.split(paths)
     return home
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 from feed.client import FeedClient
 from feed.server import FeedServer
 from hub.config import HubPaths
-from hub.data import Pool, patient_id
+from hub.pool import Pool, patient_id
 from tests.conftest import SAMPLE
 
 pytestmark = pytest.mark.slow

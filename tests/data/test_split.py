@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hub import datastore
-from hub.data import GOLD, TRAIN, VAL, Pool, Split, make_split, patient_id
+from hub import dataset
+from hub.pool import GOLD, TRAIN, VAL, Pool, Split, make_split, patient_id
 from tests.conftest import sample_files
 
 
@@ -29,7 +29,7 @@ def _patients_by_split(view):
 
 
 def test_no_patient_in_two_splits(hub_paths):
-    view = datastore.training_view(hub_paths)
+    view = dataset.training_view(hub_paths)
     by = _patients_by_split(view)
     assert not (by[TRAIN] & by[VAL]) and not (by[TRAIN] & by[GOLD]) and not (by[VAL] & by[GOLD])
     # the sample has patients with several images, so this is a real constraint
@@ -45,17 +45,17 @@ def test_no_patient_in_two_splits(hub_paths):
 
 def test_split_is_persisted_and_deterministic(hub_paths):
     first = Split.load(hub_paths.splits)
-    again, new = datastore.split(hub_paths, seed=7)  # an existing split is kept, whatever the arguments
+    again, new = dataset.split(hub_paths, seed=7)  # an existing split is kept, whatever the arguments
     assert not new and again.gold == first.gold
     hub_paths.splits.unlink()
-    remade, new = datastore.split(hub_paths, seed=first.seed)
+    remade, new = dataset.split(hub_paths, seed=first.seed)
     assert new and remade.patients == first.patients and remade.gold == first.gold
     other = make_split(Pool(hub_paths.pool).entries(), seed=first.seed + 1)
     assert other.gold != first.gold
 
 
 def test_new_batch_never_moves_gold(hub_paths, tmp_path):
-    before = datastore.training_view(hub_paths)
+    before = dataset.training_view(hub_paths)
     gold_patient = before.assigned[GOLD][0].patient
     batch = tmp_path / "batch-2"
     (batch / "PNEUMONIA").mkdir(parents=True)
@@ -71,9 +71,9 @@ def test_new_batch_never_moves_gold(hub_paths, tmp_path):
         if gold_patient.startswith("IM-")
         else batch / "NORMAL" / f"{gold_patient}_virus_9999.jpeg"
     )
-    _, added = datastore.import_data(hub_paths, batch)
+    _, added = dataset.import_data(hub_paths, batch)
     assert len(added) == 9
-    after = datastore.training_view(hub_paths)
+    after = dataset.training_view(hub_paths)
     assert sorted(e.sha256 for e in after.assigned[GOLD]) == sorted(e.sha256 for e in before.assigned[GOLD])
     new_patients = {f"person{90000 + i}" for i in range(8)}
     assert new_patients <= {e.patient for s in (TRAIN, VAL) for e in after.assigned[s]}

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hub import datastore
+from hub import dataset
 from hub.config import HubPaths
-from hub.data import DataError, Pool, scan
+from hub.pool import DataError, Pool, scan
 from tests.conftest import sample_files
 
 
@@ -88,13 +88,13 @@ def test_duplicate_of_official_test_image_is_not_imported(tmp_path):
 def test_import_adds_only_accepted_images_and_reimport_adds_nothing(messy_root, tmp_path):
     root, good = messy_root
     paths = HubPaths(tmp_path / "home")
-    report, added = datastore.import_data(paths, root)
+    report, added = dataset.import_data(paths, root)
     assert len(added) == len(report.accepted) == len([g for g in good if not g.startswith("test/")])
     pool_files = sorted(p.relative_to(paths.pool).as_posix() for p in paths.pool.glob("*/*.jpeg"))
     assert pool_files == sorted(e.file for e in Pool(paths.pool).entries())
     assert (paths.home / "pool.dvc").exists(), "pool version tracked by DVC"
     assert list(paths.reports.glob("import-*.json")), "report written"
-    report2, added2 = datastore.import_data(paths, root)
+    report2, added2 = dataset.import_data(paths, root)
     assert added2 == []
     assert all("already in the pool" in r.reason or r.rel in {x.rel for x in report.rejected} for r in report2.rejected)
 
@@ -120,6 +120,6 @@ def test_image_relabelled_against_the_pool_is_a_conflict_not_a_duplicate(hub_pat
     (batch / entry.label).mkdir(parents=True)
     shutil.copy(hub_paths.pool / entry.file, batch / other / "relabelled.jpeg")
     shutil.copy(hub_paths.pool / entry.file, batch / entry.label / "same.jpeg")
-    reasons = {r.rel: r.reason for r in datastore.validate(batch, hub_paths).rejected}
+    reasons = {r.rel: r.reason for r in dataset.validate(batch, hub_paths).rejected}
     assert "labelled both NORMAL and PNEUMONIA" in reasons[f"{other}/relabelled.jpeg"]
     assert reasons[f"{entry.label}/same.jpeg"].startswith("duplicate of pool/")

@@ -33,7 +33,7 @@ from desktop_app.labelled_export import ExportError, export_labelled_batch
 from desktop_app.ui import audit_view, feedback
 from desktop_app.ui.audit_model import CORRECTED, UNCONFIRMED, AuditModel
 from desktop_app.ui.window import MainWindow
-from hub.data import scan
+from hub.pool import scan
 from tests.conftest import ROOT, sample_files
 from tests.desktop.conftest import write_dicom
 

@@ -15,11 +15,11 @@ import hub.onnx_export as ox
 from contract.inference import OnnxModel
 from contract.package import ModelPackage, PackageError
 from contract.preprocess import PreprocessSpec, preprocess_file
-from hub import datastore
+from hub import dataset
 from hub.bundle import ModelBundle, ModelInfo
 from hub.config import HubPaths, TrainConfig
-from hub.data import GOLD, TRAIN, VAL
 from hub.export import export_model
+from hub.pool import GOLD, TRAIN, VAL
 from hub.train import fit
 
 CFG = TrainConfig(epochs=2, batch_size=8, image_size=64, weights="none", num_workers=0, max_train_images=48)
@@ -30,7 +30,7 @@ def trained(_imported_home, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("trained")
     shutil.copytree(_imported_home, tmp_path / "home")
     hub_paths = HubPaths(tmp_path / "home")
-    view = datastore.training_view(hub_paths)
+    view = dataset.training_view(hub_paths)
     result = fit(CFG, view.files(TRAIN), view.files(VAL), tmp_path / "ckpt")
     info = ModelInfo(
         preprocess=CFG.spec().to_dict(),

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from hub import cycle
-from hub.data import Pool
+from hub.pool import Pool
 from tests.conftest import sample_files
 
 

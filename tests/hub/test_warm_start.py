@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hub import cycle, datastore, registry
+from hub import cycle, dataset, registry
 from hub.config import TrainConfig
-from hub.pipeline import train_and_evaluate
+from hub.experiment import train_and_evaluate
 
 pytestmark = pytest.mark.slow
 TINY = {"epochs": 1, "batch_size": 16, "image_size": 64, "weights": "none", "num_workers": 0, "max_train_images": 48}
@@ -17,7 +17,7 @@ def test_warm_start_trains_from_the_champion(hub_paths, monkeypatch):
     first = train_and_evaluate(hub_paths, TrainConfig(**TINY), run_name="first")
     registry.set_champion(first.registered_version)
     cfg = cycle.CycleConfig.from_env(hub_paths, {**TINY, "warm_start": True})
-    version = datastore.training_view(hub_paths).version
+    version = dataset.training_view(hub_paths).version
     run_id = cycle.train_challenger(hub_paths, cfg, version)
     from mlflow import MlflowClient
 

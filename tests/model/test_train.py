@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 
 from contract.preprocess import PreprocessSpec, preprocess_file
-from hub import datastore
+from hub import dataset
 from hub.bundle import ModelBundle
 from hub.config import TrainConfig
-from hub.data import GOLD, TRAIN, VAL
-from hub.pipeline import score
+from hub.experiment import score
+from hub.pool import GOLD, TRAIN, VAL
 from hub.train import XrayDataset, fit, recalibrate_batchnorm
 from tests.conftest import sample_files
 
@@ -29,7 +29,7 @@ def _same_weights(a, b) -> bool:
 
 @pytest.fixture
 def view(hub_paths):
-    return datastore.training_view(hub_paths)
+    return dataset.training_view(hub_paths)
 
 
 def test_same_seed_same_model_other_seed_other_model(view, tmp_path):

@@ -1,4 +1,4 @@
-"""Reading, validating, pooling and splitting labelled chest X-rays.
+"""The image pool: what may enter it (validation), the pool itself, and its patient-level split.
 
 Layouts read (see docs/design.md, "Dataset layout"):
 

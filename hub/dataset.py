@@ -1,4 +1,5 @@
-"""The data steps the CLI and the pipeline call: import, split, status, and the training view."""
+"""The data steps over the pool (import, split, status) and the dataset a run sees (``TrainingView``):
+exactly its images, labels and splits, under one content fingerprint."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from hub import dvc
 from hub.config import HubPaths
-from hub.data import (
+from hub.pool import (
     GOLD,
     LABELS,
     TRAIN,

@@ -1,4 +1,6 @@
-"""Hub steps that tie data, training, evaluation and tracking together (called by CLI and DAG)."""
+"""One tracked training run: train, calibrate on val, score on gold, record and register in MLflow
+(``train_and_evaluate``); ``evaluate_model`` scores a registered model the same way. Called by the
+CLI and by the cycle's train step."""
 
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from hub import evaluate as ev
 from hub import tracking
 from hub.bundle import ModelBundle, ModelInfo
 from hub.config import HubPaths, TrainConfig
-from hub.data import GOLD, TRAIN, VAL
-from hub.datastore import TrainingView, training_view
+from hub.dataset import TrainingView, training_view
+from hub.pool import GOLD, TRAIN, VAL
 from hub.train import XrayDataset, compute_environment, fit, make_loader, predict_logits, resolve_device
 
 logger = logging.getLogger(__name__)
