@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import re
 from pathlib import Path
 
 from contract.atomic import write_atomic
@@ -38,8 +40,86 @@ REQUIRED_KEYS = (
 )
 
 
+# A package is about 60 MB (fp32 45, int8 11, reference); the cap leaves room for a larger backbone and
+# refuses a package that would fill a clinic PC's disk.
+MAX_PACKAGE_BYTES = 256 * 1024 * 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 class PackageError(ValueError):
     """A model package that is incomplete, altered, or not a package at all."""
+
+
+def _real(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate_card(card: dict) -> None:
+    """Every field of the card the app relies on, checked; ``PackageError`` names the first wrong one.
+
+    A signed card is still only as good as the key that signed it: a card that would make every
+    result NORMAL (a threshold above 1), every result PNEUMONIA (0 or below), answer with the labels
+    swapped (classes in the other order) or fill the disk is refused, whoever signed it.
+    """
+    if card.get("format") != FORMAT:
+        raise PackageError(f"Unsupported package format {card.get('format')!r} (this build reads {FORMAT})")
+    version = card.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise PackageError(f"Invalid version {version!r}: must be a positive integer")
+    if card.get("classes") != list(CLASSES):
+        raise PackageError(
+            f"Invalid classes {card.get('classes')!r}: this app reads exactly {list(CLASSES)}, in that order"
+        )
+    threshold = card.get("threshold")
+    if not _real(threshold) or not 0 < threshold <= 1:
+        raise PackageError(f"Invalid threshold {threshold!r}: must be a number above 0 and at most 1")
+    temperature = card.get("temperature")
+    if not _real(temperature) or not 0 < temperature <= 100:
+        raise PackageError(f"Invalid temperature {temperature!r}: must be a number above 0 and at most 100")
+    pre = card.get("preprocessing")
+    if not isinstance(pre, dict):
+        raise PackageError("Invalid preprocessing: must be an object with size, mean and std")
+    size = pre.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 32 <= size <= 2048:
+        raise PackageError(f"Invalid preprocessing size {size!r}: must be an integer from 32 to 2048")
+    for key, lowest in (("mean", -math.inf), ("std", 0.0)):
+        v = pre.get(key)
+        if not (isinstance(v, list) and len(v) == 3 and all(_real(x) and x > lowest for x in v)):
+            raise PackageError(
+                f"Invalid preprocessing {key} {v!r}: must be three numbers" + (" above 0" if lowest == 0 else "")
+            )
+    onnx = card.get("onnx")
+    if not isinstance(onnx, dict) or onnx.get("input") != ONNX_INPUT or onnx.get("outputs") != list(ONNX_OUTPUTS):
+        raise PackageError(f"Invalid onnx entry {onnx!r}: input {ONNX_INPUT!r}, outputs {list(ONNX_OUTPUTS)}")
+    files = card.get("files")
+    if not isinstance(files, dict) or VARIANT_FILES["fp32"] not in files:
+        raise PackageError(f"Invalid files entry: must list {VARIANT_FILES['fp32']}")
+    total = 0
+    for name, entry in files.items():
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", "..", CARD):
+            raise PackageError(f"Invalid file name in card: {name!r}")
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("size"), int)
+            and entry["size"] >= 0
+            and isinstance(entry.get("sha256"), str)
+            and _SHA256.fullmatch(entry["sha256"])
+        ):
+            raise PackageError(f"The card's entry for {name} is malformed (it needs a size and a sha256)")
+        total += entry["size"]
+    if total > MAX_PACKAGE_BYTES:
+        raise PackageError(
+            f"The package is {total / 2**20:.0f} MiB, over the {MAX_PACKAGE_BYTES // 2**20} MiB a model package may be"
+        )
+    ref = card.get("reference")
+    probs = ref.get("probabilities") if isinstance(ref, dict) else None
+    if not (isinstance(probs, list) and len(probs) == 2 and all(_real(p) and 0 <= p <= 1 for p in probs)):
+        raise PackageError(f"Invalid reference probabilities {probs!r}: must be two numbers from 0 to 1")
+    tolerance = ref.get("tolerance")
+    if not _real(tolerance) or not 0 <= tolerance <= 0.05:
+        raise PackageError(f"Invalid reference tolerance {tolerance!r}: must be a number from 0 to 0.05")
+    if ref.get("file") not in files:
+        raise PackageError(f"The reference image {ref.get('file')!r} is not among the card's files")
 
 
 def sha256_of(path: Path) -> str:
@@ -86,9 +166,9 @@ class ModelPackage:
 
     def model_file(self, variant: str = "fp32") -> Path:
         """``fp32`` → model.onnx; ``int8`` → model.int8.onnx when the package has one, else fp32."""
-        if variant == "int8" and "model.int8.onnx" in self.card["files"]:
-            return self.path("model.int8.onnx")
-        return self.path("model.onnx")
+        if variant == "int8" and VARIANT_FILES["int8"] in self.card["files"]:
+            return self.path(VARIANT_FILES["int8"])
+        return self.path(VARIANT_FILES["fp32"])
 
     @classmethod
     def load(cls, directory: str | os.PathLike, verify: bool = True) -> ModelPackage:
@@ -104,12 +184,7 @@ class ModelPackage:
         missing = [k for k in REQUIRED_KEYS if k not in card]
         if missing:
             raise PackageError(f"{directory / CARD} lacks {', '.join(missing)}")
-        if card["format"] != FORMAT:
-            raise PackageError(f"Unsupported package format {card['format']!r} (this build reads {FORMAT})")
-        if not isinstance(card["version"], int) or card["version"] < 1:
-            raise PackageError(f"Invalid version {card['version']!r}: must be a positive integer")
-        if "model.onnx" not in card["files"]:
-            raise PackageError("the card lists no model.onnx")
+        validate_card(card)
         pkg = cls(directory, card)
         if verify:
             pkg.verify()
@@ -117,16 +192,8 @@ class ModelPackage:
 
     def verify(self) -> None:
         """Every listed file exists with the listed size and sha256."""
-        files = self.card["files"]
-        if not isinstance(files, dict) or not all(
-            isinstance(e, dict) and isinstance(e.get("size"), int) and isinstance(e.get("sha256"), str)
-            for e in files.values()
-        ):
-            raise PackageError("the card's files entry is malformed (each file needs size and sha256)")
-        for name, entry in files.items():
+        for name, entry in self.card["files"].items():  # well-formed: validate_card ran at load
             p = self.directory / name
-            if Path(name).name != name:
-                raise PackageError(f"Invalid file name in card: {name!r}")
             if not p.is_file():
                 raise PackageError(f"{name} is missing from the package")
             if p.stat().st_size != entry["size"]:

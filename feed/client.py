@@ -26,7 +26,7 @@ from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import TargetFile
 from tuf.ngclient import Updater, Urllib3Fetcher
 
-from contract.package import CARD, ModelPackage, PackageError, sha256_of
+from contract.package import CARD, MAX_PACKAGE_BYTES, ModelPackage, PackageError, sha256_of
 from feed import CHAMPION
 
 logger = logging.getLogger(__name__)
@@ -210,7 +210,13 @@ class FeedClient:
             threshold = float(essentials["threshold"])
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise UpdateRefused(f"The feed's model.json metadata for version {version} is malformed ({e})") from None
-        return Offer(version, files, sum(i.length for i in infos), card.hashes["sha256"], metrics, threshold)
+        size = sum(i.length for i in infos)
+        if size > MAX_PACKAGE_BYTES:
+            raise UpdateRefused(
+                f"The feed's version {version} is {size / 2**20:.0f} MiB, over the "
+                f"{MAX_PACKAGE_BYTES // 2**20} MiB a model package may be: not downloaded"
+            )
+        return Offer(version, files, size, card.hashes["sha256"], metrics, threshold)
 
     @staticmethod
     def _targetinfo(updater: Updater, version: int, name: str) -> TargetFile:
@@ -243,6 +249,12 @@ class FeedClient:
 
     def _fetch_package(self, updater: Updater, offer: Offer, final: Path) -> Path:
         self.packages_dir.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(self.packages_dir).free
+        if free < 2 * offer.size:  # the download, then the app's installed copy
+            raise UpdateRefused(
+                f"Not enough free disk space for version {offer.version}: {offer.size / 2**20:.0f} MiB to download "
+                f"and install, {free / 2**20:.0f} MiB free in {self.packages_dir}"
+            )
         staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.packages_dir))
         try:
             for name in offer.files:
@@ -266,6 +278,11 @@ class FeedClient:
                 raise UpdateRefused(
                     f"Version {offer.version} from the feed does not match its card "
                     f"(card version {pkg.version}, files {sorted(pkg.card['files'])})"
+                )
+            if pkg.card["threshold"] != offer.threshold:
+                raise UpdateRefused(
+                    f"Version {offer.version}'s card says threshold {pkg.card['threshold']!r} but the feed's signed "
+                    f"metadata says {offer.threshold!r}: refusing a package that says two things"
                 )
             os.replace(staging, final)
         except BaseException:

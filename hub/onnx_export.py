@@ -20,7 +20,7 @@ from torch import nn
 
 from contract.atomic import replacing
 from contract.inference import OnnxModel
-from contract.package import CLASSES, ONNX_INPUT, ONNX_OUTPUTS, VARIANT_FILES
+from contract.package import CLASSES, ONNX_INPUT, ONNX_OUTPUTS, VARIANT_FILES, ModelPackage, PackageError
 from contract.preprocess import PreprocessSpec, preprocess_file
 from hub.quantize import quantize_int8
 
@@ -260,6 +260,10 @@ def build_package(
             "reference": reference,
         }
         write_card(work, card)
+        try:
+            ModelPackage.load(work)  # the app's own checks: a card it would refuse is never built
+        except PackageError as e:
+            raise ExportError(f"The model card would be refused by the app: {e}") from None
         os.replace(work, out_dir)
     except BaseException:
         import shutil

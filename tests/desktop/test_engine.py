@@ -199,6 +199,26 @@ def test_wrong_reference_probability_is_refused(package_dir, tmp_path):
     assert Engine(package_dir).version == 7  # the original still loads
 
 
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("threshold", 1.5, "Invalid threshold 1.5"),
+        ("threshold", float("nan"), "Invalid threshold nan"),
+        ("classes", ["PNEUMONIA", "NORMAL"], "Invalid classes"),
+    ],
+)
+def test_a_consistent_card_with_a_wrong_field_is_refused_by_the_app(package_dir, tmp_path, jpeg, field, value, reason):
+    """Signed-looking but wrong: all NORMAL, NaN, or the labels inverted. The app refuses the package
+    (and the CLI says why with exit code 2) instead of answering with it."""
+    pkg = tampered_copy(package_dir, tmp_path / "pkg")
+    card = json.loads((pkg / CARD).read_text())
+    card[field] = value
+    write_card(pkg, card)  # hashes consistent: only the field is wrong
+    with pytest.raises(EngineError, match=f"Model package refused: {reason}"):
+        Engine(pkg)
+    assert main(["predict", str(jpeg), "--model-dir", str(pkg)]) == 2
+
+
 def test_audit_log_records_exports_and_confirms(engine, jpeg, tmp_path, package_dir, capsys):
     db = tmp_path / "audit.sqlite"
     files = [jpeg, sample_files("NORMAL", 1)[0]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -33,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # ---- helpers ----------------------------------------------------------------------------------
 
 
-def make_package(directory: Path, version: int, size: int = 4096) -> Path:
-    """A small model package. The random bytes stand in for a real ONNX model (the export tests
-    exercise real ones); the feed only moves and verifies bytes, so these are enough here."""
+def make_package(directory: Path, version: int, size: int = 4096, **card) -> Path:
+    """A small model package (``card`` overrides fields of its card). The random bytes stand in for a
+    real ONNX model (the export tests exercise real ones); the feed only moves and verifies bytes."""
     directory.mkdir(parents=True)
     (directory / "model.onnx").write_bytes(os.urandom(size))
     (directory / "reference.png").write_bytes(os.urandom(700))
@@ -47,12 +48,13 @@ def make_package(directory: Path, version: int, size: int = 4096) -> Path:
             "created_at": "2026-11-27T12:00:00+00:00",
             "metrics": {"accuracy": 0.9 + version / 100, "recall": 0.97, "n": 802},
             "classes": ["NORMAL", "PNEUMONIA"],
-            "preprocessing": {"size": 224},
+            "preprocessing": {"size": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
             "threshold": 0.42,
             "temperature": 1.31,
             "onnx": {"opset": 20, "input": "image", "outputs": ["logits", "probabilities", "cam"]},
             "files": {"model.onnx": {}, "reference.png": {}},
             "reference": {"file": "reference.png", "probabilities": [0.12, 0.88], "tolerance": 1e-4},
+            **card,
         },
     )
     return directory
@@ -84,8 +86,8 @@ class Feed:
         self.dir, self.keys = tmp / "feed", tmp / "keys"
         self.root = init_feed(self.dir, self.keys)
 
-    def publish(self, version: int, size: int = 4096, **kw) -> Path:
-        pkg = make_package(self.tmp / f"pkg-{version}-{time.monotonic_ns()}", version, size)
+    def publish(self, version: int, size: int = 4096, card: dict | None = None, **kw) -> Path:
+        pkg = make_package(self.tmp / f"pkg-{version}-{time.monotonic_ns()}", version, size, **(card or {}))
         publish(self.dir, self.keys, pkg, **kw)
         return pkg
 
@@ -360,6 +362,91 @@ def test_publishing_a_tampered_package_is_refused_and_changes_nothing(feed):
     (pkg / "model.onnx").write_bytes(os.urandom(4096))  # altered after the card was written
     with pytest.raises(FeedError, match="model.onnx does not match its sha256"):
         publish(feed.dir, feed.keys, pkg)
+    assert tree(feed.dir) == before
+
+
+def _publish_signed_but_wrong(feed: Feed, monkeypatch, version: int, card: dict, custom: dict | None = None):
+    """What a holder of the stolen targets key can publish: our publisher refuses such cards, so its
+    check is switched off here, and ``custom`` replaces fields of the signed TUF metadata."""
+    from contract import package as package_module
+    from feed import repository
+
+    with monkeypatch.context() as m:
+        m.setattr(package_module, "validate_card", lambda c: None)
+        if custom:
+            real = repository._canonical
+            m.setattr(
+                repository,
+                "_canonical",
+                lambda v: real({**v, **custom} if isinstance(v, dict) and "threshold" in v else v),
+            )
+        feed.publish(version, card=card)
+
+
+@pytest.mark.parametrize(
+    "card, reason",
+    [
+        ({"threshold": 1.5}, "Invalid threshold 1.5"),  # every result NORMAL
+        ({"threshold": -0.5}, "Invalid threshold -0.5"),  # every result PNEUMONIA
+        ({"threshold": float("nan")}, "Invalid threshold nan"),
+        ({"classes": ["PNEUMONIA", "NORMAL"]}, "Invalid classes"),  # labels inverted
+        ({"temperature": 0}, "Invalid temperature 0"),
+        ({"preprocessing": {"size": 224, "mean": [0.5] * 3, "std": [0.0] * 3}}, "Invalid preprocessing std"),
+    ],
+)
+def test_a_signed_but_wrong_card_is_refused_and_nothing_installed(feed, served, monkeypatch, card, reason):
+    feed.publish(1)
+    app = client(feed, served(feed.dir).url)
+    assert app.download().name == "1"
+    _publish_signed_but_wrong(feed, monkeypatch, 2, card)
+    assert app.check(installed_version=1).version == 2  # signed: TUF itself has nothing against it
+    with pytest.raises(UpdateRefused, match=f"fails its model card check: {re.escape(reason)}"):
+        app.download(installed_version=1)
+    assert installed(app.cache_dir) == ["1"]
+
+
+def test_a_card_that_disagrees_with_the_signed_metadata_is_refused(feed, served, monkeypatch):
+    """`update --check` showed the metadata's threshold while predictions used the card's."""
+    app = client(feed, served(feed.dir).url)
+    _publish_signed_but_wrong(feed, monkeypatch, 1, {"threshold": 0.42}, custom={"threshold": 0.9})
+    assert app.check().threshold == 0.9
+    with pytest.raises(UpdateRefused, match="card says threshold 0.42 but the feed's signed metadata says 0.9"):
+        app.download()
+    assert installed(app.cache_dir) == []
+
+
+def test_a_package_over_the_size_cap_is_refused_before_any_download(feed, served, monkeypatch):
+    from feed import client as feed_client
+
+    monkeypatch.setattr(feed_client, "MAX_PACKAGE_BYTES", 2**20)  # the real cap is 256 MiB
+    feed.publish(1, size=2 * 2**20)
+    srv = served(feed.dir)
+    app = client(feed, srv.url)
+    with pytest.raises(
+        UpdateRefused, match="version 1 is 2 MiB, over the 1 MiB a model package may be: not downloaded"
+    ):
+        app.check()
+    assert not any("/targets/models/" in r.path for r in srv.wait_idle()), "no model file was fetched"
+    assert installed(app.cache_dir) == []
+
+
+def test_a_disk_too_full_for_the_package_is_said_and_nothing_is_half_written(feed, served, monkeypatch):
+    import collections
+
+    feed.publish(1)
+    app = client(feed, served(feed.dir).url)
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))  # 1 KB left
+    with pytest.raises(UpdateRefused, match="Not enough free disk space for version 1"):
+        app.download()
+    assert installed(app.cache_dir) == []
+
+
+def test_publishing_a_card_the_app_would_refuse_is_refused_and_changes_nothing(feed):
+    feed.publish(1)
+    before = tree(feed.dir)
+    with pytest.raises(FeedError, match="Refusing to publish .*Invalid threshold 1.5"):
+        feed.publish(2, card={"threshold": 1.5})
     assert tree(feed.dir) == before
 
 
