@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,7 +80,51 @@ def redact_url(url: str | None) -> str:
     return parts._replace(auth=f"{user}:***" if ":" in parts.auth else user).url
 
 
-class _ProxyFetcher(Urllib3Fetcher):
+@dataclasses.dataclass(frozen=True)
+class Pace:
+    """How slow a download may be before it is given up (slow-retrieval attacks, dead links).
+
+    Every request (metadata or model file) must average ``min_rate`` bytes/s once ``grace`` seconds
+    have passed, and finish within ``max_seconds``. The defaults pass a 64 kbit/s clinic link
+    (8 KB/s) and stop a server that drips a file at a byte a second within half a minute.
+    """
+
+    min_rate: float = 4096.0
+    grace: float = 30.0
+    max_seconds: float = 3600.0
+
+
+class _TooSlow(tuf_errors.SlowRetrievalError):
+    """A download that did not keep its ``Pace`` (tuf's own SlowRetrievalError also means "refused")."""
+
+
+class _PacedFetcher(Urllib3Fetcher):
+    """``Urllib3Fetcher`` whose body reads return what has arrived (``read1``) so that the pace is
+    checked as the bytes come, not after a whole chunk (a chunk at a byte a second is hours)."""
+
+    pace = Pace()
+
+    def _chunks(self, response) -> Iterator[bytes]:
+        start, received = time.monotonic(), 0
+        try:
+            while chunk := response.read1(self.chunk_size):
+                received += len(chunk)
+                yield chunk
+                elapsed = time.monotonic() - start
+                if elapsed > self.pace.max_seconds or (
+                    elapsed > self.pace.grace and received / elapsed < self.pace.min_rate
+                ):
+                    raise _TooSlow(
+                        f"{received} bytes in {elapsed:.0f} s, under the {self.pace.min_rate / 1024:.0f} KiB/s "
+                        f"a download must keep up (or over {self.pace.max_seconds:.0f} s in all)"
+                    )
+        except urllib3.exceptions.TimeoutError as e:  # no data for socket_timeout seconds
+            raise tuf_errors.SlowRetrievalError from e
+        finally:
+            response.release_conn()
+
+
+class _ProxyFetcher(_PacedFetcher):
     """``Urllib3Fetcher`` sending every request through one explicit proxy (the clinic's), not the
     ``*_proxy`` environment variables: ``Urllib3Fetcher`` only needs ``.request()`` of its pool
     manager, which a ``urllib3.ProxyManager`` provides."""
@@ -110,7 +155,13 @@ class FeedClient:
     """
 
     def __init__(
-        self, trusted_root: Path, feed_url: str, cache_dir: Path, timeout: float = 5.0, proxy: str | None = None
+        self,
+        trusted_root: Path,
+        feed_url: str,
+        cache_dir: Path,
+        timeout: float = 5.0,
+        proxy: str | None = None,
+        pace: Pace = Pace(),
     ):
         try:
             self._root_bytes = Path(trusted_root).read_bytes()
@@ -120,6 +171,7 @@ class FeedClient:
         self.cache_dir = Path(cache_dir)
         self.timeout = timeout
         self.proxy = proxy or None
+        self.pace = pace
 
     @property
     def packages_dir(self) -> Path:
@@ -169,8 +221,9 @@ class FeedClient:
         fetcher = (
             _ProxyFetcher(self.proxy, self.timeout, "PneumoScan")
             if self.proxy
-            else Urllib3Fetcher(socket_timeout=self.timeout, app_user_agent="PneumoScan")
+            else _PacedFetcher(socket_timeout=self.timeout, app_user_agent="PneumoScan")
         )
+        fetcher.pace = self.pace
         try:
             return Updater(
                 str(meta),
@@ -314,6 +367,11 @@ class FeedClient:
                 ) from None
             raise FeedUnreachable(
                 f"The feed at {self.feed_url} answered HTTP {e.status_code}; is the URL right and the feed published?"
+            ) from None
+        except _TooSlow as e:
+            raise FeedUnreachable(
+                f"The feed at {self.feed_url} sends too slowly ({e}); the app carries on with its model "
+                "and tries again later"
             ) from None
         except (tuf_errors.DownloadError, urllib3.exceptions.HTTPError) as e:
             cause = e.__cause__ or e

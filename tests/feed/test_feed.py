@@ -308,6 +308,55 @@ def test_endless_data_is_cut_off_and_refused(feed, served, what):
     assert installed(app.cache_dir) == []
 
 
+class DripHandler(SimpleHTTPRequestHandler):
+    """Serves timestamp.json or the model files a few bytes at a time (a slow-retrieval attack); the rest normally."""
+
+    def do_GET(self):
+        slow = (
+            self.path.endswith("/timestamp.json")
+            if self.server.drip == "timestamp"
+            else "/targets/models/" in self.path
+        )
+        if not slow:
+            return super().do_GET()
+        path = self.translate_path(self.path)
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return self.send_error(404)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            for i in range(0, len(data), 4):  # 4 bytes every 50 ms: 80 B/s, well under the pace set below
+                self.wfile.write(data[i : i + 4])
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:  # the client gave up
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("what", ["timestamp", "target"])
+def test_a_server_that_drips_bytes_is_given_up_on_time(feed, served, what):
+    """A byte a second kept `update` busy for minutes (a model file: hours): every request must keep a pace."""
+    from feed.client import FeedUnreachable, Pace
+
+    feed.publish(1)
+    srv = served(feed.dir, DripHandler)
+    srv.drip = what
+    app = FeedClient(feed.root, srv.url, feed.tmp / "app-cache", timeout=5, pace=Pace(min_rate=1024, grace=1.0))
+    t0 = time.monotonic()
+    with pytest.raises(FeedUnreachable, match="sends too slowly .* under the 1 KiB/s"):
+        app.download()
+    assert time.monotonic() - t0 < 8  # the grace, plus one read; the whole file would take minutes
+    assert installed(app.cache_dir) == []
+    # at the default pace a normal server is fine
+    assert client(feed, served(feed.dir).url).download().name == "1"
+
+
 def test_champion_older_than_installed_is_refused(feed, served):
     feed.publish(2)
     app = client(feed, served(feed.dir).url)
