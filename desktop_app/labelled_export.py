@@ -70,7 +70,7 @@ MANIFEST_FIELDS = (
 _BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-class ExportError(RuntimeError):
+class BatchExportError(RuntimeError):
     """The export as a whole cannot be done (nothing confirmed, bad folder or batch id, disk error)."""
 
 
@@ -224,12 +224,12 @@ def _check_batch_id(out_dir: Path, batch_id: str | None) -> str:
             n += 1
             batch_id = f"{base}-{n}"
     if not _BATCH_ID.match(batch_id):
-        raise ExportError(
+        raise BatchExportError(
             f"Invalid batch id {batch_id!r}: letters, digits, '.', '_' and '-' only, not starting with a dot"
         )
     for p in _outputs(out_dir, batch_id):
         if p.exists():
-            raise ExportError(f"{p} already exists: choose another folder or batch id")
+            raise BatchExportError(f"{p} already exists: choose another folder or batch id")
     return batch_id
 
 
@@ -245,16 +245,16 @@ def export_labelled_batch(
 
     An image whose file is gone or no longer has the audited sha256, or cannot be de-identified, is
     skipped and reported; the others are exported. With nothing new to send, nothing is written
-    (``batch_dir`` is None). Raises ``ExportError`` when nothing is confirmed or the output cannot be
+    (``batch_dir`` is None). Raises ``BatchExportError`` when nothing is confirmed or the output cannot be
     written; then nothing is left behind. ``progress(done, total)`` is called after each image (on this
     thread).
     """
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
-        raise ExportError(f"Export folder not found: {out_dir}")
+        raise BatchExportError(f"Export folder not found: {out_dir}")
     plan = plan_export(audit)
     if not plan.confirmed:
-        raise ExportError("No confirmed results to export: confirm or correct results first")
+        raise BatchExportError("No confirmed results to export: confirm or correct results first")
     if not plan.rows:
         logger.info(
             "Export: nothing new (%d confirmed images already sent, %d corrected since)",
@@ -283,7 +283,7 @@ def export_labelled_batch(
         if not batch_dir.exists():  # not published: take back what was
             manifest.unlink(missing_ok=True)
             archive.unlink(missing_ok=True)
-        raise ExportError(f"Cannot write the batch in {out_dir}: {e.strerror or e}") from e
+        raise BatchExportError(f"Cannot write the batch in {out_dir}: {e.strerror or e}") from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info(

@@ -266,7 +266,7 @@ def run(args, paths: HubPaths) -> int:
 
     if args.command == "data":
         if args.data_command == "validate":
-            report = dataset.validate(args.folder, paths if paths.pool.exists() else None)
+            report = dataset.validate_folder(args.folder, paths if paths.pool.exists() else None)
             print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
             return 0 if report.accepted else 1
         if args.data_command == "import":

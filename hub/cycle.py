@@ -131,7 +131,7 @@ def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]
         if not src.is_dir():  # handled by an earlier try of this step
             continue
         try:
-            report = dataset.validate(src, paths)
+            report = dataset.validate_folder(src, paths)
         except DataError as e:  # not a batch at all (no label folders): quarantine, don't block the queue
             report = ValidationReport(src, "batch", [], [Rejection(".", str(e))], [])
         problems = [r for r in report.rejected if not r.reason.startswith("duplicate of")]
@@ -296,7 +296,7 @@ def _feed_champion(cfg: CycleConfig) -> int | None:
     return feed.status(cfg.feed_dir).champion
 
 
-def build_package(paths: HubPaths, cfg: CycleConfig, registered_version: str) -> Path:
+def export_version(paths: HubPaths, cfg: CycleConfig, registered_version: str) -> Path:
     """Export + verify ``registered_version`` as the next feed version's package (refused → exception)."""
     from hub.config import REGISTERED_MODEL
     from hub.export import export_model
@@ -335,7 +335,7 @@ def promote(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
     ref = registry.version_of_run(state["challenger_run_id"])
     if ref is None:
         raise RuntimeError(f"Challenger run {state['challenger_run_id']} has no registered model version")
-    package = build_package(paths, cfg, ref.version)
+    package = export_version(paths, cfg, ref.version)
     registry.set_champion(ref.version)
     _write_cycle(paths, version, promoted_version=ref.version, package=str(package))
     return ref.version
@@ -366,7 +366,7 @@ def rollback(paths: HubPaths, cfg: CycleConfig) -> tuple[str, int]:
             raise ValueError("Nothing to roll back to: the registry has no 'previous' model")
         intent = {"to": prev.version, "from": champ.version, "at": _now(), "done": False}
         write_atomic(intent_file, json.dumps(intent))
-    package = build_package(paths, cfg, intent["to"])
+    package = export_version(paths, cfg, intent["to"])
     if registry.get_alias(registry.CHAMPION).version != intent["to"]:
         registry.rollback()
     feed_version = _publish(cfg, package)

@@ -29,7 +29,7 @@ from hub.pool import (
 logger = logging.getLogger(__name__)
 
 
-def validate(root: Path, paths: HubPaths | None = None) -> ValidationReport:
+def validate_folder(root: Path, paths: HubPaths | None = None) -> ValidationReport:
     """Validate a folder (against the pool's content too, when a hub home is given)."""
     known = Pool(paths.pool).known_hashes() if paths else None
     return scan(root, known=known)
@@ -37,7 +37,7 @@ def validate(root: Path, paths: HubPaths | None = None) -> ValidationReport:
 
 def import_data(paths: HubPaths, root: Path, source: str | None = None) -> tuple[ValidationReport, list[PoolEntry]]:
     """Validate ``root`` and copy what is accepted into the pool; DVC-track the new pool version."""
-    report = validate(root, paths)
+    report = validate_folder(root, paths)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report.write(paths.reports / f"import-{stamp}-{Path(root).name}.json")
     added = Pool(paths.pool).add(report.accepted, source or Path(root).resolve().name)

@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.audit import LABELS
-from desktop_app.labelled_export import ExportError, ExportResult, Skipped, export_labelled_batch, plan_export
+from desktop_app.labelled_export import BatchExportError, ExportResult, Skipped, export_labelled_batch, plan_export
 from desktop_app.ui.audit_model import AuditModel, AuditProxy
 from desktop_app.ui.format import label_text
 
@@ -70,7 +70,7 @@ class ExportWorker(QRunnable):
     def run(self) -> None:
         try:
             result = export_labelled_batch(self.audit, self.out_dir, self.batch_id, self.signals.progress.emit)
-        except ExportError as e:
+        except BatchExportError as e:
             self.signals.finished.emit(str(e))
         except Exception as e:  # the pool thread never dies loudly; the user gets a message
             logger.exception("Export of a labelled batch to %s failed", self.out_dir)

@@ -120,6 +120,6 @@ def test_image_relabelled_against_the_pool_is_a_conflict_not_a_duplicate(hub_pat
     (batch / entry.label).mkdir(parents=True)
     shutil.copy(hub_paths.pool / entry.file, batch / other / "relabelled.jpeg")
     shutil.copy(hub_paths.pool / entry.file, batch / entry.label / "same.jpeg")
-    reasons = {r.rel: r.reason for r in dataset.validate(batch, hub_paths).rejected}
+    reasons = {r.rel: r.reason for r in dataset.validate_folder(batch, hub_paths).rejected}
     assert "labelled both NORMAL and PNEUMONIA" in reasons[f"{other}/relabelled.jpeg"]
     assert reasons[f"{entry.label}/same.jpeg"].startswith("duplicate of pool/")

@@ -29,7 +29,7 @@ from contract.package import sha256_of
 from desktop_app.audit import AuditLog
 from desktop_app.engine import Engine
 from desktop_app.images import load_image
-from desktop_app.labelled_export import ExportError, export_labelled_batch
+from desktop_app.labelled_export import BatchExportError, export_labelled_batch
 from desktop_app.ui import audit_view, feedback
 from desktop_app.ui.audit_model import CORRECTED, UNCONFIRMED, AuditModel
 from desktop_app.ui.window import MainWindow
@@ -252,7 +252,7 @@ def test_labelled_batch_has_the_hub_layout_confirmed_labels_and_no_patient_data(
     assert cli["accepted_by_label"] == {"NORMAL": len(wanted) - n_pneumonia, "PNEUMONIA": n_pneumonia}
 
     # The same batch id again is refused, leaving what is there untouched.
-    with pytest.raises(ExportError, match="already exists"):
+    with pytest.raises(BatchExportError, match="already exists"):
         export_labelled_batch(audit, out, "clinic-42")
     assert len(list(batch.rglob("*.*"))) == len(wanted)
     audit.close()
@@ -262,7 +262,7 @@ def test_export_refusals_and_skips_leave_no_half_batch(engine, tmp_path):
     audit = AuditLog(tmp_path / "audit.db")
     out = tmp_path / "outbox"
     out.mkdir()
-    with pytest.raises(ExportError, match="No confirmed"):
+    with pytest.raises(BatchExportError, match="No confirmed"):
         export_labelled_batch(audit, out)
     # A DICOM that says its pixels carry burned-in text, and a copy of the same image read the other way.
     px = np.asarray(Image.open(sample_files("NORMAL", 1, offset=50)[0]).convert("L"))
@@ -271,7 +271,7 @@ def test_export_refusals_and_skips_leave_no_half_batch(engine, tmp_path):
     b = write_dicom(tmp_path / "b.dcm", px, PatientName="B^B")  # other header, same pixels
     for f, label in ((burned, "NORMAL"), (a, "NORMAL"), (b, "PNEUMONIA")):
         audit.confirm(audit.record(engine.predict(load_image(f)), f)["id"], label)
-    with pytest.raises(ExportError, match="Invalid batch id"):
+    with pytest.raises(BatchExportError, match="Invalid batch id"):
         export_labelled_batch(audit, out, "../escape")
     result = export_labelled_batch(audit, out)
     assert result.batch_dir is None and result.written == []
