@@ -19,7 +19,6 @@ from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
     QObject,
-    QRunnable,
     Qt,
     QThreadPool,
     Signal,
@@ -47,6 +46,7 @@ from desktop_app.audit import LABELS
 from desktop_app.labelled_export import BatchExportError, ExportResult, Skipped, export_labelled_batch, plan_export
 from desktop_app.ui.audit_model import AuditModel, AuditProxy
 from desktop_app.ui.format import label_text
+from desktop_app.ui.worker import Job
 
 logger = logging.getLogger(__name__)
 
@@ -58,25 +58,24 @@ class ExportSignals(QObject):
     finished = Signal(object)  # ExportResult, or the error message (str)
 
 
-class ExportWorker(QRunnable):
-    """Writes the labelled batch in a pool thread; reports only through ``signals``."""
+class ExportWorker(Job):
+    """Writes the labelled batch: ``signals.progress``, then ``signals.finished`` (result or message)."""
 
     def __init__(self, audit, out_dir: str | os.PathLike, batch_id: str | None = None):
-        super().__init__()
+        super().__init__(ExportSignals())
         self.audit, self.out_dir, self.batch_id = audit, Path(out_dir), batch_id
-        self.signals = ExportSignals()
-        self.setAutoDelete(True)
 
-    def run(self) -> None:
-        try:
-            result = export_labelled_batch(self.audit, self.out_dir, self.batch_id, self.signals.progress.emit)
-        except BatchExportError as e:
-            self.signals.finished.emit(str(e))
-        except Exception as e:  # the pool thread never dies loudly; the user gets a message
-            logger.exception("Export of a labelled batch to %s failed", self.out_dir)
-            self.signals.finished.emit(f"{type(e).__name__}: {e}")
-        else:
-            self.signals.finished.emit(result)
+    def work(self) -> None:
+        self.signals.finished.emit(
+            export_labelled_batch(self.audit, self.out_dir, self.batch_id, self.signals.progress.emit)
+        )
+
+    def failed(self, error: Exception) -> None:  # the user gets a message
+        if isinstance(error, BatchExportError):
+            self.signals.finished.emit(str(error))
+            return
+        logger.error("Export of a labelled batch to %s failed", self.out_dir, exc_info=error)
+        self.signals.finished.emit(f"{type(error).__name__}: {error}")
 
 
 class AuditDialog(QDialog):

@@ -18,7 +18,7 @@ import os
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QObject, QRunnable, QSortFilterProxyModel, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QModelIndex, QObject, QSortFilterProxyModel, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -40,7 +40,7 @@ from contract.preprocess import ImageError
 from desktop_app.engine import POSITIVE, Engine
 from desktop_app.images import IMAGE_SUFFIXES, is_dicom, load_image
 from desktop_app.ui.format import SORT_ROLE, RowsTableModel, label_text, percent
-from desktop_app.ui.worker import failure_reason
+from desktop_app.ui.worker import Job, failure_reason
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class TriageSignals(QObject):
     finished = Signal()  # always last, after a cancel too
 
 
-class TriageWorker(QRunnable):
+class TriageWorker(Job):
     """Walks ``folder`` and predicts every image; touches no widget, only emits ``signals``.
 
     ``cancel()`` (any thread) stops it between files: no row is emitted after it returns from the
@@ -178,11 +178,9 @@ class TriageWorker(QRunnable):
     """
 
     def __init__(self, folder: str | os.PathLike, engine: Engine, audit=None):
-        super().__init__()
+        super().__init__(TriageSignals(), auto_delete=False)  # the dialog owns it: ``cancel`` works after the run
         self.folder, self.engine, self.audit = Path(folder), engine, audit
-        self.signals = TriageSignals()
         self._stop = threading.Event()
-        self.setAutoDelete(False)  # the dialog owns it, so ``cancel`` stays callable after the run
 
     def cancel(self) -> None:
         self._stop.set()
@@ -211,25 +209,26 @@ class TriageWorker(QRunnable):
             return TriageRow(path, name, error=f"result could not be recorded ({type(e).__name__}: {e})")
         return TriageRow(path, name, prediction.label, float(prediction.probability), sha, audit_id=audit_id)
 
-    def run(self) -> None:
-        try:
-            files = find_images(self.folder)
-            total = len(files)
-            self.signals.progress.emit(0, total)
-            for done, path in enumerate(files, 1):
-                if self._stop.is_set():
-                    break
-                row = self._one(path)
-                if row is None or self._stop.is_set():
-                    break
-                self.signals.row.emit(row)
-                self.signals.progress.emit(done, total)
-        except Exception:  # a walk failure must not kill the pool thread silently
-            logger.exception("Triage of %s failed", self.folder)
-        finally:
+    def work(self) -> None:
+        files = find_images(self.folder)
+        total = len(files)
+        self.signals.progress.emit(0, total)
+        for done, path in enumerate(files, 1):
             if self._stop.is_set():
-                self.signals.cancelled.emit()
-            self.signals.finished.emit()
+                break
+            row = self._one(path)
+            if row is None or self._stop.is_set():
+                break
+            self.signals.row.emit(row)
+            self.signals.progress.emit(done, total)
+
+    def failed(self, error: Exception) -> None:  # the rows so far stay; the dialog finishes as usual
+        logger.error("Triage of %s failed", self.folder, exc_info=error)
+
+    def done(self) -> None:
+        if self._stop.is_set():
+            self.signals.cancelled.emit()
+        self.signals.finished.emit()
 
 
 class TriageDialog(QDialog):

@@ -11,39 +11,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import QEvent, QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtGui import QAction
 
 from desktop_app.engine import Engine
 from desktop_app.models import ModelStore
+from desktop_app.ui.worker import Call, CallSignals
 from desktop_app.updater import ModelUpdater, Outcome, Status
 
 logger = logging.getLogger(__name__)
 
 NOTICE_MS = 15_000  # how long the "switched model" notice stays in the status bar
 MAX_TIMER_MS = 2**31 - 1  # QTimer's limit (about 24.8 days)
-
-
-class _JobSignals(QObject):
-    done = Signal(object)  # the job's result, or the exception it raised
-
-
-class _Job(QRunnable):
-    """Runs ``fn`` on the pool's thread; reports only through ``signals.done``."""
-
-    def __init__(self, fn: Callable[[], object]):
-        super().__init__()
-        self.fn = fn
-        self.signals = _JobSignals()
-        self.setAutoDelete(True)
-
-    def run(self) -> None:
-        try:
-            result = self.fn()
-        except Exception as e:  # reported in the status bar; the worker thread never dies loudly
-            logger.exception("Model update job failed")
-            result = e
-        self.signals.done.emit(result)
 
 
 class UpdateController(QObject):
@@ -64,7 +43,7 @@ class UpdateController(QObject):
         self.last_outcome: Outcome | None = None
         self._busy = False
         self._closed = False
-        self._signals: _JobSignals | None = None  # the last job's, kept alive until it has reported
+        self._signals: CallSignals | None = None  # the last job's, kept alive until it has reported
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self.timer = QTimer(self)
@@ -279,7 +258,7 @@ class UpdateController(QObject):
         if self._busy or self._closed:
             return False
         self._busy = True
-        job = _Job(fn)
+        job = Call(fn, "Model update job")
         job.signals.done.connect(slot)
         self._signals = job.signals
         self._refresh_actions()

@@ -1,4 +1,11 @@
-"""Off-GUI-thread prediction: decode, infer, render the heat map, audit; report only through signals."""
+"""The app's one job runner (``Job``), and the viewer's job: decode, infer, render the heat map, audit.
+
+Every piece of work off the GUI thread is a ``Job`` (prediction here, triage, the labelled-batch
+export, model updates): it runs on a ``QThreadPool`` thread, touches no widget, and reports only
+through its ``signals`` object, which the GUI connects to and keeps alive until the job has reported.
+An exception in a job never kills the pool thread silently: it goes to ``failed`` (logged, and
+reported to the GUI as each job decides).
+"""
 
 from __future__ import annotations
 
@@ -40,30 +47,76 @@ def failure_reason(e: BaseException) -> str:
     return f"prediction failed ({type(e).__name__}: {e})"
 
 
+class Job(QRunnable):
+    """``run()`` calls ``work()``; an exception goes to ``failed(error)``; ``done()`` runs last, always."""
+
+    def __init__(self, signals: QObject, auto_delete: bool = True):
+        super().__init__()
+        self.signals = signals
+        self.setAutoDelete(auto_delete)  # False when the GUI keeps the job itself (to cancel it)
+
+    def run(self) -> None:
+        try:
+            self.work()
+        except Exception as e:
+            self.failed(e)
+        finally:
+            self.done()
+
+    def work(self) -> None:
+        raise NotImplementedError
+
+    def failed(self, error: Exception) -> None:
+        logger.error("%s failed", type(self).__name__, exc_info=error)
+
+    def done(self) -> None:
+        pass
+
+
+class CallSignals(QObject):
+    done = Signal(object)  # the call's result, or the exception it raised
+
+
+class Call(Job):
+    """A job that calls ``fn()`` and reports its result (or the exception it raised) as ``signals.done``."""
+
+    def __init__(self, fn, what: str = "job"):
+        super().__init__(CallSignals())
+        self.fn, self.what = fn, what
+
+    def work(self) -> None:
+        self.signals.done.emit(self.fn())
+
+    def failed(self, error: Exception) -> None:
+        logger.error("%s failed", self.what, exc_info=error)
+        self.signals.done.emit(error)
+
+
 class WorkerSignals(QObject):
     finished = Signal(object)  # ViewResult
     failed = Signal(int, str)  # request, reason
 
 
-class PredictWorker(QRunnable):
-    """Runs in a QThreadPool; touches no widget, only emits ``signals.finished`` / ``signals.failed``."""
+class PredictWorker(Job):
+    """The viewer's job for one file: ``signals.finished(ViewResult)`` or ``signals.failed(request, reason)``."""
 
     def __init__(self, request: int, path: str | os.PathLike, engine: Engine, audit=None):
-        super().__init__()
+        super().__init__(WorkerSignals())  # the window keeps ``signals`` alive; the pool deletes the job
         self.request, self.path, self.engine, self.audit = request, Path(path), engine, audit
-        self.signals = WorkerSignals()
-        # The window keeps ``signals`` alive; the runnable itself may be deleted by the pool.
-        self.setAutoDelete(True)
 
-    def run(self) -> None:
-        try:
-            image = load_image(self.path)
-            prediction = self.engine.predict(image)
-            display = gray_levels(image.gray)
-            overlay = overlay_rgba(prediction.cam, overlay_size(image.size))
-            row = self.audit.record(prediction, self.path) if self.audit is not None else None
-        except Exception as e:  # every failure becomes a message; the worker thread never dies loudly
-            logger.warning("Cannot show %s: %s", self.path, e, exc_info=not isinstance(e, (ImageError, OSError)))
-            self.signals.failed.emit(self.request, failure_reason(e))
-            return
+    def work(self) -> None:
+        image = load_image(self.path)
+        prediction = self.engine.predict(image)
+        display = gray_levels(image.gray)
+        overlay = overlay_rgba(prediction.cam, overlay_size(image.size))
+        row = self.audit.record(prediction, self.path) if self.audit is not None else None
         self.signals.finished.emit(ViewResult(self.request, self.path, image, display, overlay, prediction, row))
+
+    def failed(self, error: Exception) -> None:  # every failure becomes a message in the panel
+        logger.warning(
+            "Cannot show %s: %s",
+            self.path,
+            error,
+            exc_info=error if not isinstance(error, (ImageError, OSError)) else None,
+        )
+        self.signals.failed.emit(self.request, failure_reason(error))
