@@ -1,6 +1,6 @@
 """Inference speed: torch eager vs onnxruntime fp32 vs onnxruntime int8, on real X-rays.
 
-    .venv/bin/python bench/inference.py [--bundle DIR] [--repeats 15]
+    .venv/bin/python bench/inference.py [--trained-model DIR] [--repeats 15]
 
 Each timing includes decoding the JPEG and the shared numpy preprocessing, as the app does.
 Batch-1 latency is the median over the repeats (interleaved across variants so machine noise
@@ -32,16 +32,18 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "chest_xray" /
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bundle", type=Path, help="a trained hub bundle (default: random-init ResNet18, same cost)")
+    ap.add_argument(
+        "--trained-model", type=Path, help="a hub trained-model folder (default: random-init ResNet18, same cost)"
+    )
     ap.add_argument("--images", type=Path, default=SAMPLE, help="folder of X-rays (searched recursively)")
     ap.add_argument("--repeats", type=int, default=15)
     args = ap.parse_args()
     spec = PreprocessSpec(size=224)
     files = sorted(args.images.rglob("*.jpeg"))[:64]
-    if args.bundle:
-        from hub.bundle import ModelBundle
+    if args.trained_model:
+        from hub.trained_model import TrainedModel
 
-        b = ModelBundle.load(args.bundle)
+        b = TrainedModel.load(args.trained_model)
         resnet, temperature = b.model, b.info.temperature
     else:
         torch.manual_seed(0)

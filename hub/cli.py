@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--model",
         required=True,
-        help="bundle folder, runs:/<run_id>/bundle, models:/<name>/<version> or models:/<name>@<alias>",
+        help="trained-model folder, runs:/<run_id>, models:/<name>/<version> or models:/<name>@<alias>",
     )
     e.add_argument("--plots", type=Path, help="also write confusion/ROC/reliability PNGs to this folder")
     e.add_argument("--no-log", action="store_true", help="do not record an MLflow evaluation run")
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument(
         "--model",
         required=True,
-        help="bundle folder, runs:/<run_id>/bundle, models:/<name>/<version> or models:/<name>@<alias>",
+        help="trained-model folder, runs:/<run_id>, models:/<name>/<version> or models:/<name>@<alias>",
     )
     x.add_argument(
         "--version",
@@ -253,7 +253,7 @@ def _print_train(result, paths: HubPaths) -> None:
         f"MLflow run {result.run_id} (dataset {result.dataset_version})"
         + (f", registered as version {result.registered_version}" if result.registered_version else "")
     )
-    print(f"model bundle: {result.bundle_dir}")
+    print(f"trained model: {result.model_dir}")
     uri = paths.tracking_uri()
     if uri.startswith("sqlite:"):
         print(f"browse the runs: mlflow ui --backend-store-uri {uri}   (then open http://127.0.0.1:5000)")

@@ -198,7 +198,7 @@ def pending(paths: HubPaths) -> str | None:
 def train_challenger(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
     """Train (or find the already trained) challenger for ``version``; returns its MLflow run id."""
     from hub.experiment import train_and_evaluate
-    from hub.tracking import resolve_bundle, setup
+    from hub.tracking import resolve_trained_model, setup
 
     state = read_cycle(paths, version)
     if state.get("challenger_run_id"):
@@ -208,8 +208,8 @@ def train_challenger(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
     champion = registry.get_alias(registry.CHAMPION)
     with tempfile.TemporaryDirectory() as tmp:
         if cfg.warm_start and champion:
-            bundle = resolve_bundle(f"runs:/{champion.run_id}/bundle", Path(tmp))
-            train_cfg = dataclasses.replace(train_cfg, weights=str(bundle / "model.pt"))
+            trained = resolve_trained_model(f"runs:/{champion.run_id}", Path(tmp))
+            train_cfg = dataclasses.replace(train_cfg, weights=str(trained / "model.pt"))
         result = train_and_evaluate(
             paths,
             train_cfg,
@@ -229,9 +229,9 @@ def score_pair(paths: HubPaths, version: str) -> str:
     """Score challenger and current champion on the same gold set in one go; returns the scores file."""
     import mlflow
 
-    from hub.bundle import ModelBundle
     from hub.experiment import score
-    from hub.tracking import resolve_bundle, setup
+    from hub.tracking import resolve_trained_model, setup
+    from hub.trained_model import TrainedModel
 
     state = read_cycle(paths, version)
     if state.get("scores"):
@@ -246,7 +246,7 @@ def score_pair(paths: HubPaths, version: str) -> str:
             if ref is None:
                 out[role] = None
                 continue
-            s = score(ModelBundle.load(resolve_bundle(f"runs:/{ref}/bundle", Path(tmp) / role)), view, GOLD)
+            s = score(TrainedModel.load(resolve_trained_model(f"runs:/{ref}", Path(tmp) / role)), view, GOLD)
             out[role] = {
                 "metrics": s.metrics.to_dict(),
                 "correct": ((s.p >= s.metrics.threshold) == s.y).tolist(),

@@ -15,11 +15,11 @@ import numpy as np
 
 from hub import evaluate as ev
 from hub import tracking
-from hub.bundle import ModelBundle, ModelInfo
 from hub.config import HubPaths, TrainConfig
 from hub.dataset import TrainingView, training_view
 from hub.pool import GOLD, TRAIN, VAL
 from hub.train import XrayDataset, compute_environment, fit, make_loader, predict_logits, resolve_device
+from hub.trained_model import ARTIFACT, ModelInfo, TrainedModel
 
 logger = logging.getLogger(__name__)
 
@@ -47,16 +47,16 @@ def _compute_tags(device: str) -> dict[str, str]:
 
 
 def score(
-    bundle: ModelBundle, view: TrainingView, split: str = GOLD, num_workers: int = 0, device: str = "auto"
+    trained: TrainedModel, view: TrainingView, split: str = GOLD, num_workers: int = 0, device: str = "auto"
 ) -> Scores:
     """Score a model on a split of the view with its own preprocessing, temperature and threshold."""
     dev = resolve_device(device)
-    ds = XrayDataset(*view.files(split), bundle.info.spec)
+    ds = XrayDataset(*view.files(split), trained.info.spec)
     logits, y = predict_logits(
-        bundle.model.to(dev), make_loader(ds, 64, False, num_workers=num_workers), dev, desc=split
+        trained.model.to(dev), make_loader(ds, 64, False, num_workers=num_workers), dev, desc=split
     )
-    p = ev.softmax(logits, bundle.info.temperature)[:, 1]
-    return Scores(ev.compute_metrics(y, p, bundle.info.threshold), y, p, ev.softmax(logits)[:, 1])
+    p = ev.softmax(logits, trained.info.temperature)[:, 1]
+    return Scores(ev.compute_metrics(y, p, trained.info.threshold), y, p, ev.softmax(logits)[:, 1])
 
 
 def calibrate(model, view: TrainingView, config: TrainConfig, target_sensitivity: float) -> tuple[float, float]:
@@ -72,7 +72,7 @@ def calibrate(model, view: TrainingView, config: TrainConfig, target_sensitivity
 @dataclasses.dataclass
 class TrainResult:
     run_id: str
-    bundle_dir: Path
+    model_dir: Path  # the trained model's folder (hub.trained_model)
     metrics: ev.Metrics
     registered_version: str | None
     dataset_version: str
@@ -137,10 +137,10 @@ def train_and_evaluate(
             best_epoch=result.best_epoch,
             mlflow_run_id=run.info.run_id,
         )
-        bundle = ModelBundle(result.model.cpu().eval(), info)
-        scores = score(bundle, view, GOLD, num_workers=config.num_workers, device=config.device)
+        trained = TrainedModel(result.model.cpu().eval(), info)
+        scores = score(trained, view, GOLD, num_workers=config.num_workers, device=config.device)
         info.gold_metrics = scores.metrics.to_dict()
-        bundle_dir = bundle.save(ckpt_dir / "bundle")
+        model_dir = trained.save(ckpt_dir / ARTIFACT)
         mlflow.log_metrics({f"gold_{k}": v for k, v in scores.metrics.to_dict().items() if k != "n"})
         mlflow.log_metrics(
             {
@@ -155,25 +155,25 @@ def train_and_evaluate(
                 mlflow.log_artifact(str(png), "plots")
             (Path(tmp) / "history.json").write_text(json.dumps(result.history, indent=1))
             mlflow.log_artifact(str(Path(tmp) / "history.json"))
-        mlflow.log_artifacts(str(bundle_dir), "bundle")
+        mlflow.log_artifacts(str(model_dir), ARTIFACT)
         example = np.zeros((1, 3, config.image_size, config.image_size), dtype=np.float32)
-        version = tracking.log_model(bundle.model, example, registered=register)
+        version = tracking.log_model(trained.model, example, registered=register)
         seconds = {"train": t_train, "total": time.perf_counter() - t0}
         mlflow.log_metrics({"seconds_train": seconds["train"], "seconds_total": seconds["total"]})
-    return TrainResult(run.info.run_id, bundle_dir, scores.metrics, version, view.version, seconds)
+    return TrainResult(run.info.run_id, model_dir, scores.metrics, version, view.version, seconds)
 
 
 def evaluate_model(
     paths: HubPaths, model: str, log: bool = True, out_dir: Path | None = None
 ) -> tuple[ev.Metrics, str | None]:
-    """Score a bundle (folder or MLflow URI) on the gold set; optionally record it as an MLflow run."""
+    """Score a trained model (folder or MLflow URI) on the gold set; optionally record it as an MLflow run."""
     import mlflow
 
     view = training_view(paths)
     experiment_id = tracking.setup(paths)
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = ModelBundle.load(tracking.resolve_bundle(model, Path(tmp)))
-        scores = score(bundle, view, GOLD)
+        trained = TrainedModel.load(tracking.resolve_trained_model(model, Path(tmp)))
+        scores = score(trained, view, GOLD)
         if out_dir:
             scores.write_plots(out_dir)
         if not log:

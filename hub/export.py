@@ -1,4 +1,4 @@
-"""The export stage: a trained bundle → a verified ONNX model package (``hub.onnx_export`` converts,
+"""The export stage: a trained model → a verified ONNX model package (``hub.onnx_export`` converts,
 verifies and cards it; the package format is ``contract.package``)."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from hub import tracking
-from hub.bundle import ModelBundle
 from hub.config import REGISTERED_MODEL, HubPaths
 from hub.dataset import training_view
 from hub.pool import GOLD, TRAIN
+from hub.trained_model import TrainedModel
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +42,15 @@ def export_model(
     seed: int = 0,
     registered_version: str | None = None,
 ) -> Path:
-    """Export ``model`` (bundle folder or MLflow URI) as package ``version``; refused if verification fails."""
+    """Export ``model`` (trained-model folder or MLflow URI) as package ``version``; refused if verification fails."""
     from hub.onnx_export import build_package
 
     view = training_view(paths)
     tracking.setup(paths)
     out_dir = Path(out_dir or paths.packages / str(version))
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = ModelBundle.load(tracking.resolve_bundle(model, Path(tmp)))
-        info = bundle.info
+        trained = TrainedModel.load(tracking.resolve_trained_model(model, Path(tmp)))
+        info = trained.info
         gold_files, gold_labels = view.files(GOLD)
         train_files, _ = view.files(TRAIN)
         rng = np.random.default_rng(seed)
@@ -67,7 +67,7 @@ def export_model(
             "git_commit": tracking.git_commit(),
         }
         return build_package(
-            bundle.model,
+            trained.model,
             temperature=info.temperature,
             threshold=info.threshold,
             spec=info.spec,

@@ -83,13 +83,21 @@ def log_model(model, example, registered: bool = True) -> str | None:
     return str(version) if version is not None else None
 
 
-def resolve_bundle(uri: str, dst: Path) -> Path:
-    """A bundle folder from a local path, ``runs:/<id>/bundle`` or ``models:/<name>/<version|@alias>``."""
+def resolve_trained_model(uri: str, dst: Path) -> Path:
+    """A trained-model folder from a local path, ``runs:/<id>`` (that run's trained model),
+    ``runs:/<id>/<artifact path>`` or ``models:/<name>/<version|@alias>``.
+
+    Runs logged before the artifact folder was named ``trained_model`` keep it as ``bundle``; both
+    are read.
+    """
     if Path(uri).is_dir():
         return Path(uri)
     import mlflow
     from mlflow import MlflowClient
 
+    from hub.trained_model import ARTIFACT, LEGACY_ARTIFACT
+
+    run_id = None
     if uri.startswith("models:/"):
         name, _, ref = uri[len("models:/") :].partition("/")
         if not ref and "@" in name:
@@ -101,10 +109,15 @@ def resolve_bundle(uri: str, dst: Path) -> Path:
             if ref.startswith("@")
             else client.get_model_version(name, ref)
         )
-        uri = f"runs:/{mv.run_id}/bundle"
+        run_id = mv.run_id
+    elif uri.startswith("runs:/") and "/" not in uri[len("runs:/") :].strip("/"):
+        run_id = uri[len("runs:/") :].strip("/")
+    if run_id is not None:
+        listed = {a.path for a in MlflowClient().list_artifacts(run_id)}
+        uri = f"runs:/{run_id}/{ARTIFACT if ARTIFACT in listed or LEGACY_ARTIFACT not in listed else LEGACY_ARTIFACT}"
     if not uri.startswith("runs:/"):
         raise ValueError(
-            f"Invalid model {uri!r}. Supported: a bundle folder, runs:/<run_id>/bundle, "
+            f"Invalid model {uri!r}. Supported: a trained-model folder, runs:/<run_id>, "
             f"models:/<name>/<version>, models:/<name>@<alias>."
         )
     return Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(dst)))

@@ -17,7 +17,7 @@ from hub.cli import main
         (["data", "split", "--gold-frac", "1.5"], 2, "must be between 0 and 1"),
         (["frobnicate"], 2, "invalid choice"),
         (["train"], 1, "pool"),
-        (["evaluate", "--model", "/no/bundle"], 1, "pool"),
+        (["evaluate", "--model", "/no/model"], 1, "pool"),
     ],
 )
 def test_bad_input_gets_one_line(argv, code, needle, tmp_path, capsys):

@@ -162,10 +162,10 @@ def test_mlflow_server_on_postgres_keeps_runs_metrics_and_registered_models(mlfl
     writer.log_param(run_id, "lr", "0.001")
     info = tmp_path / "model_info.json"
     info.write_text(json.dumps({"classes": ["NORMAL", "PNEUMONIA"]}))
-    writer.log_artifact(run_id, str(info), "bundle")
+    writer.log_artifact(run_id, str(info), "trained_model")
     writer.set_terminated(run_id)
     writer.create_registered_model(REGISTERED_MODEL)
-    mv = writer.create_model_version(REGISTERED_MODEL, source=f"{run.info.artifact_uri}/bundle", run_id=run_id)
+    mv = writer.create_model_version(REGISTERED_MODEL, source=f"{run.info.artifact_uri}/trained_model", run_id=run_id)
     writer.set_registered_model_alias(REGISTERED_MODEL, "champion", mv.version)
 
     # Read everything back through the server, as the DAG and the MLflow UI would.
@@ -180,7 +180,10 @@ def test_mlflow_server_on_postgres_keeps_runs_metrics_and_registered_models(mlfl
     champion = reader.get_model_version_by_alias(REGISTERED_MODEL, "champion")
     assert (champion.version, champion.run_id) == ("1", run_id)
     local = mlflow.artifacts.download_artifacts(
-        run_id=run_id, artifact_path="bundle/model_info.json", tracking_uri=server, dst_path=str(tmp_path / "download")
+        run_id=run_id,
+        artifact_path="trained_model/model_info.json",
+        tracking_uri=server,
+        dst_path=str(tmp_path / "download"),
     )
     assert json.loads(Path(local).read_text())["classes"] == ["NORMAL", "PNEUMONIA"]
     # the server proxied the upload into --artifacts-destination (the compose mlflow-artifacts volume)

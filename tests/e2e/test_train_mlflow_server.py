@@ -79,8 +79,8 @@ def test_cli_training_learns_and_is_visible_in_the_mlflow_server(sample_root, tm
     assert ds_input.dataset.digest == status["dataset_version"]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert artifacts == {"plots/confusion_matrix.png", "plots/roc.png", "plots/reliability.png"}
-    assert {"bundle/model.pt", "bundle/model_info.json"} <= {
-        a.path for a in client.list_artifacts(run.info.run_id, "bundle")
+    assert {"trained_model/model.pt", "trained_model/model_info.json"} <= {
+        a.path for a in client.list_artifacts(run.info.run_id, "trained_model")
     }
     (version,) = client.search_model_versions(f"name = '{REGISTERED_MODEL}' and run_id = '{run.info.run_id}'")
 

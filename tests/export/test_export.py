@@ -16,11 +16,11 @@ from contract.inference import OnnxModel
 from contract.package import ModelPackage, PackageError
 from contract.preprocess import PreprocessSpec, preprocess_file
 from hub import dataset
-from hub.bundle import ModelBundle, ModelInfo
 from hub.config import HubPaths, TrainConfig
 from hub.export import export_model
 from hub.pool import GOLD, TRAIN, VAL
 from hub.train import fit
+from hub.trained_model import ModelInfo, TrainedModel
 
 CFG = TrainConfig(epochs=2, batch_size=8, image_size=64, weights="none", num_workers=0, max_train_images=48)
 
@@ -40,13 +40,13 @@ def trained(_imported_home, tmp_path_factory):
         dataset_version=view.version,
         gold_metrics={"accuracy": 0.5},
     )
-    bundle_dir = ModelBundle(result.model, info).save(tmp_path / "bundle")
-    return hub_paths, view, bundle_dir
+    model_dir = TrainedModel(result.model, info).save(tmp_path / "trained_model")
+    return hub_paths, view, model_dir
 
 
 def test_package_agrees_with_torch_and_has_the_contract_outputs(trained, tmp_path):
-    paths, view, bundle_dir = trained
-    out = export_model(paths, str(bundle_dir), version=3, out_dir=tmp_path / "pkg")
+    paths, view, model_dir = trained
+    out = export_model(paths, str(model_dir), version=3, out_dir=tmp_path / "pkg")
     pkg = ModelPackage.load(out)  # checks sha256 and size of every file
     card = pkg.card
     assert card["version"] == 3 and card["classes"] == ["NORMAL", "PNEUMONIA"]
@@ -59,10 +59,10 @@ def test_package_agrees_with_torch_and_has_the_contract_outputs(trained, tmp_pat
         t.data_location == onnx.TensorProto.EXTERNAL for t in onnx.load(str(out / "model.onnx")).graph.initializer
     ), "one self-contained file"
 
-    bundle = ModelBundle.load(bundle_dir)
+    trained = TrainedModel.load(model_dir)
     files = view.files(GOLD)[0][:5]
     batch = np.stack([preprocess_file(f, CFG.spec()) for f in files])
-    logits_t, probs_t, cam_t = ox.torch_outputs(bundle.model, 1.7, batch)
+    logits_t, probs_t, cam_t = ox.torch_outputs(trained.model, 1.7, batch)
     model = OnnxModel(out / "model.onnx")
     got = model.run(batch)
     assert got["logits"].shape == (5, 2) and got["cam"].shape == (5, 2, 2)  # 64 px / 32
@@ -81,28 +81,28 @@ def test_package_agrees_with_torch_and_has_the_contract_outputs(trained, tmp_pat
 
 
 def test_export_that_disagrees_with_torch_is_refused_and_leaves_nothing(trained, tmp_path, monkeypatch):
-    paths, _, bundle_dir = trained
+    paths, _, model_dir = trained
     real = ox.to_onnx
     # inject wrong constants: the graph gets a different temperature than the model card
     monkeypatch.setattr(ox, "to_onnx", lambda resnet, t, spec, path: real(resnet, t * 4, spec, path))
     with pytest.raises(ox.ExportError, match="disagrees with torch"):
-        export_model(paths, str(bundle_dir), version=1, out_dir=tmp_path / "bad", int8=False)
+        export_model(paths, str(model_dir), version=1, out_dir=tmp_path / "bad", int8=False)
     assert list(tmp_path.glob("*bad*")) == []
 
 
 def test_int8_that_disagrees_is_dropped_and_the_card_says_why(trained, tmp_path, monkeypatch):
-    paths, _, bundle_dir = trained
+    paths, _, model_dir = trained
     real = ox.build_package
     monkeypatch.setattr(ox, "build_package", lambda *a, **k: real(*a, **{**k, "min_agreement": 1.01}))
-    out = export_model(paths, str(bundle_dir), version=2, out_dir=tmp_path / "pkg")
+    out = export_model(paths, str(model_dir), version=2, out_dir=tmp_path / "pkg")
     card = json.loads((out / "model.json").read_text())
     assert card["int8"]["kept"] is False and 0 <= card["int8"]["label_agreement"] <= 1
     assert "model.int8.onnx" not in card["files"] and not (out / "model.int8.onnx").exists()
 
 
 def test_altered_package_file_is_refused(trained, tmp_path):
-    paths, _, bundle_dir = trained
-    out = export_model(paths, str(bundle_dir), version=1, out_dir=tmp_path / "pkg", int8=False)
+    paths, _, model_dir = trained
+    out = export_model(paths, str(model_dir), version=1, out_dir=tmp_path / "pkg", int8=False)
     with open(out / "reference.png", "r+b") as f:
         f.seek(100)
         f.write(b"\x00\x01")
@@ -125,8 +125,8 @@ def test_round_trip_export_publish_serve_download_infer(trained, tmp_path):
     from feed.repository import init_feed, publish
     from feed.server import serve
 
-    paths, view, bundle_dir = trained
-    pkg = export_model(paths, str(bundle_dir), version=1, out_dir=tmp_path / "pkg")
+    paths, view, model_dir = trained
+    pkg = export_model(paths, str(model_dir), version=1, out_dir=tmp_path / "pkg")
     root = init_feed(tmp_path / "feed", tmp_path / "keys")
     publish(tmp_path / "feed", tmp_path / "keys", pkg)
     with serve(tmp_path / "feed", "127.0.0.1", 0).start() as server:
@@ -137,6 +137,6 @@ def test_round_trip_export_publish_serve_download_infer(trained, tmp_path):
     assert got.card == ModelPackage.load(pkg).card
     files = view.files(GOLD)[0][:6]
     batch = np.stack([preprocess_file(f, PreprocessSpec.from_dict(got.card["preprocessing"])) for f in files])
-    _, probs_torch, _ = ox.torch_outputs(ModelBundle.load(bundle_dir).model, got.card["temperature"], batch)
+    _, probs_torch, _ = ox.torch_outputs(TrainedModel.load(model_dir).model, got.card["temperature"], batch)
     probs_ort = OnnxModel(got.model_file("fp32")).run(batch)["probabilities"]
     assert np.abs(probs_ort - probs_torch).max() <= 1e-4

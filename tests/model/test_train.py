@@ -11,11 +11,11 @@ from PIL import Image
 
 from contract.preprocess import PreprocessSpec, preprocess_file
 from hub import dataset
-from hub.bundle import ModelBundle
 from hub.config import TrainConfig
 from hub.experiment import score
 from hub.pool import GOLD, TRAIN, VAL
 from hub.train import XrayDataset, fit, recalibrate_batchnorm
+from hub.trained_model import TrainedModel
 from tests.conftest import sample_files
 
 TINY = TrainConfig(
@@ -80,7 +80,7 @@ def test_rgb_and_16_bit_images_give_the_same_input_as_grayscale(tmp_path):
 
 def test_score_uses_the_bundle_threshold_and_temperature(view, tmp_path):
     result = fit(TINY, view.files(TRAIN), view.files(VAL), tmp_path / "s")
-    from hub.bundle import ModelInfo
+    from hub.trained_model import ModelInfo
 
     info = ModelInfo(
         preprocess=TINY.spec().to_dict(),
@@ -89,12 +89,12 @@ def test_score_uses_the_bundle_threshold_and_temperature(view, tmp_path):
         target_sensitivity=0.95,
         dataset_version=view.version,
     )
-    bundle = ModelBundle(result.model, info)
-    s = score(bundle, view, GOLD)
+    trained = TrainedModel(result.model, info)
+    s = score(trained, view, GOLD)
     assert s.metrics.recall == 1.0 and s.metrics.specificity == 0.0  # threshold 0: all PNEUMONIA
-    bundle.save(tmp_path / "bundle")
-    again = ModelBundle.load(tmp_path / "bundle")
-    assert again.info == info and _same_weights(again.model, bundle.model)
+    trained.save(tmp_path / "trained_model")
+    again = TrainedModel.load(tmp_path / "trained_model")
+    assert again.info == info and _same_weights(again.model, trained.model)
     assert np.allclose(score(again, view, GOLD).p, s.p)
 
 

@@ -20,6 +20,9 @@ from contract.preprocess import PreprocessSpec
 from hub.model import build_model
 from hub.pool import LABELS
 
+ARTIFACT = "trained_model"  # the folder in every training run's MLflow artifacts
+LEGACY_ARTIFACT = "bundle"  # its name in runs logged before; still read
+
 
 @dataclasses.dataclass
 class ModelInfo:
@@ -42,7 +45,7 @@ class ModelInfo:
 
 
 @dataclasses.dataclass
-class ModelBundle:
+class TrainedModel:
     model: nn.Module
     info: ModelInfo
 
@@ -54,10 +57,10 @@ class ModelBundle:
         return directory
 
     @classmethod
-    def load(cls, directory: Path, device: str | torch.device = "cpu") -> ModelBundle:
+    def load(cls, directory: Path, device: str | torch.device = "cpu") -> TrainedModel:
         directory = Path(directory)
         if not (directory / "model_info.json").is_file() or not (directory / "model.pt").is_file():
-            raise FileNotFoundError(f"{directory} is not a model bundle (needs model.pt and model_info.json)")
+            raise FileNotFoundError(f"{directory} is not a trained model (needs model.pt and model_info.json)")
         d = json.loads((directory / "model_info.json").read_text())
         d["classes"] = tuple(d.get("classes", LABELS))
         info = ModelInfo(**d)
