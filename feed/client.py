@@ -6,6 +6,9 @@ metadata, mix-and-match and endless data. On top of that the package is checked 
 card (``ModelPackage.load``) and a champion older than the installed model is refused.
 
 No torch, mlflow, airflow or ``hub`` here: this runs in the clinic install.
+
+Longer than most modules: the checks on top of TUF (card, size cap, free space, pace) and the
+one-line messages for every way a feed can fail belong to one client; none is long.
 """
 
 from __future__ import annotations
