@@ -43,7 +43,7 @@ def _ctx():
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": int(os.environ.get("PNEUMO_DAG_RETRIES", "2")), "retry_delay": timedelta(minutes=5)},
+    default_args={"retries": int(os.environ.get("PNEUMO_DAG_RETRIES") or "2"), "retry_delay": timedelta(minutes=5)},
     params={"settings": Param({}, type="object", description="overrides of the cycle settings")},
     tags=["pneumoscan"],
     doc_md=__doc__,

@@ -18,7 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from hub.config import TELEMETRY_OFF, HubPaths
+from hub.config import TELEMETRY_OFF, HubPaths, env_value
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,13 +40,13 @@ def service_env(paths: HubPaths, ports: Ports) -> dict[str, str]:
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
         **paths.env(),
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports.mlflow}",
-        "PNEUMO_FEED_URL": os.environ.get("PNEUMO_FEED_URL", f"http://127.0.0.1:{ports.feed}"),
+        "PNEUMO_FEED_URL": env_value("PNEUMO_FEED_URL", f"http://127.0.0.1:{ports.feed}"),
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__API__PORT": str(ports.airflow),
         "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": env_value(
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{airflow_home / 'airflow.db'}"
         ),
     }

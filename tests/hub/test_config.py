@@ -26,7 +26,14 @@ def _places(paths: HubPaths) -> dict[str, set]:
 
 @pytest.mark.parametrize("empty", ["", "  "])
 def test_an_empty_variable_is_unset_everywhere(tmp_path, monkeypatch, empty):
-    for name in ("PNEUMO_INCOMING", "PNEUMO_FEED_DIR", "PNEUMO_FEED_KEYS", "PNEUMO_POLICY", "PNEUMO_WARM_START"):
+    for name in (
+        "PNEUMO_INCOMING",
+        "PNEUMO_FEED_DIR",
+        "PNEUMO_FEED_KEYS",
+        "PNEUMO_POLICY",
+        "PNEUMO_WARM_START",
+        "PNEUMO_FEED_URL",
+    ):
         monkeypatch.setenv(name, empty)
     paths = HubPaths.from_env(tmp_path / "home")
     places = _places(paths)
@@ -34,6 +41,7 @@ def test_an_empty_variable_is_unset_everywhere(tmp_path, monkeypatch, empty):
     assert {str(p) for p in places["incoming"]} == {str(home / "incoming")}
     assert {str(p) for p in places["feed"]} == {str(home / "feed")}
     assert {str(p) for p in places["keys"]} == {str(home / "feed-keys")}
+    assert services.service_env(paths, services.Ports(feed=9999))["PNEUMO_FEED_URL"] == "http://127.0.0.1:9999"
 
 
 def test_a_set_variable_moves_the_place_for_every_step(tmp_path, monkeypatch):
