@@ -1,34 +1,92 @@
 """Open an X-ray file (PNG, JPEG or DICOM) for display and for the model (numpy, Pillow, pydicom; no torch).
 
-Raster files go through ``contract.preprocess.read_image`` so the app decodes exactly as the hub does.
-DICOM goes through pydicom: modality LUT (rescale) → VOI LUT (window) → MONOCHROME1 inversion →
-[0, 1] over the range the standard defines for that output (not min-max, so an 8-bit DICOM of a
-JPEG's pixels gives the JPEG's values). Every failure is an ``ImageError`` with a one-line reason.
+A ``LoadedImage`` holds two grayscale arrays, (H, W) float32 in [0, 1]:
+
+* ``model_gray`` — exactly what the model sees (``contract.preprocess.resize_gray`` and ``normalize`` come
+  after it). It depends on the pixel data alone, never on a display setting stored in the file or chosen
+  in the viewer.
+* ``gray`` — what the viewer shows at its full range; window/level (``display_window``, the sliders) acts
+  on it.
+
+PNG/JPEG: both are ``contract.preprocess.to_gray`` of the decoded image (RGB by ITU-R 601 luma, 16-bit by
+/65535), the same array, decoded by ``contract.preprocess.read_image`` exactly as the hub trains on it.
+
+DICOM, grayscale (MONOCHROME1/2), the first frame — the one rule for the model's input:
+
+1. the modality LUT (Rescale Slope/Intercept, or the Modality LUT Sequence), as pydicom applies it;
+2. a linear map taking the 0.5th percentile of those values (over every pixel, numpy's linear
+   interpolation) to 0 and the 99.5th to 1, then clipped to [0, 1]. The stored VOI window
+   (Window Center/Width) and VOI LUT Sequence are ignored: two copies of the same pixels with different
+   stored windows give the same input. Percentiles rather than min-max so that the few brightest and
+   darkest pixels (burned-in labels and markers, the unexposed border, dead pixels) do not squeeze the
+   anatomy into a narrow band: the Kermany JPEGs the model is trained on were windowed by their maker
+   and span nearly their whole 8-bit range (docs/benchmarks.md, "Suitability"). When the two percentiles
+   are equal (a constant or almost constant image) the values are scaled over the modality output range
+   instead, as for display, so nothing divides by zero and a blank film stays blank for the model;
+3. MONOCHROME1 inverted (1 − x), so that bone is bright whatever the encoding: a MONOCHROME1 copy of a
+   MONOCHROME2 image gives the same input.
+
+For display, a grayscale DICOM's ``gray`` is the modality LUT's output over the whole range the standard
+defines for it (PS3.3 C.11.1: from Bits Stored, Pixel Representation and the rescale, or the Modality LUT's
+output bits) scaled to [0, 1], not windowed, so window/level can reach beyond the stored window;
+MONOCHROME1 inverted too. ``display_window`` is the stored VOI window as (level, width) fractions of that
+scale, where the viewer opens; None when the file stores none. A VOI LUT Sequence (a table, while the
+viewer's window is linear) becomes the linear window over the input values where the table rises from
+its lowest output to its highest.
+
+RGB DICOM (8 bits or more, scaled to 8 bits) is treated as a raster colour image: luma for both arrays.
+
+``meta`` (``ImageMeta``) carries what ``desktop_app.suitability`` checks before the model: DICOM modality,
+body part, view position, photometric interpretation, frame count, and a colour measure of RGB images.
+Every failure to decode is an ``ImageError`` with a one-line reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from contract.preprocess import MAX_PIXELS, MIN_SIDE, ImageError, read_image, to_gray
+from contract.preprocess import COLOUR_MODES, MAX_PIXELS, MIN_SIDE, ImageError, read_image, to_gray
 
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"}) | DICOM_SUFFIXES  # what the viewer and triage open
+MODEL_PERCENTILES = (0.5, 99.5)  # the DICOM model-input rule's low and high percentiles (module docstring)
+COLOURFULNESS_SIDE = 256  # colourfulness is measured on a copy reduced to about this many px on its longer side
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageMeta:
+    """What the file says about itself; the DICOM fields are None for PNG/JPEG (and when the tag is absent)."""
+
+    modality: str | None = None  # DICOM Modality (0008,0060), e.g. "DX", "CR", "CT"
+    body_part: str | None = None  # DICOM Body Part Examined (0018,0015), e.g. "CHEST"
+    view_position: str | None = None  # DICOM View Position (0018,5101), e.g. "PA", "AP", "LL"
+    photometric: str | None = None  # DICOM Photometric Interpretation: MONOCHROME1, MONOCHROME2 or RGB
+    frames: int = 1  # frames in the file (only the first is shown and read)
+    colourfulness: float | None = None  # ``colourfulness`` of an RGB/RGBA image; None for grayscale ones
 
 
 @dataclasses.dataclass(frozen=True)
 class LoadedImage:
-    """A decoded image: ``gray`` (H, W) float32 in [0, 1] for display, ``pil`` for ``preprocess``."""
+    """A decoded image (module docstring): ``gray`` for display, ``model_gray`` for the model, both
+    (H, W) float32 in [0, 1]; ``pil`` is ``model_gray``'s source for ``contract.preprocess.preprocess``."""
 
     path: Path
     gray: np.ndarray
     pil: Image.Image
     kind: str  # "dicom" or the Pillow format name ("PNG", "JPEG", ...)
+    model_gray: np.ndarray | None = None  # None: the same as ``gray`` (filled in on construction)
+    meta: ImageMeta = ImageMeta()
+    display_window: tuple[float, float] | None = None  # (level, width) as fractions of ``gray``'s scale
+
+    def __post_init__(self) -> None:
+        if self.model_gray is None:
+            object.__setattr__(self, "model_gray", self.gray)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -54,10 +112,42 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> LoadedI
     if not path.is_file():
         raise ImageError(f"cannot read file: {path} does not exist or is not a file")
     if is_dicom(path):
-        gray = _dicom_gray(path, max_pixels)
-        return LoadedImage(path, gray, Image.fromarray(gray), "dicom")
+        return _load_dicom(path, max_pixels)
     img = read_image(path, max_pixels)
-    return LoadedImage(path, to_gray(img), img, img.format or "image")
+    gray = to_gray(img)
+    meta = ImageMeta(
+        frames=int(getattr(img, "n_frames", 1)),
+        colourfulness=colourfulness(img) if img.mode in COLOUR_MODES else None,
+    )
+    return LoadedImage(path, gray, img, img.format or "image", gray, meta)
+
+
+def colourfulness(img: Image.Image) -> float:
+    """Hasler & Süsstrunk's (2003) colourfulness M of an RGB(A) image, on the 0–255 scale, measured on a copy
+    box-reduced to about ``COLOURFULNESS_SIDE`` px: 0 for a gray image (R = G = B, also when stored as RGB),
+    about 15 "slightly colourful", 33 "moderately", 59 "quite", 82 and more "highly colourful"."""
+    rgb = img.convert("RGB")  # alpha dropped: the model sees luma only
+    factor = max(1, math.ceil(max(rgb.size) / COLOURFULNESS_SIDE))
+    a = np.asarray(rgb.reduce(factor) if factor > 1 else rgb, dtype=np.float32)
+    rg = a[..., 0] - a[..., 1]
+    yb = 0.5 * (a[..., 0] + a[..., 1]) - a[..., 2]
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def model_scale(values: np.ndarray, full_range: tuple[float, float], invert: bool = False) -> np.ndarray:
+    """Steps 2 and 3 of the DICOM rule: ``values`` (modality LUT output) → [0, 1] between
+    ``MODEL_PERCENTILES`` (over ``full_range`` when those are equal); ``invert`` for MONOCHROME1."""
+    lo, hi = (float(v) for v in np.percentile(values, MODEL_PERCENTILES))
+    if not hi > lo:
+        lo, hi = full_range
+    return _scale(values, lo, hi, invert)
+
+
+def _scale(values: np.ndarray, lo: float, hi: float, invert: bool) -> np.ndarray:
+    # Inverted as (hi - v), not 1 - (v - lo): in float64 before rounding, so that a MONOCHROME1 copy
+    # (stored top - v) and its MONOCHROME2 original give bit-identical float32 arrays.
+    out = (hi - values) if invert else (values - lo)
+    return np.clip(out / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
 def _output_range(ds) -> tuple[float, float]:
@@ -74,10 +164,43 @@ def _output_range(ds) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _dicom_gray(path: Path, max_pixels: int) -> np.ndarray:
+def _stored_window(ds, lo: float, hi: float) -> tuple[float, float] | None:
+    """The file's first VOI window as (level, width) fractions of [lo, hi] (module docstring); None if none."""
+    from pydicom.multival import MultiValue
+    from pydicom.pixels import apply_voi_lut
+
+    span = hi - lo
+    if ds.get("VOILUTSequence"):
+        desc = ds.VOILUTSequence[0].LUTDescriptor
+        entries, first = int(desc[0]) or 65536, int(desc[1])
+        if int(ds.get("PixelRepresentation", 0)) == 1 and first > 32767:
+            first -= 65536  # the first mapped value is signed when the pixels are
+        ramp = np.arange(first, first + entries, dtype=np.int64)
+        out = np.asarray(apply_voi_lut(ramp, ds, index=0), dtype=np.float64)
+        if out.max() <= out.min():
+            return None
+        bottom = int(np.argmax(out > out.min())) - 1  # the last input at the lowest output before the rise
+        top = int(np.argmax(out >= out.max()))  # the first input at the highest output
+        if top <= bottom:
+            return None  # a falling (inverting) table: no linear window shows it; open at the full range
+        low, high = first + max(bottom, 0), first + top
+        return ((low + high) / 2 - lo) / span, (high - low) / span
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        centre, width = (float(v[0] if isinstance(v, MultiValue) else v) for v in (ds.WindowCenter, ds.WindowWidth))
+        if width > 0:
+            return (centre - lo) / span, width / span
+    return None
+
+
+def _text(ds, keyword: str) -> str | None:
+    value = ds.get(keyword)
+    return (str(value).strip() or None) if value is not None else None
+
+
+def _load_dicom(path: Path, max_pixels: int) -> LoadedImage:
     import pydicom
     from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    from pydicom.pixels import apply_modality_lut
 
     if path.stat().st_size == 0:
         raise ImageError("empty file (0 bytes)")
@@ -103,25 +226,34 @@ def _dicom_gray(path: Path, max_pixels: int) -> np.ndarray:
         arr = ds.pixel_array
     except Exception as e:  # missing decoder, truncated pixel data, bad transfer syntax
         raise ImageError(f"DICOM pixel data cannot be decoded ({str(e).splitlines()[0]})") from None
-    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
         arr = arr[0]  # a radiograph is one frame; show the first
+    meta = ImageMeta(
+        modality=_text(ds, "Modality"),
+        body_part=_text(ds, "BodyPartExamined"),
+        view_position=_text(ds, "ViewPosition"),
+        photometric=photometric,
+        frames=frames,
+    )
     if photometric == "RGB":
         if arr.ndim != 3 or arr.shape[-1] != 3:
             raise ImageError(f"DICOM says RGB but its pixels have shape {arr.shape}")
         top = float(2 ** int(ds.BitsStored) - 1)
-        return to_gray(Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)))
+        rgb = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        gray = to_gray(rgb)
+        meta = dataclasses.replace(meta, colourfulness=colourfulness(rgb))
+        return LoadedImage(path, gray, Image.fromarray(gray), "dicom", gray, meta)
     if arr.ndim != 2:
         raise ImageError(f"unsupported DICOM pixel layout {arr.shape}: expected one grayscale frame")
     lo, hi = _output_range(ds)
-    out = apply_modality_lut(arr, ds)
-    if ds.get("VOILUTSequence"):
-        out = apply_voi_lut(out, ds, index=0)
-        lo, hi = 0.0, float(2 ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1)
-    elif "WindowCenter" in ds and "WindowWidth" in ds:
-        out = apply_voi_lut(out, ds, index=0)  # windowing maps onto the modality output range
     if hi <= lo:
         raise ImageError("DICOM pixel value range is empty (bad Bits Stored or rescale)")
-    gray = np.clip((np.asarray(out, dtype=np.float64) - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
-    if photometric == "MONOCHROME1":  # 0 = white in MONOCHROME1
-        gray = 1.0 - gray
-    return gray
+    values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
+    invert = photometric == "MONOCHROME1"  # 0 = white in MONOCHROME1
+    gray = _scale(values, lo, hi, invert)
+    model_gray = model_scale(values, (lo, hi), invert)
+    window = _stored_window(ds, lo, hi)
+    if invert and window is not None:
+        window = (1.0 - window[0], window[1])
+    return LoadedImage(path, gray, Image.fromarray(model_gray), "dicom", model_gray, meta, window)
