@@ -5,7 +5,9 @@ What is written under ``out_dir`` (the names are the hub's contract, see ``hub/p
 * ``<batch-id>/{NORMAL,PNEUMONIA}/<sha256[:16]>.{png,jpeg}`` — the batch itself, labelled with the
   radiologist's label (not the model's). It holds images and nothing else: the hub's validator
   rejects any other file in a batch (and a manifest there would quarantine the whole batch), and it
-  reads PNG and JPEG only, so a DICOM goes in as a PNG of the pixels the app showed and the model saw.
+  reads PNG and JPEG only, so a DICOM goes in as a 16-bit PNG of exactly what the app's model read
+  (``LoadedImage.model_gray``, the rule in ``desktop_app.images``; the hub's ``to_gray`` reads it back
+  as /65535, within 1/131070 of it), not of the window it was displayed at.
   File names are the content hash of the original, never its name (which often carries the patient's).
 * ``<batch-id>.manifest.csv`` — beside the batch (a file, which the hub's folder watcher ignores): one
   row per image with its label, hash, source format, the model's result and the audit row.
@@ -196,7 +198,7 @@ def _export_raster(src: Path, dest_stem: Path) -> tuple[Path, str]:
 
 
 def _export_dicom(src: Path, dest_stem: Path, dicom_dest: Path, uid_map: dict[str, str]) -> Path:
-    """De-identify into ``dicom_dest``; write the pixels the app shows as an 8-bit PNG for the hub."""
+    """De-identify into ``dicom_dest``; write the model's input (``model_gray``) as a 16-bit PNG for the hub."""
     import pydicom
 
     ds = pydicom.dcmread(src)
@@ -204,11 +206,15 @@ def _export_dicom(src: Path, dest_stem: Path, dicom_dest: Path, uid_map: dict[st
         raise _Skip("burned_in")
     dicom_dest.parent.mkdir(parents=True, exist_ok=True)
     deidentify_dicom(ds, uid_map).save_as(dicom_dest, enforce_file_format=True)
-    gray = load_image(dicom_dest).gray
-    if not np.array_equal(gray, load_image(src).gray):
+    copy, original = load_image(dicom_dest), load_image(src)
+    if not (
+        np.array_equal(copy.model_gray, original.model_gray)
+        and np.array_equal(copy.gray, original.gray)
+        and copy.display_window == original.display_window
+    ):
         raise _Skip("check_failed", "de-identified DICOM")
     dest = dest_stem.with_suffix(".png")
-    Image.fromarray(np.round(gray * 255.0).astype(np.uint8), mode="L").save(dest, format="PNG")
+    Image.fromarray(np.round(original.model_gray * 65535.0).astype(np.uint16)).save(dest, format="PNG")
     read_image(dest)  # the hub's own reader must accept it
     return dest
 

@@ -26,6 +26,7 @@ from PIL import Image, PngImagePlugin
 from PySide6.QtCore import Qt
 
 from contract.package import sha256_of
+from contract.preprocess import read_image, to_gray
 from desktop_app.audit import AuditLog
 from desktop_app.engine import Engine
 from desktop_app.images import load_image
@@ -204,7 +205,7 @@ def test_labelled_batch_has_the_hub_layout_confirmed_labels_and_no_patient_data(
         assert np.array_equal(np.asarray(img), np.asarray(Image.open(clinic[k])))
     assert Image.open(clinic["png"]).text and Image.open(clinic["exif"]).getexif()  # the originals did have some
 
-    # DICOM: in the archive, de-identified; in the batch, a PNG of the pixels the app showed.
+    # DICOM: in the archive, de-identified; in the batch, a 16-bit PNG of what the app's model read.
     dicoms = exported_dicoms(out / "clinic-42.dicom.zip")
     assert sorted(dicoms) == sorted(by_source[rows[k]["sha256"]]["dicom"] for k in ("dicom", "dicom16"))
     with zipfile.ZipFile(out / "clinic-42.dicom.zip") as z:
@@ -238,9 +239,12 @@ def test_labelled_batch_has_the_hub_layout_confirmed_labels_and_no_patient_data(
         assert ds.PatientIdentityRemoved == "YES" and ds.DeidentificationMethod
         assert ds.SOPClassUID == original.SOPClassUID
         assert np.array_equal(ds.pixel_array, original.pixel_array)
-        png = np.asarray(Image.open(batch / row["file"]))
         assert row["file"].endswith(".png") and row["source_format"] == "dicom"
-        assert np.array_equal(png, np.round(load_image(clinic[k]).gray * 255).astype(np.uint8))
+        seen = load_image(clinic[k]).model_gray
+        png = Image.open(batch / row["file"])
+        assert png.mode == "I;16" and np.array_equal(np.asarray(png), np.round(seen * 65535).astype(np.uint16))
+        # The hub's reader gives back what the model saw, to 16-bit precision.
+        np.testing.assert_allclose(to_gray(read_image(batch / row["file"])), seen, rtol=0, atol=0.5 / 65535 + 1e-7)
 
     # The hub accepts every image, with the radiologist's labels.
     report = scan(batch)
@@ -415,12 +419,13 @@ def test_dicom_export_keeps_only_the_image_and_no_secret_anywhere(engine, tmp_pa
     ):
         assert leaks(data) == []
 
-    # What is left is a valid DICOM the app shows exactly as the original, through the same VOI LUT.
+    # What is left is a valid DICOM the app reads exactly as the original and opens at the same window, the
+    # VOI LUT's: the LUT (LUTData = 20 v, up to 65535) rises over the stored values 0..3277 of 0..4095.
     exported = tmp_path / "exported.dcm"
     exported.write_bytes(next(iter(members.values())))
     shown, original = load_image(exported), load_image(src)
-    assert np.array_equal(shown.gray, original.gray)
-    assert not np.array_equal(original.gray, px / 4095.0)  # the LUT matters: dropping it would change the image
+    assert np.array_equal(shown.gray, original.gray) and np.array_equal(shown.model_gray, original.model_gray)
+    assert shown.display_window == original.display_window == pytest.approx((3277 / 2 / 4095, 3277 / 4095))
     ds = pydicom.dcmread(exported)
     assert np.array_equal(ds.pixel_array, px)
     for kw in (
