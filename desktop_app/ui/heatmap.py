@@ -62,6 +62,7 @@ def overlay_rgba(cam: np.ndarray, size: tuple[int, int], min_alpha: float = 0.35
 
 
 WL_LEVELS = 4096  # window/level works on 12-bit gray: as fine as a typical DICOM, fast as a table lookup
+WL_STEPS = 1000  # the window/level sliders' steps over the gray range: a stored DICOM window is kept to 0.1 %
 
 
 def gray_levels(gray: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from desktop_app.engine import POSITIVE, Engine, Prediction
 from desktop_app.ui.format import label_text, model_date, percent
-from desktop_app.ui.heatmap import window_lut
+from desktop_app.ui.heatmap import WL_STEPS, window_lut
 from desktop_app.ui.image_view import ZOOM_STEP, ColourBar, ImageView, qimage
 from desktop_app.ui.triage import TriageDialog
 from desktop_app.ui.worker import PredictWorker, ViewResult
@@ -75,6 +75,7 @@ class MainWindow(QMainWindow):
         self.view.zoomChanged.connect(self._on_zoom)
         self.view.windowDragged.connect(self._on_window_drag)
         self._gray12: np.ndarray | None = None  # the current image at WL_LEVELS levels, for window/level
+        self._wl_message = ""  # the last "Window level …" status message, cleared when R resets
 
         self._build_actions()
         panel = self._build_panel()
@@ -203,10 +204,10 @@ class MainWindow(QMainWindow):
         lay.addWidget(caption(self.tr("Window / level (drag with the right button; R resets)")))
         grid = QGridLayout()
         self.level_slider, self.width_slider = QSlider(Qt.Orientation.Horizontal), QSlider(Qt.Orientation.Horizontal)
-        self.level_slider.setRange(0, 100)
-        self.level_slider.setValue(50)
-        self.width_slider.setRange(1, 100)
-        self.width_slider.setValue(100)
+        self.level_slider.setRange(0, WL_STEPS)
+        self.level_slider.setValue(WL_STEPS // 2)
+        self.width_slider.setRange(1, WL_STEPS)
+        self.width_slider.setValue(WL_STEPS)
         self.level_slider.setToolTip(self.tr("Level: the gray value at the middle of the window"))
         self.width_slider.setToolTip(self.tr("Width: the range of gray values shown from black to white"))
         for r, (name, slider) in enumerate(
@@ -387,7 +388,7 @@ class MainWindow(QMainWindow):
             return  # the user has moved on to another file
         self.current = result
         self._gray12 = result.display
-        self.reset_window_level()  # each image opens at its full range: a narrow window never carries over
+        self.reset_window_level()  # each image opens at its own stored window or full range, never the last one's
         self.overlay_item.setPixmap(QPixmap.fromImage(qimage(result.overlay)))
         w, h = result.image.size
         oh, ow = result.overlay.shape[:2]
@@ -435,19 +436,27 @@ class MainWindow(QMainWindow):
 
     # ----- window / level (display only: the model always sees the original image) ---------------
     def window_level(self) -> tuple[float, float]:
-        """(level, width) as fractions of the image's gray range."""
-        return self.level_slider.value() / 100.0, self.width_slider.value() / 100.0
+        """(level, width) as fractions of the image's gray range (for a DICOM, the full modality range)."""
+        return self.level_slider.value() / WL_STEPS, self.width_slider.value() / WL_STEPS
+
+    def default_window_level(self) -> tuple[float, float]:
+        """Where the current image opens and R returns: a DICOM's stored window, else the full range."""
+        stored = self.current.image.display_window if self.current is not None else None
+        return stored if stored is not None else (0.5, 1.0)
 
     def set_window_level(self, level: float, width: float) -> None:
+        """Set the window, clamped to what the sliders reach (level 0–1, width 0.1 %–100 % of the range)."""
         for slider, value in ((self.level_slider, level), (self.width_slider, width)):
             slider.blockSignals(True)
-            slider.setValue(round(value * 100))
+            slider.setValue(min(slider.maximum(), max(slider.minimum(), round(value * WL_STEPS))))
             slider.blockSignals(False)
         self._apply_window_level()  # one repaint for both
 
     @Slot()
     def reset_window_level(self) -> None:
-        self.set_window_level(0.5, 1.0)
+        self.set_window_level(*self.default_window_level())
+        if self.statusBar().currentMessage() == self._wl_message:
+            self.statusBar().clearMessage()  # "Window level …" no longer describes what is shown
 
     @Slot(float, float)
     def _on_window_drag(self, dx: float, dy: float) -> None:
@@ -455,7 +464,7 @@ class MainWindow(QMainWindow):
         if self.current is None:
             return
         level, width = self.window_level()
-        self.set_window_level(min(1.0, max(0.0, level + dy / 400.0)), min(1.0, max(0.01, width + dx / 400.0)))
+        self.set_window_level(min(1.0, max(0.0, level + dy / 400.0)), min(1.0, max(1 / WL_STEPS, width + dx / 400.0)))
 
     @Slot()
     def _apply_window_level(self) -> None:
@@ -464,13 +473,18 @@ class MainWindow(QMainWindow):
         shown = window_lut(*self.window_level())[self._gray12]
         self.image_item.setPixmap(QPixmap.fromImage(qimage(shown)))
         level, width = self.window_level()
-        if (level, width) != (0.5, 1.0):
-            self.statusBar().showMessage(
+        if (level, width) != self._slider_values(*self.default_window_level()):
+            self._wl_message = (
                 self.tr("Window level %1 %, width %2 %")
                 .replace("%1", f"{level * 100:.0f}")
-                .replace("%2", f"{width * 100:.0f}"),
-                3000,
+                .replace("%2", f"{width * 100:.0f}")
             )
+            self.statusBar().showMessage(self._wl_message, 3000)
+
+    def _slider_values(self, level: float, width: float) -> tuple[float, float]:
+        """(level, width) as ``window_level`` reads it back after ``set_window_level(level, width)``."""
+        steps = min(WL_STEPS, max(0, round(level * WL_STEPS))), min(WL_STEPS, max(1, round(width * WL_STEPS)))
+        return steps[0] / WL_STEPS, steps[1] / WL_STEPS
 
     # ----- heat map and zoom --------------------------------------------------------------------
     @Slot(bool)

@@ -262,6 +262,33 @@ def test_window_level_changes_the_display_not_the_prediction(qtbot, window, jpeg
     assert np.array_equal(pixels(window.image_item.pixmap().toImage())[..., 0], full)
 
 
+def test_dicom_opens_at_its_stored_window_reaches_beyond_it_and_r_returns_there(qtbot, window, tmp_path, jpeg):
+    from desktop_app.ui.heatmap import WL_STEPS
+    from tests.desktop.conftest import gray8, write_dicom
+
+    values = gray8(sample_files("NORMAL", 1, offset=7)[0]).astype(np.uint16) * 16  # 12 bits stored: 0..4080
+    path = write_dicom(tmp_path / "windowed.dcm", values, bits_stored=12, WindowCenter=1200, WindowWidth=800)
+    open_and_wait(qtbot, window, path)
+    stored = window.window_level()
+    assert stored == pytest.approx((1200 / 4095, 800 / 4095), abs=0.5 / WL_STEPS)  # the file's window, 800..1600
+    opened = pixels(window.image_item.pixmap().toImage())[..., 0]
+    assert (opened[values < 790] == 0).all() and (opened[values > 1610] == 255).all()
+    assert ((opened > 0) & (opened < 255)).mean() > 0.1  # the anatomy inside the window is in shades of gray
+    # The whole range is within reach: the full window shows every stored value, beyond the file's window.
+    window.set_window_level(0.5, 1.0)
+    full = pixels(window.image_item.pixmap().toImage())[..., 0].astype(int)
+    assert np.abs(full - np.round(values / 4095 * 255)).max() <= 1
+    assert window.statusBar().currentMessage().startswith("Window level")
+    # R returns to the stored window, and the status bar stops describing the window it left.
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert window.window_level() == stored
+    assert np.array_equal(pixels(window.image_item.pixmap().toImage())[..., 0], opened)
+    assert not window.statusBar().currentMessage().startswith("Window level")
+    # The next image (a JPEG, no stored window) opens at its own full range, not at the DICOM's window.
+    open_and_wait(qtbot, window, jpeg)
+    assert window.window_level() == (0.5, 1.0)
+
+
 @pytest.mark.parametrize("case", ["dicom-monochrome1", "png16", "rgb"])
 def test_other_image_kinds_display_and_predict(qtbot, window, engine, tmp_path, case):
     from tests.desktop.conftest import gray8, write_dicom
