@@ -1,0 +1,131 @@
+"""Cheap checks before the model: is this image one the model is fit to read (a frontal chest radiograph)?
+
+``precheck(image)`` returns ``None`` when nothing argues against reading the image, or the first
+``Unsuitable(code, reason)`` found, checked in the order of ``CODES``:
+
+* ``modality`` — a DICOM whose Modality is not a projection radiograph. CR, DX, DR (retired, still
+  written) and RG (digitised film) pass, as does a DICOM with no Modality; CT, MR, US, NM, PT, MG, XA, RF,
+  OT, SC and anything else are refused.
+* ``body_part`` — a DICOM Body Part Examined that is not the chest. A value containing CHEST, THORA
+  (THORAX, THORACIC), LUNG, TORAX, TORACE, PECHO or BRUST passes (case-insensitive), as do an absent,
+  empty, UNKNOWN or OTHER one; any other (HEAD, ABDOMEN, HAND, ...) is refused.
+* ``lateral`` — View Position LL, RL or anything containing LAT (LAT, LATERAL, XTABLE LAT): the model
+  reads frontal (PA/AP) views only. Decubitus (LLD/RLD) and oblique views are not refused here.
+* ``colour`` — an RGB image (PNG, JPEG or DICOM) with real colour: Hasler & Süsstrunk colourfulness
+  (``desktop_app.images.colourfulness``) above ``MAX_COLOURFULNESS``.
+* ``too_small`` — shorter side under ``MIN_SIDE`` px.
+* ``low_contrast`` — 98 % of the pixels within ``MIN_CONTRAST`` of the gray range: the spread between
+  the 1st and 99th percentiles of the image's full-range gray (``LoadedImage.gray``: for a DICOM, the
+  modality LUT output over the range its Bits Stored allows, not the percentile-stretched model input,
+  which would make any noise look contrasted). A blank film, an all-white overexposure.
+
+Thresholds, measured once (docs/benchmarks.md, "Suitability: cheap checks before the model") over every
+image of sample_data/chest_xray (300), the Kermany train+val copies (5,232) and site B (NIH, 613):
+
+* colourfulness: 0.0 for every X-ray, also re-encoded as an RGB JPEG (4:2:0 chroma); skimage photographs
+  astronaut 72, coffee 76, chelsea 38, rocket 37, the least colourful (hubble_deep_field) 11.4; an X-ray
+  with Gaussian noise of σ = 4 levels in each channel 7.3, with a light sepia tint 12.7 →
+  ``MAX_COLOURFULNESS = 10``;
+* shorter side: 128 px at the smallest (the bundled sample, downscaled for tests), 256 px in both real
+  sets; the model reads 224 px → ``MIN_SIDE = 112`` (half the model's input: below it the model sees an
+  image blown up more than twice);
+* contrast spread: 0.333 at the lowest (0.42 at the 0.1th percentile, median 0.79–0.84) →
+  ``MIN_CONTRAST = 0.05`` (13 of 255 gray levels), more than six times below any real X-ray.
+
+A gray photograph of something else passes these checks (skimage's camera, moon): they catch the
+wrong kind of file, not the wrong picture; the model's own out-of-distribution score is for that.
+Everything here reads header fields and a downsampled copy: milliseconds per image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from desktop_app.images import LoadedImage
+
+CODES = ("modality", "body_part", "lateral", "colour", "too_small", "low_contrast")  # in the order checked
+MAX_COLOURFULNESS = 10.0
+MIN_SIDE = 112
+MIN_CONTRAST = 0.05
+CONTRAST_SAMPLES = 512  # contrast percentiles are read on a strided copy about this many px a side
+
+RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
+MODALITY_NAMES = {
+    "CT": "computed tomography",
+    "MR": "magnetic resonance",
+    "US": "ultrasound",
+    "NM": "nuclear medicine",
+    "PT": "positron emission tomography",
+    "MG": "mammography",
+    "XA": "X-ray angiography",
+    "RF": "radiofluoroscopy",
+    "IO": "intra-oral radiography",
+    "PX": "panoramic dental radiography",
+    "OT": "other",
+    "SC": "secondary capture",
+    "SM": "slide microscopy",
+    "XC": "external camera photography",
+    "ES": "endoscopy",
+    "OP": "ophthalmic photography",
+    "OPT": "optical coherence tomography",
+    "BMD": "bone densitometry",
+}
+CHEST_WORDS = ("CHEST", "THORA", "LUNG", "TORAX", "TORACE", "PECHO", "BRUST")
+UNSPECIFIED_BODY_PARTS = frozenset({"", "UNKNOWN", "OTHER"})
+LATERAL_VIEWS = frozenset({"LL", "RL"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Unsuitable:
+    """Why the model should not read an image: ``code`` (one of ``CODES``, stable, for the app's own
+    translation and the audit log) and ``reason`` (one English line a radiologist understands)."""
+
+    code: str
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def precheck(image: LoadedImage) -> Unsuitable | None:
+    """The first reason (in ``CODES`` order) the model is not fit to read ``image``; None if there is none."""
+    meta = image.meta
+    modality = (meta.modality or "").strip().upper()
+    if modality and modality not in RADIOGRAPH_MODALITIES:
+        name = MODALITY_NAMES.get(modality)
+        return Unsuitable(
+            "modality",
+            f"not a chest X-ray radiograph: DICOM modality {modality}" + (f" ({name})" if name else ""),
+        )
+    body_part = (meta.body_part or "").strip().upper()
+    if body_part not in UNSPECIFIED_BODY_PARTS and not any(w in body_part for w in CHEST_WORDS):
+        return Unsuitable("body_part", f"not a chest image: body part {body_part}")
+    view = (meta.view_position or "").strip().upper()
+    if view in LATERAL_VIEWS or "LAT" in view:
+        return Unsuitable("lateral", f"lateral view ({view}): this model reads frontal (PA/AP) chest X-rays")
+    if meta.colourfulness is not None and meta.colourfulness > MAX_COLOURFULNESS:
+        return Unsuitable(
+            "colour",
+            f"a colour image (colourfulness {meta.colourfulness:.0f}, X-rays score under {MAX_COLOURFULNESS:.0f}): "
+            "a photograph or screenshot, not a radiograph",
+        )
+    w, h = image.size
+    if min(w, h) < MIN_SIDE:
+        return Unsuitable("too_small", f"image too small to read: {w}×{h} px (minimum side {MIN_SIDE} px)")
+    spread = contrast_spread(image.gray)
+    if spread < MIN_CONTRAST:
+        return Unsuitable(
+            "low_contrast",
+            f"almost no contrast: 98 % of the pixels lie within {spread:.1%} of the gray range "
+            "(a blank, over- or underexposed film?)",
+        )
+    return None
+
+
+def contrast_spread(gray: np.ndarray) -> float:
+    """The 99th minus the 1st percentile of ``gray`` (values in [0, 1]), on a strided copy for speed."""
+    step = max(1, max(gray.shape) // CONTRAST_SAMPLES)
+    lo, hi = np.percentile(gray[::step, ::step], (1, 99))
+    return float(hi - lo)
