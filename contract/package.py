@@ -16,7 +16,7 @@ from pathlib import Path
 
 from contract.atomic import write_atomic
 
-FORMAT = 1
+FORMAT = 2  # 2: the ood output, the suitability and cam entries, cam in log-odds (1: cam min-max per image)
 CARD = "model.json"
 # The card's vocabulary, one definition for the hub, the feed and the app (docs/model-package.md).
 CLASSES = ("NORMAL", "PNEUMONIA")  # index = the model's output index; card "classes"
@@ -24,7 +24,7 @@ POSITIVE = CLASSES[1]  # the class the probability, the threshold and the heat m
 VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}  # int8 optional
 VARIANTS = tuple(VARIANT_FILES)
 ONNX_INPUT = "image"
-ONNX_OUTPUTS = ("logits", "probabilities", "cam")
+ONNX_OUTPUTS = ("logits", "probabilities", "cam", "ood")
 REQUIRED_KEYS = (
     "format",
     "version",
@@ -37,6 +37,8 @@ REQUIRED_KEYS = (
     "files",
     "reference",
     "metrics",
+    "suitability",
+    "cam",
 )
 
 
@@ -111,10 +113,25 @@ def validate_card(card: dict) -> None:
         raise PackageError(
             f"The package is {total / 2**20:.0f} MiB, over the {MAX_PACKAGE_BYTES // 2**20} MiB a model package may be"
         )
+    suitability = card.get("suitability")
+    if not isinstance(suitability, dict):
+        raise PackageError("Invalid suitability entry: must be an object with the OOD-score threshold")
+    for key in ("threshold", "threshold_int8"):
+        value = suitability.get(key)
+        if (key == "threshold" or value is not None) and not (_real(value) and value > 0):
+            raise PackageError(f"Invalid suitability {key} {value!r}: must be a number above 0")
+    cam = card.get("cam")
+    scale = cam.get("scale") if isinstance(cam, dict) else None
+    if not (_real(scale) and scale > 0) or cam.get("units") != "log-odds":
+        raise PackageError(f"Invalid cam entry {cam!r}: units 'log-odds' and a scale above 0")
     ref = card.get("reference")
     probs = ref.get("probabilities") if isinstance(ref, dict) else None
     if not (isinstance(probs, list) and len(probs) == 2 and all(_real(p) and 0 <= p <= 1 for p in probs)):
         raise PackageError(f"Invalid reference probabilities {probs!r}: must be two numbers from 0 to 1")
+    for key in ("ood", "ood_int8"):
+        value = ref.get(key)
+        if (key == "ood" or value is not None) and not (_real(value) and value >= 0):
+            raise PackageError(f"Invalid reference {key} {value!r}: must be a number of at least 0")
     tolerance = ref.get("tolerance")
     if not _real(tolerance) or not 0 <= tolerance <= 0.05:
         raise PackageError(f"Invalid reference tolerance {tolerance!r}: must be a number from 0 to 0.05")

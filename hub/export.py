@@ -12,7 +12,7 @@ import numpy as np
 from hub import tracking
 from hub.config import REGISTERED_MODEL, HubPaths
 from hub.dataset import training_view
-from hub.pool import GOLD, TRAIN
+from hub.pool import GOLD, TRAIN, VAL
 from hub.trained_model import TrainedModel
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ def export_model(
         trained = TrainedModel.load(tracking.resolve_trained_model(model, Path(tmp)))
         info = trained.info
         gold_files, gold_labels = view.files(GOLD)
-        train_files, _ = view.files(TRAIN)
+        train_files, train_labels = view.files(TRAIN)
+        val_files, _ = view.files(VAL)
         rng = np.random.default_rng(seed)
         calibration = [
             train_files[i]
@@ -79,5 +80,8 @@ def export_model(
             gold_files=gold_files,
             gold_labels=gold_labels,
             calibration_files=calibration,
+            fit_files=train_files,
+            fit_labels=train_labels,
+            val_files=val_files,
             int8=int8,
         )

@@ -62,19 +62,29 @@ def test_package_agrees_with_torch_and_has_the_contract_outputs(trained, tmp_pat
     trained = TrainedModel.load(model_dir)
     files = view.files(GOLD)[0][:5]
     batch = np.stack([preprocess_file(f, CFG.spec()) for f in files])
-    logits_t, probs_t, cam_t = ox.torch_outputs(trained.model, 1.7, batch)
+    _, probs_t, _ = ox.torch_outputs(trained.model, 1.7, batch)
     model = OnnxModel(out / "model.onnx")
     got = model.run(batch)
-    assert got["logits"].shape == (5, 2) and got["cam"].shape == (5, 2, 2)  # 64 px / 32
     assert np.abs(got["probabilities"] - probs_t).max() <= 1e-4
+    assert card["verification"]["passed"] and card["verification"]["max_rel_ood_diff"] <= 1e-3
+    assert got["logits"].shape == (5, 2) and got["cam"].shape == (5, 2, 2) and got["ood"].shape == (5,)  # 64 px / 32
     # temperature is inside the graph: probabilities = softmax(logits / T)
     z = got["logits"] / 1.7
     assert np.allclose(got["probabilities"], np.exp(z) / np.exp(z).sum(1, keepdims=True), atol=1e-5)
-    assert got["cam"].min() >= 0 and got["cam"].max() <= 1 + 1e-6
+    # the heat map is the calibrated log-odds per region, on one scale for every image (never min-max
+    # per image): its mean is the image's log-odds, so a confident NORMAL film's map is mostly below 0
+    p = got["probabilities"][:, 1].astype(np.float64)
+    assert np.allclose(got["cam"].mean(axis=(1, 2)), np.log(p / (1 - p)), atol=1e-3)
+    assert card["cam"]["units"] == "log-odds" and card["cam"]["scale"] >= 1.0
+    # the suitability score: fitted on the training split, thresholded on validation (≥ 99 % accepted)
+    suit = card["suitability"]
+    assert suit["method"] == "mahalanobis" and suit["val_accept"] >= 0.99 and suit["threshold"] > 0
+    assert suit["n_fit"] == len(view.files(TRAIN)[0]) and suit["n_val"] == len(view.files(VAL)[0])
     assert np.allclose(model.run(batch[:1])["probabilities"], got["probabilities"][:1], atol=1e-6), "dynamic batch"
 
-    ref = model.run(preprocess_file(out / "reference.png", CFG.spec())[None])["probabilities"][0]
-    assert np.allclose(ref, card["reference"]["probabilities"], atol=card["reference"]["tolerance"])
+    ref = model.run(preprocess_file(out / "reference.png", CFG.spec())[None])
+    assert np.allclose(ref["probabilities"][0], card["reference"]["probabilities"], atol=card["reference"]["tolerance"])
+    assert np.isclose(ref["ood"][0], card["reference"]["ood"], rtol=1e-3)
     if card["int8"]["kept"]:
         assert "model.int8.onnx" in card["files"] and card["int8"]["label_agreement"] >= 0.99
         assert OnnxModel(out / "model.int8.onnx").run(batch)["probabilities"].shape == (5, 2)
@@ -84,7 +94,7 @@ def test_export_that_disagrees_with_torch_is_refused_and_leaves_nothing(trained,
     paths, _, model_dir = trained
     real = ox.to_onnx
     # inject wrong constants: the graph gets a different temperature than the model card
-    monkeypatch.setattr(ox, "to_onnx", lambda resnet, t, spec, path: real(resnet, t * 4, spec, path))
+    monkeypatch.setattr(ox, "to_onnx", lambda resnet, t, spec, path, ood: real(resnet, t * 4, spec, path, ood))
     with pytest.raises(ox.ExportError, match="disagrees with torch"):
         export_model(paths, str(model_dir), version=1, out_dir=tmp_path / "bad", int8=False)
     assert list(tmp_path.glob("*bad*")) == []

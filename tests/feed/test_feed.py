@@ -51,9 +51,11 @@ def make_package(directory: Path, version: int, size: int = 4096, **card) -> Pat
             "preprocessing": {"size": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
             "threshold": 0.42,
             "temperature": 1.31,
-            "onnx": {"opset": 20, "input": "image", "outputs": ["logits", "probabilities", "cam"]},
+            "onnx": {"opset": 20, "input": "image", "outputs": ["logits", "probabilities", "cam", "ood"]},
+            "suitability": {"method": "mahalanobis", "threshold": 2.1},
+            "cam": {"units": "log-odds", "scale": 3.0},
             "files": {"model.onnx": {}, "reference.png": {}},
-            "reference": {"file": "reference.png", "probabilities": [0.12, 0.88], "tolerance": 1e-4},
+            "reference": {"file": "reference.png", "probabilities": [0.12, 0.88], "ood": 0.9, "tolerance": 1e-4},
             **card,
         },
     )
