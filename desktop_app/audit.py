@@ -1,10 +1,13 @@
 """The local audit log: every result the app produced, in SQLite (WAL), exportable as CSV.
 
-A row is written per prediction; ``confirmed_label`` stays empty until the radiologist confirms or
-corrects the result, which is what later feeds labelled data back to the hub. The ``exported_*`` columns
-say which labelled batch sent the row's image to the hub, with which label and as which file (sha256 of
-the written image): the hub refuses a batch with nothing new or with an image it already holds under the
-other label, so an image is sent once. Older audit files get these columns on first open.
+A row is written per prediction. ``label`` is the model's label; when the image was not suitable
+(``suitable`` 0) it was withheld from the radiologist, and ``withheld_reason`` says why (``suitable``
+is NULL on rows written before the suitability guard existed). ``confirmed_label`` stays empty
+until the radiologist confirms or corrects the result, which is what later feeds labelled data back
+to the hub (a withheld image may be labelled too). The ``exported_*`` columns say which labelled
+batch sent the row's image to the hub, with which label and as which file (sha256 of the written
+image): the hub refuses a batch with nothing new or with an image it already holds under the other
+label, so an image is sent once. Older audit files get the later columns on first open.
 
 One connection is shared by the GUI thread and the workers (prediction, triage, export), so every
 access holds one lock. Listeners (``add_listener``) hear of each new or changed row, from whichever
@@ -43,8 +46,22 @@ COLUMNS = (
     "exported_at",
     "exported_label",
     "exported_sha256",
+    "suitable",
+    "withheld_reason",
+    "ood_score",
+    "variant",
 )
-EXPORT_COLUMNS = COLUMNS[-4:]  # added after the first release: migrated in place (``AuditLog._migrate``)
+# added after the first release: migrated in place (``AuditLog._migrate``); older rows keep NULL there
+ADDED_COLUMNS = {
+    "exported_batch": "TEXT",
+    "exported_at": "TEXT",
+    "exported_label": "TEXT",
+    "exported_sha256": "TEXT",
+    "suitable": "INTEGER",
+    "withheld_reason": "TEXT",
+    "ood_score": "REAL",
+    "variant": "TEXT",
+}
 LABELS = CLASSES
 
 _SCHEMA = """
@@ -63,7 +80,11 @@ CREATE TABLE IF NOT EXISTS results (
     exported_batch TEXT,
     exported_at TEXT,
     exported_label TEXT,
-    exported_sha256 TEXT
+    exported_sha256 TEXT,
+    suitable INTEGER,
+    withheld_reason TEXT,
+    ood_score REAL,
+    variant TEXT
 )"""
 
 
@@ -83,6 +104,10 @@ def result_record(prediction: Prediction, file: str | os.PathLike) -> dict:
         "probability": float(prediction.probability),
         "threshold": float(prediction.threshold),
         "model_version": int(prediction.model_version),
+        "suitable": bool(prediction.suitable),
+        "withheld_reason": prediction.reason,
+        "ood_score": float(prediction.ood),
+        "variant": prediction.variant,
     }
 
 
@@ -104,12 +129,12 @@ class AuditLog:
     def _migrate(self) -> None:
         """Add the columns an audit file made by an older version lacks (existing rows keep their values)."""
         have = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
-        for col in EXPORT_COLUMNS:
+        for col, kind in ADDED_COLUMNS.items():
             if col in have:
                 continue
             try:
                 with self._db:
-                    self._db.execute(f"ALTER TABLE results ADD COLUMN {col} TEXT")
+                    self._db.execute(f"ALTER TABLE results ADD COLUMN {col} {kind}")
             except sqlite3.OperationalError as e:  # another instance of the app added it first
                 if "duplicate column" not in str(e):
                     raise

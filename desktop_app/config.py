@@ -34,7 +34,7 @@ USER_CONFIG_ENV = "PNEUMO_DESKTOP_USER_CONFIG"  # per-user settings.json
 APP = "pneumoscan"
 
 LANGUAGES = ("auto", "en", "fr")
-USER_KEYS = ("feed_url", "check_interval_hours", "variant", "language")
+USER_KEYS = ("feed_url", "check_interval_hours", "variant", "language", "show_withheld")
 PATH_KEYS = ("trusted_root", "builtin_model", "data_dir")
 
 
@@ -48,6 +48,8 @@ class Settings:
     check_interval_hours: float = 6.0  # 0: check only at start
     variant: str = "fp32"  # fp32 or int8 model
     language: str = "auto"  # auto (OS locale), en or fr
+    # an expert's choice: also show the model's result on an image it withheld as unsuitable, marked so
+    show_withheld: bool = False
     proxy: str = ""  # http(s) proxy for the feed, e.g. http://proxy.hospital:3128
     trusted_root: str = ""  # the feed's TUF root.json (installed with the app)
     builtin_model: str = ""  # the model package installed with the app
@@ -85,6 +87,10 @@ def _check(key: str, value: object) -> object:
     if key == "language":
         if value not in LANGUAGES:
             raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {value!r}")
+        return value
+    if key == "show_withheld":
+        if not isinstance(value, bool):
+            raise ConfigError(f"show_withheld must be true or false, not {value!r}")
         return value
     if key == "locked":
         if not isinstance(value, list) or not all(v in USER_KEYS for v in value):

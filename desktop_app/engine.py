@@ -1,8 +1,15 @@
 """Local inference on a verified model package (onnxruntime + numpy; no torch).
 
-``Engine`` refuses a package whose files do not match its card, or whose model does not reproduce
-the card's reference probabilities on the shipped reference image: a model that loads but answers
-differently from what the hub exported is never used.
+``Engine`` refuses a package whose files do not match its card, whose model does not reproduce the
+card's reference probabilities and OOD score on the shipped reference image, or whose outputs are
+not finite on synthetic images: a model that loads but answers differently from what the hub
+exported is never used.
+
+``predict`` also says whether the image is one the model is fit to judge (``Prediction.suitable``):
+first the cheap checks of ``desktop_app.suitability`` (DICOM modality, body part, view, colour,
+size, contrast), then the model's own OOD score against the card's threshold. An unsuitable
+image keeps the model's numbers (for the expert setting that shows them, clearly marked) but has
+no verdict. An output that is NaN or infinite is a ``PredictionError`` for that image, never a label.
 """
 
 from __future__ import annotations
@@ -13,10 +20,11 @@ import os
 
 import numpy as np
 
-from contract.inference import OnnxModel
+from contract.inference import OnnxModel, check_finite, non_finite_outputs
 from contract.package import POSITIVE, VARIANT_FILES, VARIANTS, ModelPackage, PackageError
 from contract.preprocess import PreprocessSpec, normalize, resize_gray
 from desktop_app.images import LoadedImage, load_image
+from desktop_app.suitability import precheck
 
 logger = logging.getLogger(__name__)
 
@@ -25,14 +33,35 @@ class EngineError(RuntimeError):
     """A model package the app refuses to use; the message says why."""
 
 
+class PredictionError(ValueError):
+    """The model gave no usable answer for this image (an output that is NaN or infinite)."""
+
+
+ATYPICAL = "atypical"
+ATYPICAL_REASON = "unlike the images this model was trained on — result withheld"
+REFERENCE_OOD_TOLERANCE = 1e-2  # relative: the OOD score is a sum of squares over 768 features
+
+
 @dataclasses.dataclass(frozen=True)
 class Prediction:
-    label: str
+    label: str  # the model's label; only a verdict when ``suitable``
     probability: float  # calibrated P(PNEUMONIA)
     threshold: float
     model_version: int
     created_at: str  # the model's creation time (card)
-    cam: np.ndarray  # (h, w) in [0, 1], h = w = size / 32; not upsampled
+    cam: np.ndarray  # (h, w) PNEUMONIA evidence in calibrated log-odds, h = w = size / 32; not upsampled
+    cam_scale: float = 1.0  # the card's full-colour point of the heat map (log-odds)
+    variant: str = "fp32"
+    ood: float = 0.0  # the model's OOD score (1 = a typical validation image)
+    ood_threshold: float = float("inf")
+    suitable: bool = True
+    reason_code: str | None = None  # why not suitable: a ``desktop_app.suitability`` code or ``ATYPICAL``
+    reason: str | None = None  # the one-line reason a radiologist reads
+
+    @property
+    def verdict(self) -> str | None:
+        """The label to show and count, or None when the result is withheld."""
+        return self.label if self.suitable else None
 
 
 class Engine:
@@ -50,6 +79,13 @@ class Engine:
         try:
             self.spec = PreprocessSpec.from_dict(card["preprocessing"])
             self.threshold = float(card["threshold"])
+            suitability = card["suitability"]
+            self.ood_threshold = float(
+                suitability.get("threshold_int8")
+                if self.variant == "int8" and suitability.get("threshold_int8")
+                else suitability["threshold"]
+            )
+            self.cam_scale = float(card["cam"]["scale"])
             self.classes = list(card["classes"])
             self._positive = self.classes.index(POSITIVE)
             self.model = OnnxModel(self.package.model_file(self.variant), threads)
@@ -69,13 +105,16 @@ class Engine:
     def self_check(self) -> None:
         """The model reproduces the card's reference probabilities on reference.png, within tolerance."""
         ref = self.package.card["reference"]
-        key = "probabilities_int8" if self.variant == "int8" and "probabilities_int8" in ref else "probabilities"
+        int8 = self.variant == "int8" and "probabilities_int8" in ref
+        key = "probabilities_int8" if int8 else "probabilities"
         try:
             expected = np.asarray(ref[key], dtype=np.float64)
+            expected_ood = float(ref["ood_int8" if int8 else "ood"])
             tol = float(ref.get("tolerance", 1e-4))
-            got, _ = self._probabilities(load_image(self.package.path(ref["file"])))
+            out = self._outputs(load_image(self.package.path(ref["file"])))
         except Exception as e:  # a broken reference entry or image is a broken package
             raise EngineError(f"Model package refused: reference check could not run ({e})") from None
+        got = out["probabilities"][0].astype(np.float64)
         diff = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("inf")
         if not diff <= tol:
             raise EngineError(
@@ -83,16 +122,52 @@ class Engine:
                 f"{np.round(got, 6).tolist()} on its reference image, the card expects "
                 f"{expected.tolist()} (tolerance {tol})"
             )
+        ood = float(out["ood"][0])
+        if not abs(ood - expected_ood) <= REFERENCE_OOD_TOLERANCE * max(abs(expected_ood), 1e-6):
+            raise EngineError(
+                f"Model package refused: version {self.version} ({self.variant}) gives OOD score {ood:.6g} on "
+                f"its reference image, the card expects {expected_ood:.6g}"
+            )
+        try:
+            check_finite(self.model, self.spec)
+        except ValueError as e:
+            raise EngineError(f"Model package refused: {e}") from None
 
-    def _probabilities(self, image: LoadedImage) -> tuple[np.ndarray, np.ndarray]:
-        # ``image.gray`` is ``to_gray`` of the decoded image: the same tensor as ``preprocess(image.pil)``
-        # without converting the image a second time.
-        out = self.model.run(normalize(resize_gray(image.gray, self.spec.size), self.spec)[None])
-        return out["probabilities"][0].astype(np.float64), out["cam"][0]
+    def _outputs(self, image: LoadedImage) -> dict[str, np.ndarray]:
+        # ``model_gray`` is what the model sees: ``to_gray`` of a raster file (the same tensor as
+        # ``preprocess(image.pil)`` without converting the image again), the VOI-independent rule for DICOM
+        return self.model.run(normalize(resize_gray(image.model_gray, self.spec.size), self.spec)[None])
 
     def predict(self, image: LoadedImage) -> Prediction:
-        """Label, calibrated P(PNEUMONIA) against the card's operating threshold, and the raw CAM."""
-        probs, cam = self._probabilities(image)
-        p = float(probs[self._positive])
+        """Label, calibrated P(PNEUMONIA) against the card's threshold, the CAM, and whether it is a verdict.
+
+        Raises ``PredictionError`` when an output is NaN or infinite.
+        """
+        out = self._outputs(image)
+        bad = non_finite_outputs(out)[0]
+        if bad:
+            raise PredictionError(
+                f"the model gave no valid result for this image ({bad}: NaN or infinite); nothing was recorded"
+            )
+        p = float(out["probabilities"][0][self._positive])
         label = POSITIVE if p >= self.threshold else next(c for c in self.classes if c != POSITIVE)
-        return Prediction(label, p, self.threshold, self.version, self.created_at, cam)
+        ood = float(out["ood"][0])
+        unsuitable = precheck(image)
+        code, reason = (unsuitable.code, unsuitable.reason) if unsuitable else (None, None)
+        if unsuitable is None and ood > self.ood_threshold:
+            code, reason = ATYPICAL, ATYPICAL_REASON
+        return Prediction(
+            label,
+            p,
+            self.threshold,
+            self.version,
+            self.created_at,
+            out["cam"][0],
+            cam_scale=self.cam_scale,
+            variant=self.variant,
+            ood=ood,
+            ood_threshold=self.ood_threshold,
+            suitable=code is None,
+            reason_code=code,
+            reason=reason,
+        )

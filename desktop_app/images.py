@@ -68,6 +68,7 @@ class ImageMeta:
     view_position: str | None = None  # DICOM View Position (0018,5101), e.g. "PA", "AP", "LL"
     photometric: str | None = None  # DICOM Photometric Interpretation: MONOCHROME1, MONOCHROME2 or RGB
     frames: int = 1  # frames in the file (only the first is shown and read)
+    bits_stored: int | None = None  # DICOM Bits Stored: the range ``gray`` is scaled over
     colourfulness: float | None = None  # ``colourfulness`` of an RGB/RGBA image; None for grayscale ones
 
 
@@ -235,6 +236,7 @@ def _load_dicom(path: Path, max_pixels: int) -> LoadedImage:
         view_position=_text(ds, "ViewPosition"),
         photometric=photometric,
         frames=frames,
+        bits_stored=int(ds.get("BitsStored", 0) or 0) or None,
     )
     if photometric == "RGB":
         if arr.ndim != 3 or arr.shape[-1] != 3:

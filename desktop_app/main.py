@@ -29,8 +29,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"pneumo-desktop {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    pr = sub.add_parser("predict", help="predict each FILE; one JSON line per file")
+    pr = sub.add_parser(
+        "predict",
+        help="predict each FILE; one JSON line per file. Exit 0: every file has a result (a result withheld "
+        "as unsuitable included: suitable false, label null, reason); 1: a file could not be used (error); "
+        "2: no usable model",
+    )
     pr.add_argument("files", nargs="+", metavar="FILE")
+    pr.add_argument(
+        "--show-withheld",
+        action="store_true",
+        help="also print the model's answer for a withheld image (withheld_label, withheld_probability)",
+    )
     pr.add_argument("--model-dir", default=os.environ.get(MODEL_DIR_ENV), help=MODEL_HELP)
     pr.add_argument("--variant", choices=VARIANTS, help="default: the settings' variant (fp32)")
     pr.add_argument("--audit", metavar="DB", help="also record each result in this SQLite audit log")
@@ -88,28 +98,46 @@ def open_engine(model_dir: str | None, variant: str | None, settings):
     return engine
 
 
+def predict_record(rec: dict, pred, show_withheld: bool = False) -> dict:
+    """The JSON line of one result: the audit fields, ``suitable`` and, when withheld, no label.
+
+    A withheld result has ``label`` and ``probability`` null and ``reason`` saying why; with the
+    expert setting ``show_withheld`` the model's answer follows as ``withheld_label`` and
+    ``withheld_probability``. Every value is finite (``PredictionError`` stops a NaN before here).
+    """
+    out = {k: v for k, v in rec.items() if k not in ("suitable", "withheld_reason")}
+    out.update({"suitable": bool(pred.suitable), "variant": pred.variant, "ood_score": float(pred.ood)})
+    if not pred.suitable:
+        out.update({"label": None, "probability": None, "reason": pred.reason, "reason_code": pred.reason_code})
+        if show_withheld:
+            out.update({"withheld_label": pred.label, "withheld_probability": float(pred.probability)})
+    return out
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from contract.preprocess import ImageError
     from desktop_app.audit import AuditLog, result_record
-    from desktop_app.engine import EngineError
+    from desktop_app.engine import EngineError, PredictionError
     from desktop_app.images import load_image
     from desktop_app.models import StoreError
 
     try:
-        engine = open_engine(args.model_dir, args.variant, _settings())
+        settings = _settings()
+        engine = open_engine(args.model_dir, args.variant, settings)
     except (EngineError, StoreError) as e:
         return _fail(f"{e} (or pass --model-dir)" if isinstance(e, StoreError) else str(e))
     audit = AuditLog(args.audit) if args.audit else None
+    show_withheld = args.show_withheld or settings.show_withheld
     failed = 0
     for f in args.files:
         try:
             pred = engine.predict(load_image(f))
-            rec = audit.record(pred, f) if audit else result_record(pred, f)
+            rec = predict_record(audit.record(pred, f) if audit else result_record(pred, f), pred, show_withheld)
         except Exception as e:  # one bad file must not stop the batch or print a traceback
             failed += 1
             reason = (
                 str(e)
-                if isinstance(e, ImageError)
+                if isinstance(e, (ImageError, PredictionError))
                 else f"cannot read file: {e.strerror or e}"
                 if isinstance(e, OSError)
                 else f"prediction failed ({type(e).__name__}: {e})"

@@ -94,6 +94,7 @@ def check_settings(settings: Settings) -> Check:
 def check_model(settings: Settings, image: str | None) -> Check:
     """The active model loads and reproduces its reference probabilities (``Engine`` does that), then predicts."""
     from contract.preprocess import ImageError
+    from desktop_app.engine import PredictionError
     from desktop_app.images import load_image
     from desktop_app.models import ModelStore, StoreError
 
@@ -107,12 +108,15 @@ def check_model(settings: Settings, image: str | None) -> Check:
     target = Path(image) if image else engine.package.path(engine.package.card["reference"]["file"])
     try:
         pred = engine.predict(load_image(target))
-    except (ImageError, OSError) as e:
+    except (ImageError, OSError, PredictionError) as e:
         return Check("model", FAILED, f"version {engine.version} loads, but {target} cannot be predicted: {e}")
-    detail = (
-        f"version {engine.version} ({engine.variant}, {source}) passes its reference check; "
-        f"{target.name}: {pred.label} {pred.probability:.3f} (threshold {pred.threshold:.3f})"
+    answer = (
+        f"{pred.label} {pred.probability:.3f} (threshold {pred.threshold:.3f})"
+        if pred.suitable
+        else f"withheld: {pred.reason}"
     )
+    detail = f"version {engine.version} ({engine.variant}, {source}) passes its reference check; {target.name}: "
+    detail += answer
     return Check("model", WARNING if warnings else OK, "; ".join([*warnings, detail]))
 
 

@@ -40,6 +40,7 @@ Everything here reads header fields and a downsampled copy: milliseconds per ima
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -114,7 +115,7 @@ def precheck(image: LoadedImage) -> Unsuitable | None:
     w, h = image.size
     if min(w, h) < MIN_SIDE:
         return Unsuitable("too_small", f"image too small to read: {w}×{h} px (minimum side {MIN_SIDE} px)")
-    spread = contrast_spread(image.gray)
+    spread = occupied_spread(image)
     if spread < MIN_CONTRAST:
         return Unsuitable(
             "low_contrast",
@@ -122,6 +123,24 @@ def precheck(image: LoadedImage) -> Unsuitable | None:
             "(a blank, over- or underexposed film?)",
         )
     return None
+
+
+def occupied_spread(image: LoadedImage) -> float:
+    """``contrast_spread`` of ``image.gray``, for a DICOM over the bits its values occupy (at least 8).
+
+    Detectors often write 12-bit values with Bits Stored 16: over the declared range a real chest film
+    then spans about 6 %, over the 12 bits it occupies the same as any X-ray. A blank film stays blank
+    whatever its bit depth, since at least 8 bits are always counted.
+    """
+    spread = contrast_spread(image.gray)
+    bits = image.meta.bits_stored
+    if bits and bits > 8:
+        g = image.gray
+        used = (1.0 - float(g.min())) if image.meta.photometric == "MONOCHROME1" else float(g.max())
+        full = 2.0**bits - 1.0
+        occupied = 2.0 ** max(8, math.ceil(math.log2(max(used, 0.0) * full + 1.0))) - 1.0
+        spread *= full / occupied
+    return min(spread, 1.0)
 
 
 def contrast_spread(gray: np.ndarray) -> float:

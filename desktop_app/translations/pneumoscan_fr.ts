@@ -415,16 +415,32 @@
         <translation>Opacité de la carte de chaleur</translation>
     </message>
     <message>
-        <source>low attention</source>
-        <translation>attention faible</translation>
-    </message>
-    <message>
-        <source>high attention</source>
-        <translation>attention forte</translation>
+        <source>no evidence (clear)</source>
+        <translation>aucun signe (transparent)</translation>
     </message>
     <message>
         <source>For investigational use — not a diagnosis</source>
         <translation>Usage expérimental — ne constitue pas un diagnostic</translation>
+    </message>
+    <message>
+        <source>strong evidence of pneumonia</source>
+        <translation>signes marqués de pneumonie</translation>
+    </message>
+    <message>
+        <source>Evidence for pneumonia in each region, on this model&apos;s fixed scale: clear where there is none (or evidence for normal), full colour at +%1 log-odds or more. Not rescaled per image.</source>
+        <translation>Signes de pneumonie dans chaque région, sur l&apos;échelle fixe de ce modèle : transparent là où il n&apos;y en a pas (ou en faveur de la normale), couleur pleine à +%1 log-odds ou plus. Pas de remise à l&apos;échelle par image.</translation>
+    </message>
+    <message>
+        <source>No result</source>
+        <translation>Pas de résultat</translation>
+    </message>
+    <message>
+        <source>Withheld: %1</source>
+        <translation>Retenu : %1</translation>
+    </message>
+    <message>
+        <source>%1, %2 — withheld, not to be relied on</source>
+        <translation>%1, %2 — retenu, à ne pas utiliser</translation>
     </message>
     <message>
         <source>%1 (PNEUMONIA at or above)</source>
@@ -457,6 +473,10 @@
     <message>
         <source>%1 — %2 × %3 px — %4</source>
         <translation>%1 — %2 × %3 px — %4</translation>
+    </message>
+    <message>
+        <source>no result (withheld)</source>
+        <translation>pas de résultat (retenu)</translation>
     </message>
     <message>
         <source>Cannot open %1: %2</source>
@@ -519,6 +539,14 @@
         <translation>Français</translation>
     </message>
     <message>
+        <source>Also show results withheld as unsuitable (marked, for experts)</source>
+        <translation>Afficher aussi les résultats retenus comme inadaptés (signalés, pour experts)</translation>
+    </message>
+    <message>
+        <source>When the model is not fit to judge an image (not a frontal chest X-ray, or unlike the images it was trained on), no result is shown. With this on, the withheld result is shown as well, clearly marked as not to be relied on.</source>
+        <translation>Quand le modèle n&apos;est pas apte à juger une image (pas une radiographie thoracique de face, ou différente des images de son entraînement), aucun résultat n&apos;est affiché. Avec cette option, le résultat retenu est aussi affiché, clairement signalé comme à ne pas utiliser.</translation>
+    </message>
+    <message>
         <source>Model &amp;feed URL:</source>
         <translation>Adresse du &amp;flux de modèles :</translation>
     </message>
@@ -533,6 +561,10 @@
     <message>
         <source>&amp;Language:</source>
         <translation>&amp;Langue :</translation>
+    </message>
+    <message>
+        <source>Withheld results:</source>
+        <translation>Résultats retenus :</translation>
     </message>
     <message>
         <source>Set by your administrator</source>
@@ -569,6 +601,13 @@
     <message>
         <source>The settings were not saved: cannot write %1 (%2)</source>
         <translation>Les paramètres n’ont pas été enregistrés : impossible d’écrire %1 (%2)</translation>
+    </message>
+</context>
+<context>
+    <name>Suitability</name>
+    <message>
+        <source>unlike the images this model was trained on</source>
+        <translation>différente des images sur lesquelles ce modèle a été entraîné</translation>
     </message>
 </context>
 <context>
@@ -673,8 +712,16 @@
         <translation>SHA-256</translation>
     </message>
     <message>
+        <source>Withheld: %1</source>
+        <translation>Retenu : %1</translation>
+    </message>
+    <message>
         <source>Done</source>
         <translation>Terminé</translation>
+    </message>
+    <message>
+        <source>No result</source>
+        <translation>Pas de résultat</translation>
     </message>
     <message>
         <source>Error: %1</source>

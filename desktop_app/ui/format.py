@@ -44,3 +44,10 @@ class RowsTableModel(QAbstractTableModel):
 def model_date(created_at: str) -> str:
     """The date part of the card's ISO timestamp (``2026-11-27``)."""
     return created_at[:10]
+
+
+def reason_text(prediction) -> str:
+    """Why a result was withheld, in the UI's language (``Prediction.reason_code`` / ``reason``)."""
+    if prediction.reason_code == "atypical":
+        return QCoreApplication.translate("Suitability", "unlike the images this model was trained on")
+    return prediction.reason or ""

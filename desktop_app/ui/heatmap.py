@@ -29,13 +29,20 @@ def colour_lut(n: int = 256) -> np.ndarray:
 LUT = colour_lut()
 
 
-def upsample_cam(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a (h, w) CAM to ``size`` = (width, height); values clipped to [0, 1]."""
+def upsample_cam(cam: np.ndarray, size: tuple[int, int], scale: float = 1.0) -> np.ndarray:
+    """Bilinear resize of a (h, w) CAM to ``size`` = (width, height), divided by ``scale``, clipped to [0, 1].
+
+    The model's CAM is PNEUMONIA evidence in calibrated log-odds (docs/model-package.md); ``scale``
+    is the card's full-colour point. Nothing is rescaled per image: evidence at or below 0 (for
+    NORMAL) maps to 0, so a NORMAL film is not painted red by stretching its own weak range.
+    """
     cam = np.asarray(cam, dtype=np.float32)
     if cam.ndim != 2:
         raise ValueError(f"Invalid CAM shape {cam.shape}: expected (h, w)")
+    if not scale > 0:
+        raise ValueError(f"Invalid heat-map scale {scale!r}: must be above 0")
     out = Image.fromarray(cam, mode="F").resize(size, Image.Resampling.BILINEAR)
-    return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
+    return np.clip(np.asarray(out, dtype=np.float32) / np.float32(scale), 0.0, 1.0)
 
 
 OVERLAY_MAX_SIDE = 256  # the CAM is 7×7: a larger overlay adds time, not detail (Qt scales it up smoothly)
@@ -48,16 +55,16 @@ def overlay_size(size: tuple[int, int], max_side: int = OVERLAY_MAX_SIDE) -> tup
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
-def overlay_rgba(cam: np.ndarray, size: tuple[int, int], min_alpha: float = 0.35) -> np.ndarray:
-    """(height, width, 4) uint8 RGBA: the LUT colour of the upsampled CAM.
+def overlay_rgba(cam: np.ndarray, size: tuple[int, int], scale: float = 1.0) -> np.ndarray:
+    """(height, width, 4) uint8 RGBA: the LUT colour of the upsampled CAM on the model's fixed scale.
 
-    Alpha grows with activation (from ``min_alpha`` to opaque) so cold regions tint the image
-    lightly while hot regions stand out; the window's opacity slider scales the whole layer.
+    Alpha is 0 where there is no evidence for pneumonia and grows with it (as the square root, so
+    moderate evidence is visible), opaque at ``scale``; the window's opacity slider scales the layer.
     """
-    v = upsample_cam(cam, size)
+    v = upsample_cam(cam, size, scale)
     rgba = np.empty(v.shape + (4,), dtype=np.uint8)
     rgba[..., :3] = LUT[np.round(v * (len(LUT) - 1)).astype(np.intp)]
-    rgba[..., 3] = np.round((min_alpha + (1.0 - min_alpha) * v) * 255.0).astype(np.uint8)
+    rgba[..., 3] = np.round(np.sqrt(v) * 255.0).astype(np.uint8)
     return rgba
 
 

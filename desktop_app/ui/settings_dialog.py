@@ -1,4 +1,5 @@
-"""The settings dialog: the user's layer of the settings (feed, check interval, model variant, language).
+"""The settings dialog: the user's layer of the settings (feed, check interval, model variant, language,
+whether withheld results are shown).
 
 The admin config (``desktop_app.config``) comes first: a key it locks is shown disabled and never
 written. OK saves through ``save_user_settings`` (the one place that validates and writes
@@ -12,6 +13,7 @@ import logging
 from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -60,17 +62,28 @@ class SettingsDialog(QDialog):
         self.language_combo.addItem(self.tr("Français", "language name, in French"), "fr")
         for combo, value in ((self.variant_combo, settings.variant), (self.language_combo, settings.language)):
             combo.setCurrentIndex(max(0, combo.findData(value)))
+        self.withheld_check = QCheckBox(self.tr("Also show results withheld as unsuitable (marked, for experts)"))
+        self.withheld_check.setChecked(settings.show_withheld)
+        self.withheld_check.setToolTip(
+            self.tr(
+                "When the model is not fit to judge an image (not a frontal chest X-ray, or unlike the images "
+                "it was trained on), no result is shown. With this on, the withheld result is shown as well, "
+                "clearly marked as not to be relied on."
+            )
+        )
 
         form = QFormLayout()
         form.addRow(self.tr("Model &feed URL:"), self.feed_edit)
         form.addRow(self.tr("&Check for updates every:"), self.interval_spin)
         form.addRow(self.tr("Model &variant:"), self.variant_combo)
         form.addRow(self.tr("&Language:"), self.language_combo)
+        form.addRow(self.tr("Withheld results:"), self.withheld_check)
         self.fields = {
             "feed_url": self.feed_edit,
             "check_interval_hours": self.interval_spin,
             "variant": self.variant_combo,
             "language": self.language_combo,
+            "show_withheld": self.withheld_check,
         }
         for key, widget in self.fields.items():
             if key in settings.locked:
@@ -126,6 +139,7 @@ class SettingsDialog(QDialog):
             "check_interval_hours": round(self.interval_spin.value(), 1),
             "variant": self.variant_combo.currentData(),
             "language": self.language_combo.currentData(),
+            "show_withheld": self.withheld_check.isChecked(),
         }
         return {k: v for k, v in values.items() if k not in self.settings.locked}
 

@@ -39,12 +39,14 @@ from contract.package import sha256_of
 from contract.preprocess import ImageError
 from desktop_app.engine import POSITIVE, Engine
 from desktop_app.images import IMAGE_SUFFIXES, is_dicom, load_image
-from desktop_app.ui.format import SORT_ROLE, RowsTableModel, label_text, percent
+from desktop_app.ui.format import SORT_ROLE, RowsTableModel, label_text, percent, reason_text
 from desktop_app.ui.worker import Job, failure_reason
 
 logger = logging.getLogger(__name__)
 
-ERROR_SORT_KEY = -1.0  # below every probability, so failed files sort last when most suspicious come first
+# Sorted on the probability column, most suspicious first: results, then the withheld group, then failures.
+WITHHELD_SORT_KEY = -0.5
+ERROR_SORT_KEY = -1.0
 CSV_COLUMNS = ("file", "label", "probability", "status", "p_pneumonia", "sha256", "path")
 
 
@@ -62,7 +64,11 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
 
 @dataclasses.dataclass(frozen=True)
 class TriageRow:
-    """One file's result: a prediction, or ``error`` (the reason) when the file could not be used."""
+    """One file's result: a prediction, or ``error`` (the reason) when the file could not be used.
+
+    A ``withheld`` row (the reason) is an image the model is not fit to judge: ``label`` and
+    ``probability`` are the model's, but no verdict is shown for it.
+    """
 
     path: Path
     name: str  # relative to the triaged folder
@@ -71,10 +77,16 @@ class TriageRow:
     sha256: str | None = None
     error: str | None = None
     audit_id: int | None = None
+    withheld: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def verdict(self) -> bool:
+        """A label to show and sort by: predicted and suitable."""
+        return self.ok and self.withheld is None
 
 
 class TriageModel(RowsTableModel):
@@ -108,7 +120,11 @@ class TriageModel(RowsTableModel):
         self.endResetModel()
 
     def status_text(self, row: TriageRow) -> str:
-        return self.tr("Done") if row.ok else self.tr("Error: %1").replace("%1", row.error)
+        if not row.ok:
+            return self.tr("Error: %1").replace("%1", row.error)
+        if row.withheld:
+            return self.tr("Withheld: %1").replace("%1", row.withheld)
+        return self.tr("Done")
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or not 0 <= index.row() < len(self.rows):
@@ -118,30 +134,32 @@ class TriageModel(RowsTableModel):
             if col == self.COL_FILE:
                 return row.name
             if col == self.COL_LABEL:
-                return label_text(row.label)
+                return label_text(row.label) if row.verdict else self.tr("No result") if row.ok else ""
             if col == self.COL_PROBABILITY:
-                return percent(row.probability) if row.ok else ""
+                return percent(row.probability) if row.verdict else ""
             if col == self.COL_STATUS:
                 return self.status_text(row)
             if col == self.COL_SHA256:
                 return row.sha256 or ""
         elif role == SORT_ROLE:
             if col == self.COL_PROBABILITY:
-                return float(row.probability) if row.ok else ERROR_SORT_KEY
+                return float(row.probability) if row.verdict else WITHHELD_SORT_KEY if row.ok else ERROR_SORT_KEY
             return self.data(index, Qt.ItemDataRole.DisplayRole)
         elif role == Qt.ItemDataRole.ToolTipRole:
             if col == self.COL_FILE:
                 return str(row.path)
-            if col == self.COL_STATUS and not row.ok:
-                return row.error
+            if col == self.COL_STATUS and not row.verdict:
+                return row.error or row.withheld
         elif role == Qt.ItemDataRole.TextAlignmentRole and col == self.COL_PROBABILITY:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         elif role == Qt.ItemDataRole.ForegroundRole:
-            if col == self.COL_LABEL and row.label == POSITIVE:
+            if col == self.COL_LABEL and row.verdict and row.label == POSITIVE:
                 return QBrush(QColor("#b00020"))
             if col == self.COL_STATUS and not row.ok:
                 return QBrush(QColor("#b00020"))
-        elif role == Qt.ItemDataRole.FontRole and col == self.COL_LABEL and row.label == POSITIVE:
+            if col in (self.COL_LABEL, self.COL_STATUS) and row.withheld:
+                return QBrush(QColor("#8a6d00"))
+        elif role == Qt.ItemDataRole.FontRole and col == self.COL_LABEL and row.verdict and row.label == POSITIVE:
             f = QFont()
             f.setBold(True)
             return f
@@ -207,7 +225,15 @@ class TriageWorker(Job):
         except Exception as e:
             logger.warning("Triage: cannot record %s: %s", path, e, exc_info=True)
             return TriageRow(path, name, error=f"result could not be recorded ({type(e).__name__}: {e})")
-        return TriageRow(path, name, prediction.label, float(prediction.probability), sha, audit_id=audit_id)
+        return TriageRow(
+            path,
+            name,
+            prediction.label,
+            float(prediction.probability),
+            sha,
+            audit_id=audit_id,
+            withheld=None if prediction.suitable else reason_text(prediction),
+        )
 
     def work(self) -> None:
         files = find_images(self.folder)
@@ -400,7 +426,7 @@ class TriageDialog(QDialog):
                     self.proxy.index(r, c).data() or ""
                     for c in (m.COL_FILE, m.COL_LABEL, m.COL_PROBABILITY, m.COL_STATUS)
                 ]
-                w.writerow(cells + [repr(row.probability) if row.ok else "", row.sha256 or "", str(row.path)])
+                w.writerow(cells + [repr(row.probability) if row.verdict else "", row.sha256 or "", str(row.path)])
         return path
 
     @Slot()

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.engine import POSITIVE, Engine, Prediction
-from desktop_app.ui.format import label_text, model_date, percent
+from desktop_app.ui.format import label_text, model_date, percent, reason_text
 from desktop_app.ui.heatmap import WL_STEPS, window_lut
 from desktop_app.ui.image_view import ZOOM_STEP, ColourBar, ImageView, qimage
 from desktop_app.ui.triage import TriageDialog
@@ -172,6 +172,13 @@ class MainWindow(QMainWindow):
         self.result_label = QLabel()
         self.result_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.result_label.setMinimumHeight(48)
+        self.withheld_label = QLabel()  # why the model gave no verdict (unsuitable image)
+        self.withheld_label.setObjectName("withheld-reason")
+        self.withheld_label.setWordWrap(True)
+        self.withheld_label.setStyleSheet(
+            "color: #5d4200; background: #fff4ce; border: 1px solid #e0c060; border-radius: 4px; padding: 6px;"
+        )
+        self.withheld_label.setVisible(False)
         self.probability_label = QLabel()
         self.probability_label.setStyleSheet("font-size: 20px; font-weight: bold;")
         self.threshold_label = QLabel()
@@ -189,6 +196,7 @@ class MainWindow(QMainWindow):
         lay.addSpacing(8)
         lay.addWidget(caption(self.tr("Model result")))
         lay.addWidget(self.result_label)
+        lay.addWidget(self.withheld_label)
         lay.addWidget(caption(self.tr("Calibrated probability of pneumonia")))
         lay.addWidget(self.probability_label)
         lay.addWidget(caption(self.tr("Operating threshold")))
@@ -232,10 +240,12 @@ class MainWindow(QMainWindow):
         self.colour_bar = ColourBar()
         lay.addWidget(self.colour_bar)
         ends = QHBoxLayout()
-        ends.addWidget(caption(self.tr("low attention")))
+        ends.addWidget(caption(self.tr("no evidence (clear)")))
         ends.addStretch(1)
-        ends.addWidget(caption(self.tr("high attention")))
+        self.heat_high_label = caption("")
+        ends.addWidget(self.heat_high_label)
         lay.addLayout(ends)
+        self._show_heat_scale()
         self.set_heatmap_opacity(self.opacity_slider.value())
 
         lay.addStretch(1)
@@ -262,22 +272,50 @@ class MainWindow(QMainWindow):
             w.setEnabled(has_image)
         self.opacity_slider.setEnabled(has_image and self.heatmap_action.isChecked())
 
+    def _show_heat_scale(self) -> None:
+        """The colour bar's scale: fixed per model (the card's), never stretched per image."""
+        scale = float(getattr(self.engine, "cam_scale", 1.0))
+        self.heat_high_label.setText(self.tr("strong evidence of pneumonia"))
+        self.colour_bar.setToolTip(
+            self.tr(
+                "Evidence for pneumonia in each region, on this model's fixed scale: clear where there is none "
+                "(or evidence for normal), full colour at +%1 log-odds or more. Not rescaled per image."
+            ).replace("%1", f"{scale:.1f}")
+        )
+
+    def _shows_withheld(self) -> bool:
+        return bool(getattr(self, "show_withheld", False))
+
     def _show_prediction(self, pred: Prediction | None) -> None:
+        grey = "font-size: 24px; font-weight: bold; color: #888; border: 1px solid #ccc; border-radius: 4px;"
         if pred is None:
             for w in (self.result_label, self.probability_label, self.threshold_label, self.model_label):
                 w.setText("—")
-            self.result_label.setStyleSheet(
-                "font-size: 24px; font-weight: bold; color: #888; border: 1px solid #ccc; border-radius: 4px;"
-            )
+            self.result_label.setStyleSheet(grey)
+            self.withheld_label.setVisible(False)
             return
-        colour = ("#b00020", "#fdecea") if pred.label == POSITIVE else ("#1b5e20", "#e8f5e9")
-        self.result_label.setText(label_text(pred.label))
-        self.result_label.setStyleSheet(
-            f"font-size: 24px; font-weight: bold; color: {colour[0]};"
-            f" background: {colour[1]}; border: 1px solid {colour[0]};"
-            " border-radius: 4px;"
-        )
-        self.probability_label.setText(percent(pred.probability))
+        if not pred.suitable:
+            self.result_label.setText(self.tr("No result"))
+            self.result_label.setStyleSheet(grey.replace("#888", "#5d4200"))
+            self.withheld_label.setText(self.tr("Withheld: %1").replace("%1", reason_text(pred)))
+            self.withheld_label.setVisible(True)
+            self.probability_label.setText(
+                self.tr("%1, %2 — withheld, not to be relied on")
+                .replace("%1", label_text(pred.label))
+                .replace("%2", percent(pred.probability))
+                if self._shows_withheld()
+                else "—"
+            )
+        else:
+            self.withheld_label.setVisible(False)
+            colour = ("#b00020", "#fdecea") if pred.label == POSITIVE else ("#1b5e20", "#e8f5e9")
+            self.result_label.setText(label_text(pred.label))
+            self.result_label.setStyleSheet(
+                f"font-size: 24px; font-weight: bold; color: {colour[0]};"
+                f" background: {colour[1]}; border: 1px solid {colour[0]};"
+                " border-radius: 4px;"
+            )
+            self.probability_label.setText(percent(pred.probability))
         self.threshold_label.setText(self.tr("%1 (PNEUMONIA at or above)").replace("%1", percent(pred.threshold)))
         self.model_label.setText(
             self.tr("version %1, %2").replace("%1", str(pred.model_version)).replace("%2", model_date(pred.created_at))
@@ -293,6 +331,7 @@ class MainWindow(QMainWindow):
         """Use ``engine`` from the next prediction on (a running one finishes with the old model)."""
         self.engine = engine
         self.set_model_status(self.tr("Model version %1").replace("%1", str(engine.version)))
+        self._show_heat_scale()
         self.engineChanged.emit(engine)
 
     def set_model_status(self, text: str, tooltip: str = "") -> None:
@@ -393,7 +432,7 @@ class MainWindow(QMainWindow):
         w, h = result.image.size
         oh, ow = result.overlay.shape[:2]
         self.overlay_item.setTransform(QTransform.fromScale(w / ow, h / oh))  # covers the image exactly
-        self.overlay_item.setVisible(self.heatmap_action.isChecked())
+        self.overlay_item.setVisible(self._overlay_wanted())
         self.scene.setSceneRect(QRectF(self.image_item.pixmap().rect()))
         self.view.fit()
         self._show_prediction(result.prediction)
@@ -404,7 +443,10 @@ class MainWindow(QMainWindow):
             .replace("%1", result.path.name)
             .replace("%2", str(w))
             .replace("%3", str(h))
-            .replace("%4", label_text(result.prediction.label))
+            .replace(
+                "%4",
+                label_text(result.prediction.label) if result.prediction.suitable else self.tr("no result (withheld)"),
+            )
         )
         self._update_actions()
         self.resultShown.emit(result)
@@ -492,8 +534,14 @@ class MainWindow(QMainWindow):
         if self.heatmap_action.isChecked() != on:
             self.heatmap_action.setChecked(on)  # re-enters through toggled
             return
-        self.overlay_item.setVisible(on and self.current is not None)
+        self.overlay_item.setVisible(self._overlay_wanted())
         self._update_actions()
+
+    def _overlay_wanted(self) -> bool:
+        """The heat map is drawn when it is on and the result is a verdict (or the expert asked for withheld ones)."""
+        if self.current is None or not self.heatmap_action.isChecked():
+            return False
+        return self.current.prediction.suitable or self._shows_withheld()
 
     @Slot(int)
     def set_heatmap_opacity(self, value: int) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, Signal
 
 from contract.preprocess import ImageError
-from desktop_app.engine import Engine, Prediction
+from desktop_app.engine import Engine, Prediction, PredictionError
 from desktop_app.images import LoadedImage, load_image
 from desktop_app.ui.heatmap import gray_levels, overlay_rgba, overlay_size
 
@@ -40,7 +40,7 @@ class ViewResult:
 
 def failure_reason(e: BaseException) -> str:
     """A one-line, user-facing reason for a file that could not be read or predicted."""
-    if isinstance(e, ImageError):
+    if isinstance(e, (ImageError, PredictionError)):
         return str(e)
     if isinstance(e, OSError):
         return f"cannot read file: {e.strerror or e}"
@@ -108,7 +108,7 @@ class PredictWorker(Job):
         image = load_image(self.path)
         prediction = self.engine.predict(image)
         display = gray_levels(image.gray)
-        overlay = overlay_rgba(prediction.cam, overlay_size(image.size))
+        overlay = overlay_rgba(prediction.cam, overlay_size(image.size), prediction.cam_scale)
         row = self.audit.record(prediction, self.path) if self.audit is not None else None
         self.signals.finished.emit(ViewResult(self.request, self.path, image, display, overlay, prediction, row))
 

@@ -217,7 +217,7 @@ def test_locked_key_is_disabled_and_not_written(qtbot, language, tmp_path):
     assert dialog.grab().save(str(ARTIFACTS / "settings-dialog.png"))
     click_ok(qtbot, dialog)
     saved = json.loads((tmp_path / "user-config" / "settings.json").read_text())
-    assert saved == {"check_interval_hours": 0.0, "language": "auto", "variant": "int8"}
+    assert saved == {"check_interval_hours": 0.0, "language": "auto", "variant": "int8", "show_withheld": False}
     again = load_settings()
     assert again.feed_url == "https://hub.hospital.example/feed" and again.check_interval_hours == 0.0
 

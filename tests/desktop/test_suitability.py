@@ -196,3 +196,17 @@ def test_every_bundled_chest_xray_passes():
     assert len(files) == 300
     refused = {f.name: str(r) for f in files if (r := precheck(load_image(f))) is not None}
     assert refused == {}
+
+
+@pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
+def test_a_12_bit_film_in_a_16_bit_dicom_has_contrast_and_a_blank_one_does_not(tmp_path, jpeg, photometric):
+    """Detectors write 12-bit values with Bits Stored 16: judged over the bits the values occupy."""
+    film = gray8(jpeg).astype(np.uint16) * 16  # 0..4080: 12 bits of a 16-bit range
+    if photometric == "MONOCHROME1":  # 0 = white: the same 12 bits, the other way round
+        film = (4095 - film).astype(np.uint16)
+    real = write_dicom(tmp_path / "real.dcm", film, photometric, 16)
+    assert precheck(load_image(real)) is None
+    rng = np.random.default_rng(0)
+    blank = (1000 + rng.integers(-8, 9, film.shape)).astype(np.uint16)  # an unexposed 16-bit film, noise only
+    refused = precheck(load_image(write_dicom(tmp_path / "blank.dcm", blank, "MONOCHROME2", 16)))
+    assert refused is not None and refused.code == "low_contrast"
