@@ -215,6 +215,10 @@
         <translation>SHA-256</translation>
     </message>
     <message>
+        <source>No result (withheld)</source>
+        <translation>Pas de résultat (retenu)</translation>
+    </message>
+    <message>
         <source>Sent in batch</source>
         <translation>Envoyée dans le lot</translation>
     </message>
@@ -259,6 +263,14 @@
     <message>
         <source>Open an image to give your read.</source>
         <translation>Ouvrez une image pour donner votre interprétation.</translation>
+    </message>
+    <message>
+        <source>No model result for this image: your read is still recorded.</source>
+        <translation>Pas de résultat du modèle pour cette image : votre lecture est tout de même enregistrée.</translation>
+    </message>
+    <message>
+        <source>Recorded: %1 (the model gave no result).</source>
+        <translation>Enregistré : %1 (le modèle n&apos;a pas donné de résultat).</translation>
     </message>
     <message>
         <source>Not confirmed yet: the model says %1.</source>

@@ -66,6 +66,8 @@ def build_window(engine, audit, settings, managed_model: bool = True):
     feedback.attach(window, audit)
     audit_view.attach(window, audit)
     prefs = settings_dialog.attach(window, settings)
+    window.show_withheld = settings.show_withheld  # from the next result on
+    prefs.settingsChanged.connect(lambda new: setattr(window, "show_withheld", new.show_withheld))
     if managed_model:
         updates = UpdateController.from_settings(settings, parent=window)  # on the app's per-user store
         updates.attach(window)

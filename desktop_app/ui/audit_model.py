@@ -75,11 +75,16 @@ class AuditModel(RowsTableModel):
         t = QDateTime.fromString(iso, Qt.DateFormat.ISODate)
         return t.toLocalTime().toString("yyyy-MM-dd HH:mm:ss") if t.isValid() else iso
 
+    @staticmethod
+    def withheld(row: dict) -> bool:
+        """The model gave no verdict for this row (NULL: recorded before the guard existed, a verdict)."""
+        return row.get("suitable") == 0
+
     def read_text(self, row: dict) -> str:
         read = row["confirmed_label"]
         if read is None:
             return ""
-        if read == row["label"]:
+        if read == row["label"] or self.withheld(row):  # nothing to correct when the model gave no verdict
             return label_text(read)
         return self.tr("%1 (corrected)").replace("%1", label_text(read))
 
@@ -100,8 +105,10 @@ class AuditModel(RowsTableModel):
             return {
                 self.COL_TIME: lambda: self.local_time(row["time"]),
                 self.COL_FILE: lambda: row["file_name"],
-                self.COL_LABEL: lambda: label_text(row["label"]),
-                self.COL_PROBABILITY: lambda: percent(row["probability"]),
+                self.COL_LABEL: lambda: (
+                    self.tr("No result (withheld)") if self.withheld(row) else label_text(row["label"])
+                ),
+                self.COL_PROBABILITY: lambda: "" if self.withheld(row) else percent(row["probability"]),
                 self.COL_THRESHOLD: lambda: percent(row["threshold"]),
                 self.COL_MODEL: lambda: str(row["model_version"]),
                 self.COL_READ: lambda: self.read_text(row),
@@ -123,6 +130,7 @@ class AuditModel(RowsTableModel):
                 self.COL_SHA256: row["sha256"],
                 self.COL_TIME: row["time"],
                 self.COL_EXPORTED: self.exported_tip(row),
+                self.COL_LABEL: row.get("withheld_reason") if self.withheld(row) else None,
             }.get(col)
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (
             self.COL_PROBABILITY,
@@ -131,9 +139,11 @@ class AuditModel(RowsTableModel):
         ):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole:
+            if col == self.COL_LABEL and self.withheld(row):
+                return QBrush(QColor("#8a6d00"))
             if col == self.COL_LABEL and row["label"] == POSITIVE:
                 return QBrush(QColor("#b00020"))
-            if col == self.COL_READ and row["confirmed_label"] not in (None, row["label"]):
+            if col == self.COL_READ and row["confirmed_label"] not in (None, row["label"]) and not self.withheld(row):
                 return QBrush(QColor("#8a4b00"))
         return None
 
@@ -173,7 +183,7 @@ class AuditProxy(QSortFilterProxyModel):
             or self.status == CONFIRMED
             and read is None
             or self.status == CORRECTED
-            and read in (None, row["label"])
+            and (read in (None, row["label"]) or m.withheld(row))
         ):
             return False
         if not self.text:

@@ -99,6 +99,10 @@ class FeedbackBox(QFrame):
         if self.row is None:
             return self.tr("Open an image to give your read.")
         read, model = self.row["confirmed_label"], self.row["label"]
+        if self.row.get("suitable") == 0:  # withheld: the model gave no verdict to agree with
+            if read is None:
+                return self.tr("No model result for this image: your read is still recorded.")
+            return self.tr("Recorded: %1 (the model gave no result).").replace("%1", label_text(read))
         if read is None:
             return self.tr("Not confirmed yet: the model says %1.").replace("%1", label_text(model))
         if read == model:

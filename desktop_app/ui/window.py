@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
         self.current: ViewResult | None = None
         self.error: str | None = None
         self.triage_dialogs: list[TriageDialog] = []
+        self.show_withheld = False  # the expert setting (``Settings.show_withheld``), set by ``ui.app``
 
         self.setWindowTitle(self.tr("PneumoScan"))
         self.setAcceptDrops(True)
@@ -274,7 +275,7 @@ class MainWindow(QMainWindow):
 
     def _show_heat_scale(self) -> None:
         """The colour bar's scale: fixed per model (the card's), never stretched per image."""
-        scale = float(getattr(self.engine, "cam_scale", 1.0))
+        scale = self.engine.cam_scale
         self.heat_high_label.setText(self.tr("strong evidence of pneumonia"))
         self.colour_bar.setToolTip(
             self.tr(
@@ -284,7 +285,7 @@ class MainWindow(QMainWindow):
         )
 
     def _shows_withheld(self) -> bool:
-        return bool(getattr(self, "show_withheld", False))
+        return self.show_withheld
 
     def _show_prediction(self, pred: Prediction | None) -> None:
         grey = "font-size: 24px; font-weight: bold; color: #888; border: 1px solid #ccc; border-radius: 4px;"

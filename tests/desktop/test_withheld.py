@@ -258,3 +258,17 @@ def test_a_package_without_the_suitability_output_is_refused(tmp_path):
     write_card(old, card)
     with pytest.raises(EngineError, match="Unsupported package format 1"):
         Engine(old)
+
+
+def test_audit_table_and_your_read_of_a_withheld_image_say_there_was_no_result(qtbot, strict_package, jpeg, tmp_path):
+    from desktop_app.ui.audit_model import AuditModel
+
+    with AuditLog(tmp_path / "audit.db") as audit:
+        row = audit.record(Engine(strict_package).predict(load_image(jpeg)), jpeg)
+        row = audit.confirm(row["id"], "PNEUMONIA" if row["label"] == "NORMAL" else "NORMAL")
+    model = AuditModel()
+    model.load([row])
+    cell = lambda col, role=0: model.data(model.index(0, col), role)  # noqa: E731
+    assert cell(AuditModel.COL_LABEL) == "No result (withheld)" and cell(AuditModel.COL_PROBABILITY) == ""
+    assert "unlike the images" in cell(AuditModel.COL_LABEL, 3)  # the tooltip: the reason
+    assert "corrected" not in cell(AuditModel.COL_READ), "no verdict to correct"

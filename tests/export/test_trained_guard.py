@@ -93,9 +93,7 @@ def non_chest_images(tmp_path, chest_jpeg) -> dict[str, tuple[object, set[str]]]
     return out
 
 
-def test_non_chest_images_are_withheld_with_their_reason_and_unseen_chest_xrays_accepted(
-    trained_package, tmp_path
-):
+def test_non_chest_images_are_withheld_with_their_reason_and_unseen_chest_xrays_accepted(trained_package, tmp_path):
     from desktop_app.engine import Engine
     from desktop_app.images import load_image
 
