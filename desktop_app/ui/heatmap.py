@@ -58,13 +58,13 @@ def overlay_size(size: tuple[int, int], max_side: int = OVERLAY_MAX_SIDE) -> tup
 def overlay_rgba(cam: np.ndarray, size: tuple[int, int], scale: float = 1.0) -> np.ndarray:
     """(height, width, 4) uint8 RGBA: the LUT colour of the upsampled CAM on the model's fixed scale.
 
-    Alpha is 0 where there is no evidence for pneumonia and grows with it (as the square root, so
-    moderate evidence is visible), opaque at ``scale``; the window's opacity slider scales the layer.
+    Alpha is 0 where there is no evidence for pneumonia and grows in proportion to it, opaque at
+    ``scale``: weak evidence is a faint tint, not a blue wash; the window's opacity slider scales the layer.
     """
     v = upsample_cam(cam, size, scale)
     rgba = np.empty(v.shape + (4,), dtype=np.uint8)
     rgba[..., :3] = LUT[np.round(v * (len(LUT) - 1)).astype(np.intp)]
-    rgba[..., 3] = np.round(np.sqrt(v) * 255.0).astype(np.uint8)
+    rgba[..., 3] = np.round(v * 255.0).astype(np.uint8)
     return rgba
 
 
