@@ -121,3 +121,27 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 600, cwd=None) -
     return subprocess.run(
         [str(exe), *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd
     )
+
+
+def train_on_sample(imported_home: Path, tmp: Path, cfg, temperature: float, threshold: float):
+    """A private copy of the imported hub home, a model trained on its train split by ``cfg`` and saved
+    as a trained-model folder with that calibration: (HubPaths, dataset view, trained-model folder)."""
+    from hub import dataset
+    from hub.config import HubPaths
+    from hub.pool import TRAIN, VAL
+    from hub.train import fit
+    from hub.trained_model import ModelInfo, TrainedModel
+
+    shutil.copytree(imported_home, tmp / "home")
+    paths = HubPaths(tmp / "home")
+    view = dataset.training_view(paths)
+    result = fit(cfg, view.files(TRAIN), view.files(VAL), tmp / "ckpt")
+    info = ModelInfo(
+        preprocess=cfg.spec().to_dict(),
+        temperature=temperature,
+        threshold=threshold,
+        target_sensitivity=0.95,
+        dataset_version=view.version,
+        gold_metrics={"accuracy": 0.5},
+    )
+    return paths, view, TrainedModel(result.model, info).save(tmp / "trained_model")

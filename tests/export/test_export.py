@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -15,33 +14,18 @@ import hub.onnx_export as ox
 from contract.inference import OnnxModel
 from contract.package import ModelPackage, PackageError
 from contract.preprocess import PreprocessSpec, preprocess_file
-from hub import dataset
-from hub.config import HubPaths, TrainConfig
+from hub.config import TrainConfig
 from hub.export import export_model
 from hub.pool import GOLD, TRAIN, VAL
-from hub.train import fit
-from hub.trained_model import ModelInfo, TrainedModel
+from hub.trained_model import TrainedModel
+from tests.conftest import train_on_sample
 
 CFG = TrainConfig(epochs=2, batch_size=8, image_size=64, weights="none", num_workers=0, max_train_images=48)
 
 
 @pytest.fixture(scope="module")
 def trained(_imported_home, tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("trained")
-    shutil.copytree(_imported_home, tmp_path / "home")
-    hub_paths = HubPaths(tmp_path / "home")
-    view = dataset.training_view(hub_paths)
-    result = fit(CFG, view.files(TRAIN), view.files(VAL), tmp_path / "ckpt")
-    info = ModelInfo(
-        preprocess=CFG.spec().to_dict(),
-        temperature=1.7,
-        threshold=0.4,
-        target_sensitivity=0.95,
-        dataset_version=view.version,
-        gold_metrics={"accuracy": 0.5},
-    )
-    model_dir = TrainedModel(result.model, info).save(tmp_path / "trained_model")
-    return hub_paths, view, model_dir
+    return train_on_sample(_imported_home, tmp_path_factory.mktemp("trained"), CFG, temperature=1.7, threshold=0.4)
 
 
 def test_package_agrees_with_torch_and_has_the_contract_outputs(trained, tmp_path):

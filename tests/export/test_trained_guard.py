@@ -9,18 +9,14 @@ a lateral view position, a crop the size of a hand, noise, a blank and a white f
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 from PIL import Image
 
-from hub import dataset
-from hub.config import HubPaths, TrainConfig
+from hub.config import TrainConfig
 from hub.export import export_model
-from hub.pool import GOLD, TRAIN, VAL
-from hub.train import fit
-from hub.trained_model import ModelInfo, TrainedModel
+from hub.pool import GOLD
+from tests.conftest import train_on_sample
 from tests.desktop.conftest import write_dicom
 
 pytestmark = pytest.mark.slow
@@ -33,19 +29,7 @@ COLOUR_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 @pytest.fixture(scope="module")
 def trained_package(_imported_home, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("suitability")
-    shutil.copytree(_imported_home, tmp / "home")
-    paths = HubPaths(tmp / "home")
-    view = dataset.training_view(paths)
-    result = fit(CFG, view.files(TRAIN), view.files(VAL), tmp / "ckpt")
-    info = ModelInfo(
-        preprocess=CFG.spec().to_dict(),
-        temperature=1.0,
-        threshold=0.5,
-        target_sensitivity=0.95,
-        dataset_version=view.version,
-        gold_metrics={"accuracy": 0.5},
-    )
-    model_dir = TrainedModel(result.model, info).save(tmp / "trained_model")
+    paths, view, model_dir = train_on_sample(_imported_home, tmp, CFG, temperature=1.0, threshold=0.5)
     return export_model(paths, str(model_dir), version=1, out_dir=tmp / "pkg"), view
 
 
