@@ -65,6 +65,38 @@ def _fraction(s: str) -> float:
     return v
 
 
+SITE_HELP = (
+    "the hospital these images come from (default: the batch.json's site, else kermany); "
+    "lower-case letters, digits, '.', '_', '-'"
+)
+
+
+def _site(value: str) -> str:
+    from hub.pool import DataError, check_site
+
+    try:
+        return check_site(value)
+    except DataError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _status_text(st: dict) -> str:
+    """``data status`` for a person: the totals, then a table of images per site and split."""
+    lines = [f"{k}: {v}" for k, v in st.items() if k not in ("split_by_site", "sites_carved")]
+    by_site = st.get("split_by_site")
+    if by_site:
+        splits = ("train", "val", "gold", "held_out", "pending")
+        lines.append("images by site and split (NORMAL/PNEUMONIA):")
+        lines.append("  " + f"{'site':16}" + "".join(f"{s:>14}" for s in splits))
+        for site, counts in sorted(by_site.items()):
+            cells = "".join(
+                f"{counts.get(s, {}).get('NORMAL', 0):>7}/{counts.get(s, {}).get('PNEUMONIA', 0):<6}" for s in splits
+            )
+            carved = "" if site in st.get("sites_carved", {}) else "  (gold not carved yet: too few patients)"
+            lines.append(f"  {site:16}{cells}{carved}")
+    return "\n".join(lines)
+
+
 def _existing_dir(s: str) -> Path:
     p = Path(s)
     if not p.is_dir():
@@ -89,9 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Kaggle layout <root>/{train,val,test}/{NORMAL,PNEUMONIA} or a batch <batch>/{NORMAL,PNEUMONIA}",
     )
     v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.add_argument("--site", type=_site, help=SITE_HELP)
     i = dsub.add_parser("import", help="validate a folder and add its accepted images to the pool (new DVC version)")
     i.add_argument("folder", type=_existing_dir, help="same layouts as validate")
     i.add_argument("--source", help="name recorded for these images (default: the folder's name)")
+    i.add_argument("--site", type=_site, help=SITE_HELP)
     s = dsub.add_parser(
         "split",
         help="make the persisted patient-level train/val/gold split (once; later patients go to train/val, never gold)",
@@ -266,21 +300,24 @@ def run(args, paths: HubPaths) -> int:
 
     if args.command == "data":
         if args.data_command == "validate":
-            report = dataset.validate_folder(args.folder, paths if paths.pool.exists() else None)
+            report = dataset.validate_folder(args.folder, paths if paths.pool.exists() else None, args.site)
             print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
             return 0 if report.accepted else 1
         if args.data_command == "import":
-            report, added = dataset.import_data(paths, args.folder, args.source)
+            report, added = dataset.import_data(paths, args.folder, args.source, args.site)
             print(report.summary())
             print(f"added {len(added)} images to the pool at {paths.pool}")
             return 0
         if args.data_command == "split":
             s, new = dataset.split(paths, args.gold_frac, args.val_frac, args.seed, args.reset)
-            print(("made a new" if new else "kept the existing") + f" split (seed {s.seed}, {len(s.gold)} gold images)")
+            print(
+                ("made or extended the" if new else "kept the existing")
+                + f" split (seed {s.seed}, {len(s.gold)} gold images; sites carved: {', '.join(sorted(s.sites))})"
+            )
             print(json.dumps(dataset.training_view(paths).counts()))
             return 0
         st = dataset.status(paths)
-        print(json.dumps(st, indent=2) if args.json else "\n".join(f"{k}: {v}" for k, v in st.items()))
+        print(json.dumps(st, indent=2) if args.json else _status_text(st))
         return 0
 
     if args.command == "train":

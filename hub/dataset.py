@@ -29,15 +29,18 @@ from hub.pool import (
 logger = logging.getLogger(__name__)
 
 
-def validate_folder(root: Path, paths: HubPaths | None = None) -> ValidationReport:
+def validate_folder(root: Path, paths: HubPaths | None = None, site: str | None = None) -> ValidationReport:
     """Validate a folder (against the pool's content too, when a hub home is given)."""
     known = Pool(paths.pool).known_hashes() if paths else None
-    return scan(root, known=known)
+    return scan(root, known=known, site=site)
 
 
-def import_data(paths: HubPaths, root: Path, source: str | None = None) -> tuple[ValidationReport, list[PoolEntry]]:
-    """Validate ``root`` and copy what is accepted into the pool; DVC-track the new pool version."""
-    report = validate_folder(root, paths)
+def import_data(
+    paths: HubPaths, root: Path, source: str | None = None, site: str | None = None
+) -> tuple[ValidationReport, list[PoolEntry]]:
+    """Validate ``root`` (images of ``site``, else its ``batch.json``'s, else the default site) and copy
+    what is accepted into the pool; DVC-track the new pool version."""
+    report = validate_folder(root, paths, site)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report.write(paths.reports / f"import-{stamp}-{Path(root).name}.json")
     added = Pool(paths.pool).add(report.accepted, source or Path(root).resolve().name)
@@ -50,10 +53,20 @@ def import_data(paths: HubPaths, root: Path, source: str | None = None) -> tuple
 def split(
     paths: HubPaths, gold_frac: float = 0.15, val_frac: float = 0.15, seed: int = 42, reset: bool = False
 ) -> tuple[Split, bool]:
-    """Create the persisted split if there is none (or ``reset``); return it and whether it is new."""
+    """Create the persisted split if there is none (or ``reset``); return it and whether it changed.
+
+    An existing split is kept, and a site that now has enough patients gets its gold share carved
+    (``Split.carve_sites``): the gold set of every site carved before never moves.
+    """
+    entries = Pool(paths.pool).entries()
     if paths.splits.exists() and not reset:
-        return Split.load(paths.splits), False
-    s = make_split(Pool(paths.pool).entries(), gold_frac, val_frac, seed)
+        s = Split.load(paths.splits)
+        carved = s.carve_sites(entries)
+        if carved:
+            logger.info("Carved the gold share of site(s) %s", ", ".join(carved))
+            s.save(paths.splits)
+        return s, bool(carved)
+    s = make_split(entries, gold_frac, val_frac, seed)
     s.save(paths.splits)
     return s, True
 
@@ -71,8 +84,25 @@ class TrainingView:
         entries = self.assigned[split]
         return ([self.pool_root / e.file for e in entries], [LABELS.index(e.label) for e in entries])
 
+    def sites(self, split: str) -> list[str]:
+        """The site of each file of ``split``, in the order of ``files``."""
+        return [e.site for e in self.assigned[split]]
+
+    def patients(self, split: str) -> list[str]:
+        """The (site-scoped) patient of each file of ``split``, in the order of ``files``."""
+        return [e.patient for e in self.assigned[split]]
+
     def counts(self) -> dict[str, dict[str, int]]:
         return {s: dict(Counter(e.label for e in v)) for s, v in self.assigned.items()}
+
+    def counts_by_site(self) -> dict[str, dict[str, dict[str, int]]]:
+        """site → split → label → images."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for split, entries in self.assigned.items():
+            for e in entries:
+                out.setdefault(e.site, {}).setdefault(split, {}).setdefault(e.label, 0)
+                out[e.site][split][e.label] += 1
+        return out
 
 
 def training_view(paths: HubPaths) -> TrainingView:
@@ -92,11 +122,14 @@ def status(paths: HubPaths) -> dict:
         "home": str(paths.home),
         "pool_images": len(entries),
         "pool_by_label": dict(Counter(e.label for e in entries)),
+        "pool_by_site": dict(Counter(e.site for e in entries)),
         "dvc_hash": dvc.tracked_hash(paths.home),
         "split": None,
     }
     if entries and paths.splits.exists():
         view = training_view(paths)
         out["split"] = view.counts()
+        out["split_by_site"] = view.counts_by_site()
+        out["sites_carved"] = Split.load(paths.splits).sites
         out["dataset_version"] = view.version
     return out

@@ -4,7 +4,15 @@ Layouts read (see docs/design.md, "Dataset layout"):
 
 * Kaggle: ``<root>/{train,val,test}/{NORMAL,PNEUMONIA}/*`` — train and val go into the pool;
   the official ``test`` split is kept aside (never imported) but still used to reject duplicates.
-* Incoming batch: ``<batch>/{NORMAL,PNEUMONIA}/*``.
+* Incoming batch: ``<batch>/{NORMAL,PNEUMONIA}/*``, optionally with ``<batch>/batch.json``, the
+  batch manifest: ``{"site": "nih-cc", "patients": {"NORMAL/a1b2.png": "p-7f3a…", …}}`` (the site
+  the images come from, and the patient of each file whose name does not say it).
+
+Every image belongs to a **site** (the hospital it came from; the Kermany set is ``DEFAULT_SITE``)
+and a **patient**, from the manifest or from a known file-name pattern (Kermany ``person123_…``,
+``IM-0115-…``; NIH ``00001281_000``). A file with neither is rejected: splitting it as its own
+patient could put one patient's films in train and gold at once. Patient keys are scoped by site
+(``<site>:<patient>`` outside the default site), so two hospitals' patient 42 never meet.
 
 Every file found is either accepted or rejected with a reason; nothing is dropped silently.
 The pool (``$PNEUMO_HOME/pool/<LABEL>/<file>`` + ``MANIFEST.tsv``) is the training data the hub
@@ -49,21 +57,77 @@ _PATIENT_PATTERNS = [
     re.compile(r"^(person\d+)_(?:bacteria|virus)_\d+$"),
     # IM-0115-0001 and NORMAL2-IM-0115-0001: grouped together, which can only over-group
     re.compile(r"^(?:NORMAL2-)?(IM-\d+)-\d+$"),
+    # NIH ChestX-ray8: <8-digit patient>_<3-digit follow-up>
+    re.compile(r"^(\d{8})_\d{3}$"),
 ]
+DEFAULT_SITE = "kermany"  # the first hospital (Guangzhou Women and Children's Medical Center)
+BATCH_MANIFEST = "batch.json"
+_SITE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+NO_PATIENT = (
+    "no patient: the file name is not a known pattern (person123_…, IM-0115-…, 00001281_000) and "
+    f"{BATCH_MANIFEST} gives no patient for it; add it there so one patient's films stay in one split"
+)
+MIN_SITE_PATIENTS = 25  # per class, before a site's gold share is carved (``Split.carve_sites``)
 
 
 class DataError(RuntimeError):
     """A data problem the user must fix (bad path, empty pool, split missing)."""
 
 
-def patient_id(filename: str) -> str:
-    """Patient id from a Kermany file name; an unknown pattern makes each file its own patient."""
+def patient_id(filename: str) -> str | None:
+    """Patient id from a known file-name pattern (Kermany, NIH), or None."""
     stem = Path(filename).stem.split("__")[0]
     for pat in _PATIENT_PATTERNS:
         m = pat.match(stem)
         if m:
             return m.group(1)
-    return stem
+    return None
+
+
+def check_site(site: str) -> str:
+    if not isinstance(site, str) or not _SITE.match(site):
+        raise DataError(
+            f"Invalid site name {site!r}: lower-case letters, digits, '.', '_' or '-', at most 64 (e.g. nih-cc)"
+        )
+    return site
+
+
+def patient_key(site: str, patient: str) -> str:
+    """The split's key of a patient: site-scoped, unprefixed for the default site (older splits kept)."""
+    return patient if site == DEFAULT_SITE else f"{site}:{patient}"
+
+
+def site_of_key(key: str) -> str:
+    return key.split(":", 1)[0] if ":" in key else DEFAULT_SITE
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchManifest:
+    """``batch.json``: the batch's site and the patient of each listed file (``<LABEL>/<name>``)."""
+
+    site: str
+    patients: dict[str, str]
+
+    @classmethod
+    def read(cls, root: Path, site: str | None = None) -> BatchManifest:
+        """The manifest at ``root`` (if any); ``site`` (``data import --site``) must agree with it."""
+        path = root / BATCH_MANIFEST
+        if not path.is_file():
+            return cls(check_site(site or DEFAULT_SITE), {})
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataError(f"{path} is not valid JSON ({e})") from None
+        if not isinstance(raw, dict) or not isinstance(raw.get("site"), str):
+            raise DataError(f'{path} must be an object with a "site" (and "patients": {{file: patient}})')
+        patients = raw.get("patients", {})
+        if not isinstance(patients, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in patients.items()
+        ):
+            raise DataError(f'{path}: "patients" must map each file (LABEL/name) to a non-empty patient key')
+        if site and site != raw["site"]:
+            raise DataError(f"{path} says site {raw['site']!r}, the command says {site!r}")
+        return cls(check_site(raw["site"]), {k: v.strip() for k, v in patients.items()})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +137,10 @@ class ImageRecord:
     split: str  # train / val / test (Kaggle) or "batch"
     label: str
     sha256: str
-    patient: str
+    patient: str  # the site-scoped key (``patient_key``)
     width: int
     height: int
+    site: str = DEFAULT_SITE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,8 +233,10 @@ def _classify(root: Path, f: Path, layout: str) -> tuple[str | None, str | None,
 _SPLIT_PRIORITY = {"test": 0, "val": 1, "train": 2, "batch": 3}
 
 
-def scan(root: str | os.PathLike, known: dict[str, tuple[str, str]] | None = None) -> ValidationReport:
-    """Validate every file under ``root``.
+def scan(
+    root: str | os.PathLike, known: dict[str, tuple[str, str]] | None = None, site: str | None = None
+) -> ValidationReport:
+    """Validate every file under ``root`` (its images come from ``site``, or the manifest's).
 
     ``known`` maps sha256 → (place, label) of images already owned (the pool); a file with the same
     content is rejected as a duplicate, or as a label conflict when its label differs. Across splits,
@@ -178,10 +245,11 @@ def scan(root: str | os.PathLike, known: dict[str, tuple[str, str]] | None = Non
     """
     root = Path(root).resolve()
     layout = detect_layout(root)
+    manifest = BatchManifest.read(root, site)
     known = known or {}
     rejected: list[Rejection] = []
     candidates: list[ImageRecord] = []
-    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and p != root / BATCH_MANIFEST):
         rel = f.relative_to(root).as_posix()
         split, label, reason = _classify(root, f, layout)
         if reason is None:
@@ -192,7 +260,13 @@ def scan(root: str | os.PathLike, known: dict[str, tuple[str, str]] | None = Non
         if reason is not None:
             rejected.append(Rejection(rel, reason))
             continue
-        candidates.append(ImageRecord(f, rel, split, label, sha256_of(f), patient_id(f.name), img.width, img.height))
+        patient = manifest.patients.get(rel) or patient_id(f.name)
+        key = patient_key(manifest.site, patient) if patient else ""  # "": none (rejected below unless a duplicate)
+        candidates.append(
+            ImageRecord(f, rel, split, label, sha256_of(f), key, img.width, img.height, site=manifest.site)
+        )
+    listed = set(manifest.patients) - {c.rel for c in candidates} - {r.rel for r in rejected}
+    rejected += [Rejection(rel, f"listed in {BATCH_MANIFEST} but not in the batch") for rel in sorted(listed)]
 
     groups: dict[str, list[ImageRecord]] = defaultdict(list)
     for rec in candidates:
@@ -218,7 +292,10 @@ def scan(root: str | os.PathLike, known: dict[str, tuple[str, str]] | None = Non
                 Rejection(r.rel, f"same image content labelled both NORMAL and PNEUMONIA ({others})") for r in recs
             ]
             continue
-        keep.append(recs[0])
+        if recs[0].patient:
+            keep.append(recs[0])
+        else:
+            rejected.append(Rejection(recs[0].rel, NO_PATIENT))
         rejected += [Rejection(r.rel, f"duplicate of {recs[0].rel} (same content)") for r in recs[1:]]
 
     keep.sort(key=lambda r: r.rel)
@@ -231,7 +308,7 @@ def scan(root: str | os.PathLike, known: dict[str, tuple[str, str]] | None = Non
 # ---------------------------------------------------------------------------------------------
 # Pool
 # ---------------------------------------------------------------------------------------------
-MANIFEST_FIELDS = ("file", "label", "sha256", "patient", "source", "width", "height")
+MANIFEST_FIELDS = ("file", "label", "sha256", "patient", "source", "width", "height", "site")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,6 +320,7 @@ class PoolEntry:
     source: str  # where it came from (import root or batch id)
     width: int
     height: int
+    site: str = DEFAULT_SITE  # pools written before sites existed: every image is the first site's
 
 
 class Pool:
@@ -258,7 +336,16 @@ class Pool:
         with open(self.manifest, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
         return [
-            PoolEntry(r["file"], r["label"], r["sha256"], r["patient"], r["source"], int(r["width"]), int(r["height"]))
+            PoolEntry(
+                r["file"],
+                r["label"],
+                r["sha256"],
+                r["patient"],
+                r["source"],
+                int(r["width"]),
+                int(r["height"]),
+                r.get("site") or DEFAULT_SITE,
+            )
             for r in rows
         ]
 
@@ -289,7 +376,9 @@ class Pool:
             dest.parent.mkdir(parents=True, exist_ok=True)
             with replacing(dest) as tmp:
                 shutil.copyfile(rec.path, tmp)
-            entry = PoolEntry(f"{rec.label}/{name}", rec.label, rec.sha256, rec.patient, source, rec.width, rec.height)
+            entry = PoolEntry(
+                f"{rec.label}/{name}", rec.label, rec.sha256, rec.patient, source, rec.width, rec.height, rec.site
+            )
             taken.add(entry.file)
             added.append(entry)
         if added:
@@ -307,7 +396,15 @@ class Pool:
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Split:
-    """Patient → split assignment plus the frozen gold set (by content hash)."""
+    """Patient → split assignment plus the frozen gold set (by content hash), carved site by site.
+
+    ``sites`` records each site whose gold share has been carved (when, from how many patients).
+    A site's patients that arrive before it has ``MIN_SITE_PATIENTS`` per class are *pending*: not
+    trained on, so that they can still become that site's gold; the first time the site has enough,
+    ``carve_sites`` splits them like the first split (gold, val, train by patient, stratified by the
+    patient's majority label) and freezes its gold. Later patients of a carved site go to train or
+    val, never to gold. The gold set is the union of the sites' gold sets.
+    """
 
     seed: int
     gold_frac: float
@@ -315,6 +412,8 @@ class Split:
     patients: dict[str, str]
     gold: list[str]  # sha256 of every gold image, sorted
     created_at: str
+    sites: dict[str, dict] = dataclasses.field(default_factory=dict)
+    min_patients: int = MIN_SITE_PATIENTS
 
     def save(self, path: Path) -> None:
         write_atomic(path, json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True))
@@ -323,20 +422,67 @@ class Split:
     def load(cls, path: Path) -> Split:
         if not path.exists():
             raise DataError(f"No split yet at {path}: run `pneumo-hub data split` first")
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if "sites" not in raw:  # made before sites existed: all of it was the first site, carved then
+            raw["sites"] = {DEFAULT_SITE: {"carved_at": raw["created_at"], "patients": len(raw["patients"])}}
+        return cls(**raw)
 
     def assign(self, entries: list[PoolEntry]) -> dict[str, list[PoolEntry]]:
-        """Entries by split; images of gold patients that are not in the frozen gold set are held out."""
+        """Entries by split; images of gold patients that are not in the frozen gold set are held out,
+        and those of a site not carved yet are pending."""
         gold = set(self.gold)
-        out: dict[str, list[PoolEntry]] = {TRAIN: [], VAL: [], GOLD: [], "held_out": []}
+        out: dict[str, list[PoolEntry]] = {TRAIN: [], VAL: [], GOLD: [], "held_out": [], PENDING: []}
         for e in entries:
-            s = self.patients.get(e.patient) or _late_split(e.patient, self.seed, self.val_frac)
+            s = self.patients.get(e.patient)
+            if s is None:
+                s = _late_split(e.patient, self.seed, self.val_frac) if e.site in self.sites else PENDING
             if s == GOLD:
                 s = GOLD if e.sha256 in gold else "held_out"
             elif e.sha256 in gold:  # cannot happen unless splits.json was edited by hand
                 s = GOLD
             out[s].append(e)
         return out
+
+    def carve_sites(self, entries: list[PoolEntry], force: str | None = None) -> list[str]:
+        """Carve the gold, val and train shares of every uncarved site that now has enough patients
+        (``force``: that site whatever its size). Returns the sites carved; the caller saves."""
+        by_site: dict[str, list[PoolEntry]] = defaultdict(list)
+        for e in entries:
+            if e.site not in self.sites:
+                by_site[e.site].append(e)
+        carved = []
+        for site in sorted(by_site):
+            strata = _strata(by_site[site])
+            if site != force and min(len(strata.get(lb, [])) for lb in LABELS) < self.min_patients:
+                continue
+            for label in sorted(strata):
+                ps = sorted(strata[label])
+                random.Random(
+                    f"{self.seed}:{label}" if site == DEFAULT_SITE else f"{self.seed}:{site}:{label}"
+                ).shuffle(ps)
+                n_gold = max(1, round(len(ps) * self.gold_frac))
+                n_val = max(1, round(len(ps) * self.val_frac)) if len(ps) > 2 else 0
+                for i, p in enumerate(ps):
+                    self.patients[p] = GOLD if i < n_gold else VAL if i < n_gold + n_val else TRAIN
+            self.gold = sorted(set(self.gold) | {e.sha256 for e in by_site[site] if self.patients[e.patient] == GOLD})
+            n = sum(len(v) for v in strata.values())
+            self.sites[site] = {"carved_at": datetime.now(UTC).isoformat(timespec="seconds"), "patients": n}
+            carved.append(site)
+        return carved
+
+
+PENDING = "pending"  # a site's images before its gold share is carved (``Split.carve_sites``)
+
+
+def _strata(entries: list[PoolEntry]) -> dict[str, list[str]]:
+    """Patients by their majority label (ties: PNEUMONIA)."""
+    labels_of: dict[str, Counter] = defaultdict(Counter)
+    for e in entries:
+        labels_of[e.patient][e.label] += 1
+    strata: dict[str, list[str]] = defaultdict(list)
+    for p, c in labels_of.items():
+        strata["PNEUMONIA" if c["PNEUMONIA"] >= c["NORMAL"] else "NORMAL"].append(p)
+    return strata
 
 
 def _late_split(patient: str, seed: int, val_frac: float) -> str:
@@ -345,28 +491,25 @@ def _late_split(patient: str, seed: int, val_frac: float) -> str:
     return VAL if h < val_frac else TRAIN
 
 
-def make_split(entries: list[PoolEntry], gold_frac: float = 0.15, val_frac: float = 0.15, seed: int = 42) -> Split:
-    """Stratified (by the patient's majority label) patient-level split, deterministic by seed."""
+def make_split(
+    entries: list[PoolEntry],
+    gold_frac: float = 0.15,
+    val_frac: float = 0.15,
+    seed: int = 42,
+    min_patients: int = MIN_SITE_PATIENTS,
+) -> Split:
+    """The first split: every site with ``min_patients`` per class carved (``Split.carve_sites``); when
+    none has that many yet, the largest site anyway, so a new hub has a gold set to score on."""
     if not entries:
         raise DataError("The pool is empty: import data first (`pneumo-hub data import <folder>`)")
     if not (0 < gold_frac < 1 and 0 < val_frac < 1 and gold_frac + val_frac < 1):
         raise DataError(f"Invalid fractions gold={gold_frac}, val={val_frac}: each in (0, 1), sum < 1")
-    labels_of: dict[str, Counter] = defaultdict(Counter)
-    for e in entries:
-        labels_of[e.patient][e.label] += 1
-    strata: dict[str, list[str]] = defaultdict(list)
-    for p, c in labels_of.items():
-        strata["PNEUMONIA" if c["PNEUMONIA"] >= c["NORMAL"] else "NORMAL"].append(p)
-    patients: dict[str, str] = {}
-    for label in sorted(strata):
-        ps = sorted(strata[label])
-        random.Random(f"{seed}:{label}").shuffle(ps)
-        n_gold = max(1, round(len(ps) * gold_frac))
-        n_val = max(1, round(len(ps) * val_frac)) if len(ps) > 2 else 0
-        for i, p in enumerate(ps):
-            patients[p] = GOLD if i < n_gold else VAL if i < n_gold + n_val else TRAIN
-    gold = sorted(e.sha256 for e in entries if patients[e.patient] == GOLD)
-    return Split(seed, gold_frac, val_frac, patients, gold, datetime.now(UTC).isoformat(timespec="seconds"))
+    split = Split(seed, gold_frac, val_frac, {}, [], datetime.now(UTC).isoformat(timespec="seconds"), {}, min_patients)
+    if not split.carve_sites(entries):
+        largest = Counter(e.site for e in entries).most_common(1)[0][0]
+        logger.warning("No site has %d patients of each class yet: carving %s anyway", min_patients, largest)
+        split.carve_sites(entries, force=largest)
+    return split
 
 
 def dataset_version(assigned: dict[str, list[PoolEntry]]) -> str:

@@ -58,7 +58,7 @@ def log_dataset(view, context: str = "training") -> None:
     import pandas as pd
 
     rows = [
-        {"split": s, "file": e.file, "label": e.label, "sha256": e.sha256, "patient": e.patient}
+        {"split": s, "file": e.file, "label": e.label, "sha256": e.sha256, "patient": e.patient, "site": e.site}
         for s in ("train", "val", "gold")
         for e in view.assigned[s]
     ]

@@ -17,7 +17,10 @@ from tests.conftest import sample_files
         ("IM-0115-0001.jpeg", "IM-0115"),
         ("NORMAL2-IM-0115-0002.jpeg", "IM-0115"),
         ("person12_bacteria_3__1a2b3c4d.jpeg", "person12"),
-        ("scan_2026_11.png", "scan_2026_11"),
+        ("00001281_000.jpeg", "00001281"),  # NIH ChestX-ray8
+        ("00001281_012.png", "00001281"),
+        ("scan_2026_11.png", None),  # no known pattern: the batch must say (batch.json), or it is refused
+        ("a1b2c3d4e5f60718.png", None),
     ],
 )
 def test_patient_id_from_file_name(name, patient):
