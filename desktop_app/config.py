@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -34,6 +35,7 @@ USER_CONFIG_ENV = "PNEUMO_DESKTOP_USER_CONFIG"  # per-user settings.json
 APP = "pneumoscan"
 
 LANGUAGES = ("auto", "en", "fr")
+SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")  # the hub's rule (hub.pool.check_site)
 USER_KEYS = ("feed_url", "check_interval_hours", "variant", "language", "show_withheld")
 PATH_KEYS = ("trusted_root", "builtin_model", "data_dir")
 
@@ -51,6 +53,9 @@ class Settings:
     # an expert's choice: also show the model's result on an image it withheld as unsuitable, marked so
     show_withheld: bool = False
     proxy: str = ""  # http(s) proxy for the feed, e.g. http://proxy.hospital:3128
+    site: str = "clinic"  # this hospital's site name in the hub's data (labelled batches), e.g. "nih-cc"
+    # the key of the pseudonymous patient keys in labelled batches: the same on every PC of the site
+    patient_key_secret: str = ""
     trusted_root: str = ""  # the feed's TUF root.json (installed with the app)
     builtin_model: str = ""  # the model package installed with the app
     data_dir: str = ""  # per-user data folder override
@@ -69,6 +74,14 @@ class Settings:
 
 def _check(key: str, value: object) -> object:
     """The value, converted and checked, or ``ConfigError``."""
+    if key == "site":
+        if not isinstance(value, str) or not SITE_NAME.match(value):
+            raise ConfigError(f"site must be lower-case letters, digits, '.', '_' or '-' (e.g. nih-cc), not {value!r}")
+        return value
+    if key == "patient_key_secret":
+        if not isinstance(value, str) or (value and len(value) < 16):
+            raise ConfigError("patient_key_secret must be a string of at least 16 characters (or empty)")
+        return value
     if key in ("feed_url", "proxy", *PATH_KEYS):
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string, not {value!r}")
@@ -165,6 +178,11 @@ class AppPaths:
     @property
     def feed_cache(self) -> Path:
         return self.data_dir / "feed"
+
+    @property
+    def patient_key_file(self) -> Path:
+        """The key of the pseudonymous patient keys when the admin config gives none (this PC only)."""
+        return self.data_dir / "patient-key.secret"
 
     @property
     def audit_db(self) -> Path:

@@ -3,9 +3,14 @@
 What is written under ``out_dir`` (the names are the hub's contract, see ``hub/pool.py``):
 
 * ``<batch-id>/{NORMAL,PNEUMONIA}/<sha256[:16]>.{png,jpeg}`` — the batch itself, labelled with the
-  radiologist's label (not the model's). It holds images and nothing else: the hub's validator
-  rejects any other file in a batch (and a manifest there would quarantine the whole batch), and it
-  reads PNG and JPEG only, so a DICOM goes in as a 16-bit PNG of exactly what the app's model read
+  radiologist's label (not the model's), and ``<batch-id>/batch.json``, the hub's batch manifest
+  (``hub.pool.BatchManifest``): the site (admin config ``site``) and each file's patient. The patient
+  is a pseudonym, ``p-`` + HMAC-SHA256 of the DICOM Patient ID under the site's key (admin config
+  ``patient_key_secret``, the same on every PC of the site; without one, a key made once for this
+  PC's data folder), never the ID itself; a file without a Patient ID (PNG, JPEG, a DICOM lacking
+  it) is its own patient, ``file-<sha256[:16]>``, and is listed under ``own_patient``. Besides that
+  file the batch holds images only: the hub's validator rejects any other file, and it reads PNG and
+  JPEG only, so a DICOM goes in as a 16-bit PNG of exactly what the app's model read
   (``LoadedImage.model_gray``, the rule in ``desktop_app.images``; the hub's ``to_gray`` reads it back
   as /65535, within 1/131070 of it), not of the window it was displayed at.
   File names are the content hash of the original, never its name (which often carries the patient's).
@@ -37,6 +42,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
+import hmac
+import json
 import logging
 import os
 import re
@@ -68,7 +76,9 @@ MANIFEST_FIELDS = (
     "model_probability",
     "model_version",
     "audit_id",
+    "patient",
 )
+BATCH_MANIFEST = "batch.json"  # the hub's name (hub.pool.BATCH_MANIFEST): the app does not import the hub
 _BATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -243,8 +253,40 @@ def _outputs(out_dir: Path, batch_id: str) -> tuple[Path, Path, Path]:
     return out_dir / batch_id, out_dir / f"{batch_id}.manifest.csv", out_dir / f"{batch_id}.dicom.zip"
 
 
+def patient_secret(settings) -> bytes:
+    """The key of the batch's patient pseudonyms: the admin config's, else this data folder's own
+    (made on first use, readable by this user only)."""
+    if settings.patient_key_secret:
+        return settings.patient_key_secret.encode()
+    path = settings.paths().patient_key_file
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = os.urandom(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key.hex())
+        logger.warning(
+            "No patient_key_secret in the admin config: made %s; other PCs of this site will give the same "
+            "patient other keys",
+            path,
+        )
+        return key
+
+
+def pseudonym(patient_id: str, secret: bytes) -> str:
+    """``p-`` + the first 16 bytes of HMAC-SHA256(secret, Patient ID), hex: stable per site, not reversible."""
+    return "p-" + hmac.new(secret, patient_id.strip().encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
 def export_labelled_batch(
-    audit, out_dir: str | os.PathLike, batch_id: str | None = None, progress: Callable[[int, int], None] | None = None
+    audit,
+    out_dir: str | os.PathLike,
+    batch_id: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    site: str = "clinic",
+    secret: bytes | None = None,
 ) -> ExportResult:
     """Write the confirmed images of ``audit`` not sent before as a hub incoming batch under ``out_dir``,
     then record them in ``audit`` as sent (module docstring).
@@ -274,10 +316,11 @@ def export_labelled_batch(
     shutil.rmtree(staging, ignore_errors=True)  # left by a crash: never published, safe to discard
     sent = {r["exported_sha256"]: r for r in audit.exported()}  # by the content of the file the hub got
     try:
-        written, skipped, already = _write_staging(plan.rows, staging, progress, sent)
+        written, skipped, already = _write_staging(plan.rows, staging, progress, sent, secret or os.urandom(32))
         skipped, already = plan.skipped + skipped, plan.already_sent + already
         if not written:
             return ExportResult(batch_id, None, None, None, [], skipped, already)
+        _write_batch_manifest(staging / "batch" / BATCH_MANIFEST, site, written)
         has_dicom = any(r["dicom"] for r in written)
         if has_dicom:
             _zip_folder(staging / "dicom", staging / "dicom.zip")
@@ -314,8 +357,18 @@ def export_labelled_batch(
     return result
 
 
+def _write_batch_manifest(path: Path, site: str, written: list[dict]) -> None:
+    own = sorted(r["file"] for r in written if r["patient"].startswith("file-"))
+    body = {"site": site, "patients": {r["file"]: r["patient"] for r in written}, "own_patient": own}
+    path.write_text(json.dumps(body, indent=1, sort_keys=True), encoding="utf-8")
+
+
 def _write_staging(
-    rows: list[dict], staging: Path, progress: Callable[[int, int], None] | None, sent: dict[str, dict]
+    rows: list[dict],
+    staging: Path,
+    progress: Callable[[int, int], None] | None,
+    sent: dict[str, dict],
+    secret: bytes,
 ) -> tuple[list[dict], list[Skipped], int]:
     """Export ``rows`` into ``staging``; return the manifest rows, the skipped images and how many images
     turned out to be files the hub already has (``sent``: audit rows by the sha256 of the file sent)."""
@@ -326,7 +379,7 @@ def _write_staging(
     skipped: list[Skipped] = []
     for done, r in enumerate(rows, 1):
         try:
-            written.append(_export_one(r, staging, uid_map))
+            written.append(_export_one(r, staging, uid_map, secret))
         except Exception as e:  # every failure skips that image only; pydicom raises many types
             skip = (
                 e
@@ -375,7 +428,7 @@ def _write_staging(
     return kept, skipped, already
 
 
-def _export_one(r: dict, staging: Path, uid_map: dict[str, str]) -> dict:
+def _export_one(r: dict, staging: Path, uid_map: dict[str, str], secret: bytes) -> dict:
     """Export one audit row into ``staging``; return its manifest row. Leaves nothing behind on failure."""
     src, label, stem = Path(r["file_path"]), r["confirmed_label"], r["sha256"][:16]
     if not src.is_file():
@@ -391,6 +444,8 @@ def _export_one(r: dict, staging: Path, uid_map: dict[str, str]) -> dict:
         "audit_id": r["id"],
         "dicom": f"{label}/{stem}.dcm" if is_dicom(src) else "",
     }
+    patient = _dicom_patient_id(src) if row["dicom"] else None
+    row["patient"] = pseudonym(patient, secret) if patient else f"file-{stem}"
     dest_stem = staging / "batch" / label / stem
     try:
         if row["dicom"]:
@@ -401,6 +456,14 @@ def _export_one(r: dict, staging: Path, uid_map: dict[str, str]) -> dict:
         _remove_outputs(staging, {**row, "file": ""}, dest_stem)
         raise
     return {**row, "file": f"{label}/{dest.name}", "sha256": sha256_of(dest), "source_format": kind}
+
+
+def _dicom_patient_id(src: Path) -> str | None:
+    import pydicom
+
+    value = pydicom.dcmread(src, stop_before_pixels=True).get("PatientID")
+    text = str(value).strip() if value is not None else ""
+    return text or None
 
 
 def _remove_outputs(staging: Path, row: dict, dest_stem: Path | None = None) -> None:

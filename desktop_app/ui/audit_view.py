@@ -66,8 +66,19 @@ class ExportWorker(Job):
         self.audit, self.out_dir, self.batch_id = audit, Path(out_dir), batch_id
 
     def work(self) -> None:
+        from desktop_app.config import load_settings
+        from desktop_app.labelled_export import patient_secret
+
+        settings = load_settings()  # the site and its patient key, as the admin set them
         self.signals.finished.emit(
-            export_labelled_batch(self.audit, self.out_dir, self.batch_id, self.signals.progress.emit)
+            export_labelled_batch(
+                self.audit,
+                self.out_dir,
+                self.batch_id,
+                self.signals.progress.emit,
+                site=settings.site,
+                secret=patient_secret(settings),
+            )
         )
 
     def failed(self, error: Exception) -> None:  # the user gets a message

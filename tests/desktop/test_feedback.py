@@ -30,7 +30,7 @@ from contract.preprocess import read_image, to_gray
 from desktop_app.audit import AuditLog
 from desktop_app.engine import Engine
 from desktop_app.images import load_image
-from desktop_app.labelled_export import BatchExportError, export_labelled_batch
+from desktop_app.labelled_export import BatchExportError, export_labelled_batch, pseudonym
 from desktop_app.ui import audit_view, feedback
 from desktop_app.ui.audit_model import CORRECTED, UNCONFIRMED, AuditModel
 from desktop_app.ui.window import MainWindow
@@ -165,15 +165,16 @@ def test_labelled_batch_has_the_hub_layout_confirmed_labels_and_no_patient_data(
 
     out = tmp_path / "outbox"
     out.mkdir()
-    result = export_labelled_batch(audit, out, "clinic-42")
+    secret = b"this site's patient key"
+    result = export_labelled_batch(audit, out, "clinic-42", site="clinic-a", secret=secret)
     batch = out / "clinic-42"
 
-    # Layout: the batch holds NORMAL/ and PNEUMONIA/ with one image per confirmed file, nothing else;
+    # Layout: the batch holds NORMAL/ and PNEUMONIA/ with one image per confirmed file, and batch.json;
     # the manifest and the DICOM archive sit beside it; no staging folder is left.
     assert result.batch_dir == batch
     assert sorted(p.name for p in out.iterdir()) == ["clinic-42", "clinic-42.dicom.zip", "clinic-42.manifest.csv"]
-    assert sorted(p.name for p in batch.iterdir()) == ["NORMAL", "PNEUMONIA"]
-    files = sorted(p.relative_to(batch).as_posix() for p in batch.rglob("*") if p.is_file())
+    assert sorted(p.name for p in batch.iterdir()) == ["NORMAL", "PNEUMONIA", "batch.json"]
+    files = sorted(p.relative_to(batch).as_posix() for p in batch.rglob("*") if p.is_file() and p.suffix != ".json")
     assert len(files) == len(wanted) == len(result.written)
     by_source = {r["source_sha256"]: r for r in result.written}
     for k, label in wanted.items():
@@ -246,9 +247,24 @@ def test_labelled_batch_has_the_hub_layout_confirmed_labels_and_no_patient_data(
         # The hub's reader gives back what the model saw, to 16-bit precision.
         np.testing.assert_allclose(to_gray(read_image(batch / row["file"])), seen, rtol=0, atol=0.5 / 65535 + 1e-7)
 
-    # The hub accepts every image, with the radiologist's labels.
+    # batch.json: the site, and each file's patient as a keyed pseudonym of the DICOM Patient ID (never
+    # the ID); a file without one is its own patient, and says so
+    body = json.loads((batch / "batch.json").read_text())
+    assert body["site"] == "clinic-a" and sorted(body["patients"]) == files
+    assert not any(s in (batch / "batch.json").read_bytes() for s in SECRETS)
+    for k in ("dicom", "dicom16"):
+        file = by_source[rows[k]["sha256"]]["file"]
+        assert body["patients"][file] == pseudonym(str(pydicom.dcmread(clinic[k]).PatientID), secret)
+        assert file not in body["own_patient"]
+    for k in ("png", "exif", "jpeg2"):
+        file = by_source[rows[k]["sha256"]]["file"]
+        assert body["patients"][file] == f"file-{rows[k]['sha256'][:16]}" and file in body["own_patient"]
+
+    # The hub accepts every image, with the radiologist's labels, at the clinic's site and patients.
     report = scan(batch)
     assert report.layout == "batch" and report.rejected == []
+    assert {r.site for r in report.accepted} == {"clinic-a"}
+    assert {r.rel: r.patient for r in report.accepted} == {f: f"clinic-a:{p}" for f, p in body["patients"].items()}
     assert sorted((r.rel, r.label) for r in report.accepted) == sorted((r["file"], r["label"]) for r in manifest)
     cli = hub_validate(batch)
     assert cli["accepted"] == len(wanted) and cli["rejected"] == []
@@ -258,7 +274,7 @@ def test_labelled_batch_has_the_hub_layout_confirmed_labels_and_no_patient_data(
     # The same batch id again is refused, leaving what is there untouched.
     with pytest.raises(BatchExportError, match="already exists"):
         export_labelled_batch(audit, out, "clinic-42")
-    assert len(list(batch.rglob("*.*"))) == len(wanted)
+    assert len([p for p in batch.rglob("*.*") if p.name != "batch.json"]) == len(wanted)
     audit.close()
 
 
@@ -742,3 +758,23 @@ def test_audit_dialog_lists_confirms_filters_and_exports_a_batch_the_hub_accepts
         dialog.export_batch(out, "from-dialog")
     assert isinstance(blocker.args[0], str) and dialog.status_label.text().startswith("Export failed")
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_patient_key_comes_from_the_admin_config_or_is_made_once_for_this_data_folder(tmp_path):
+    from desktop_app.config import load_settings
+    from desktop_app.labelled_export import patient_secret
+
+    settings = load_settings()
+    key = patient_secret(settings)
+    path = settings.paths().patient_key_file
+    assert len(key) == 32 and path.stat().st_mode & 0o077 == 0, "readable by this user only"
+    assert patient_secret(settings) == key, "the same key next time: the same patient, the same pseudonym"
+    assert pseudonym("P123", key) == pseudonym(" P123 ", key) != pseudonym("P124", key)
+    assert "P123" not in pseudonym("P123", key)
+
+    admin = tmp_path / "admin" / "config.toml"
+    admin.write_text('site = "nih-cc"\npatient_key_secret = "one key for every PC of the site"\n')
+    settings = load_settings()
+    assert settings.site == "nih-cc" and patient_secret(settings) == b"one key for every PC of the site"
+    admin.write_text('site = "Not A Site"\n')
+    assert any("site must be" in p for p in load_settings().problems)
