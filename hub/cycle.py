@@ -229,7 +229,7 @@ def score_pair(paths: HubPaths, version: str) -> str:
     """Score challenger and current champion on the same gold set in one go; returns the scores file."""
     import mlflow
 
-    from hub.experiment import score
+    from hub.experiment import log_by_site, score
     from hub.tracking import resolve_trained_model, setup
     from hub.trained_model import TrainedModel
 
@@ -248,14 +248,17 @@ def score_pair(paths: HubPaths, version: str) -> str:
                 continue
             s = score(TrainedModel.load(resolve_trained_model(f"runs:/{ref}", Path(tmp) / role)), view, GOLD)
             out[role] = {
-                "metrics": s.metrics.to_dict(),
+                "metrics": {**s.metrics.to_dict(), "sites": s.by_site()},
                 "correct": ((s.p >= s.metrics.threshold) == s.y).tolist(),
                 "run_id": ref,
             }
     out["champion_version"] = champion.version if champion else None
     if out["champion"]:
         with mlflow.start_run(run_id=run_id):
-            mlflow.log_metrics({f"champion_gold_{k}": v for k, v in out["champion"]["metrics"].items() if k != "n"})
+            mlflow.log_metrics(
+                {f"champion_gold_{k}": v for k, v in out["champion"]["metrics"].items() if k not in ("n", "sites")}
+            )
+            log_by_site(out["champion"]["metrics"]["sites"], prefix="champion_gold")
             mlflow.set_tag("cycle.champion_version", champion.version)
     f = paths.cycles / version / "scores.json"
     f.parent.mkdir(parents=True, exist_ok=True)

@@ -156,6 +156,97 @@ def threshold_for_sensitivity(y: np.ndarray, p: np.ndarray, target: float) -> fl
 
 
 # ---------------------------------------------------------------------------------------------
+# Per site, with confidence intervals
+# ---------------------------------------------------------------------------------------------
+CI_METRICS = ("accuracy", "recall", "specificity", "roc_auc")
+POOLED = "pooled"
+
+
+def _rates(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    tp, tn = float(((pred == 1) & (y == 1)).sum()), float(((pred == 0) & (y == 0)).sum())
+    pos, neg = float((y == 1).sum()), float((y == 0).sum())
+    return {
+        "accuracy": _div(tp + tn, len(y)),
+        "recall": _div(tp, pos),
+        "specificity": _div(tn, neg),
+    }
+
+
+def bootstrap_ci(
+    y: np.ndarray,
+    p: np.ndarray,
+    patients: list[str],
+    threshold: float,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, list[float]]:
+    """Percentile CIs of accuracy, recall, specificity and ROC AUC, resampling *patients* (with all their
+    images) with replacement: images of one patient are not independent, so resampling images would
+    give intervals too narrow."""
+    y, p = np.asarray(y).astype(int), np.asarray(p, dtype=np.float64)
+    _, pid = np.unique(np.asarray(patients), return_inverse=True)
+    groups = [np.flatnonzero(pid == i) for i in range(pid.max() + 1)] if len(pid) else []
+    if not groups:
+        return {}
+    rng = np.random.default_rng(seed)
+    draws = {m: [] for m in CI_METRICS}
+    for _ in range(n_boot):
+        idx = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
+        yy, pp = y[idx], p[idx]
+        for k, v in _rates(yy, (pp >= threshold).astype(int)).items():
+            draws[k].append(v)
+        if 0 < yy.sum() < len(yy):
+            draws["roc_auc"].append(roc_auc(yy, pp))
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    return {m: [float(np.quantile(v, lo)), float(np.quantile(v, hi))] for m, v in draws.items() if v}
+
+
+def metrics_by_site(
+    y: np.ndarray,
+    p: np.ndarray,
+    sites: list[str],
+    patients: list[str],
+    threshold: float,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict]:
+    """``{"pooled": {...}, "<site>": {...}}``: each the ``Metrics`` fields, ``patients`` (gold patients per
+    class) and ``ci`` (95 % patient-level bootstrap intervals of ``CI_METRICS``)."""
+    y, p = np.asarray(y).astype(int), np.asarray(p, dtype=np.float64)
+    sites_arr, patients_arr = np.asarray(sites), np.asarray(patients)
+    out: dict[str, dict] = {}
+    for site in [POOLED, *sorted(set(sites))]:
+        m = np.ones(len(y), bool) if site == POOLED else sites_arr == site
+        if not m.any():
+            continue
+        pats = patients_arr[m]
+        per_class = {label: len({pt for pt, yy in zip(pats, y[m]) if yy == i}) for i, label in enumerate(CLASSES)}
+        out[site] = {
+            **compute_metrics(y[m], p[m], threshold).to_dict(),
+            "patients": per_class,
+            "ci": bootstrap_ci(y[m], p[m], list(pats), threshold, n_boot, seed),
+        }
+    return out
+
+
+def site_table(by_site: dict[str, dict]) -> str:
+    """A Markdown table of ``metrics_by_site``: each metric with its 95 % CI."""
+    head = "| site | images | patients (N/P) | " + " | ".join(CI_METRICS) + " |"
+    lines = [head, "|" + " --- |" * (3 + len(CI_METRICS))]
+    for site, m in by_site.items():
+        cells = []
+        for k in CI_METRICS:
+            ci = m.get("ci", {}).get(k)
+            cells.append(f"{m[k]:.3f}" + (f" ({ci[0]:.3f}–{ci[1]:.3f})" if ci else ""))
+        pts = m.get("patients", {})
+        lines.append(
+            f"| {site} | {m['n']} | {pts.get('NORMAL', 0)}/{pts.get('PNEUMONIA', 0)} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
 # Plots
 # ---------------------------------------------------------------------------------------------
 def _plt():

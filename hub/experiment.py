@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +33,12 @@ class Scores:
     y: np.ndarray
     p: np.ndarray
     p_uncalibrated: np.ndarray
+    sites: list[str] = dataclasses.field(default_factory=list)
+    patients: list[str] = dataclasses.field(default_factory=list)
+
+    def by_site(self) -> dict[str, dict]:
+        """Metrics pooled and per site, with patient-level bootstrap 95 % CIs (``evaluate.metrics_by_site``)."""
+        return ev.metrics_by_site(self.y, self.p, self.sites, self.patients, self.metrics.threshold)
 
     def write_plots(self, directory: Path) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)
@@ -56,7 +63,33 @@ def score(
         trained.model.to(dev), make_loader(ds, 64, False, num_workers=num_workers), dev, desc=split
     )
     p = ev.softmax(logits, trained.info.temperature)[:, 1]
-    return Scores(ev.compute_metrics(y, p, trained.info.threshold), y, p, ev.softmax(logits)[:, 1])
+    return Scores(
+        ev.compute_metrics(y, p, trained.info.threshold),
+        y,
+        p,
+        ev.softmax(logits)[:, 1],
+        view.sites(split),
+        view.patients(split),
+    )
+
+
+def log_by_site(by_site: dict[str, dict], prefix: str = "gold") -> None:
+    """Per-site metrics and CI bounds into the active MLflow run, and the table as an artifact."""
+    import mlflow
+
+    values = {}
+    for site, m in by_site.items():
+        if site == ev.POOLED:
+            continue
+        key = re.sub(r"[^A-Za-z0-9_.-]", "_", site)
+        for k in ev.CI_METRICS:
+            values[f"{prefix}_site_{key}_{k}"] = m[k]
+            if k in m["ci"]:
+                values[f"{prefix}_site_{key}_{k}_ci_low"], values[f"{prefix}_site_{key}_{k}_ci_high"] = m["ci"][k]
+        values[f"{prefix}_site_{key}_n"] = m["n"]
+    mlflow.log_metrics(values)
+    mlflow.log_dict(by_site, f"{prefix}_by_site.json")
+    mlflow.log_text(ev.site_table(by_site) + "\n", f"{prefix}_by_site.md")
 
 
 def calibrate(model, view: TrainingView, config: TrainConfig, target_sensitivity: float) -> tuple[float, float]:
@@ -139,9 +172,11 @@ def train_and_evaluate(
         )
         trained = TrainedModel(result.model.cpu().eval(), info)
         scores = score(trained, view, GOLD, num_workers=config.num_workers, device=config.device)
-        info.gold_metrics = scores.metrics.to_dict()
+        by_site = scores.by_site()
+        info.gold_metrics = {**scores.metrics.to_dict(), "sites": by_site}
         model_dir = trained.save(ckpt_dir / ARTIFACT)
         mlflow.log_metrics({f"gold_{k}": v for k, v in scores.metrics.to_dict().items() if k != "n"})
+        log_by_site(by_site)
         mlflow.log_metrics(
             {
                 "temperature": temperature,
@@ -189,6 +224,7 @@ def evaluate_model(
             )
             tracking.log_dataset(view, context="evaluation")
             mlflow.log_metrics({f"gold_{k}": v for k, v in scores.metrics.to_dict().items() if k != "n"})
+            log_by_site(scores.by_site())
             for png in scores.write_plots(Path(tmp) / "plots"):
                 mlflow.log_artifact(str(png), "plots")
         return scores.metrics, run.info.run_id

@@ -7,6 +7,15 @@ Policy (docs/design.md, "Promotion gate"), every rule configurable:
    if ``mcnemar_alpha`` is set, the gain must be significant by an exact one-sided McNemar test on
    the paired gold-set predictions.
 The first model ever (no champion) is promoted if it clears the floors.
+
+When the scores carry per-site metrics (``metrics["sites"]``, ``hub.evaluate.metrics_by_site``),
+rules 1 and 2 hold for **every measured site** (a site with at least ``min_site_patients`` gold
+patients of each class; the others are reported as unmeasured, never silently passed; rule 2 not
+where the champion's specificity is below ``baseline_min_specificity``, as the first site's model
+at a new site, whose recall there only means it calls every film PNEUMONIA), and rule 3
+compares the **site average** of ``compare_on`` (accuracy or roc_auc) over the sites both models
+were measured on: a challenger that improves the new site but loses sensitivity at the first one
+is refused, and the reason names the site.
 """
 
 from __future__ import annotations
@@ -25,6 +34,15 @@ class Policy:
     recall_tolerance: float = 0.01
     min_accuracy_gain: float = 0.0
     mcnemar_alpha: float | None = None
+    min_site_patients: int = 5  # gold patients of each class for a site to count as measured
+    # at a site where the champion's specificity is below this, its recall is no baseline: it comes from
+    # calling nearly every film PNEUMONIA (the first site's model at a new site); the floors still hold
+    baseline_min_specificity: float = 0.5
+    compare_on: str = "accuracy"  # what the site average compares: accuracy or roc_auc
+
+    def __post_init__(self):
+        if self.compare_on not in ("accuracy", "roc_auc"):
+            raise ValueError(f"Invalid compare_on {self.compare_on!r}: accuracy or roc_auc")
 
     @classmethod
     def from_dict(cls, d: dict) -> Policy:
@@ -61,16 +79,35 @@ def mcnemar_p(champion_correct: np.ndarray, challenger_correct: np.ndarray) -> t
     return float(min(1.0, p)), b, c
 
 
+def measured_sites(metrics: dict, policy: Policy) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(measured, unmeasured) per-site metrics of one model's scores."""
+    sites = {k: v for k, v in (metrics.get("sites") or {}).items() if k != "pooled"}
+    enough = {k: v for k, v in sites.items() if min(v["patients"].values(), default=0) >= policy.min_site_patients}
+    return enough, {k: v for k, v in sites.items() if k not in enough}
+
+
 def decide(
     challenger: dict,
     champion: dict | None,
     policy: Policy = Policy(),
     paired: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Decision:
-    """``challenger``/``champion``: gold metrics (accuracy, recall, roc_auc, ...) scored in the same run.
+    """``challenger``/``champion``: gold metrics (accuracy, recall, roc_auc, ..., optionally ``sites``)
+    scored in the same run.
 
     ``paired``: (champion_correct, challenger_correct) per gold image, needed for the McNemar rule.
     """
+    if challenger.get("sites"):
+        return _decide_by_site(challenger, champion, policy, paired)
+    return _decide_pooled(challenger, champion, policy, paired)
+
+
+def _decide_pooled(
+    challenger: dict,
+    champion: dict | None,
+    policy: Policy,
+    paired: tuple[np.ndarray, np.ndarray] | None,
+) -> Decision:
     reasons: list[str] = []
     ok = True
     inputs = {"challenger": challenger, "champion": champion, "policy": dataclasses.asdict(policy)}
@@ -115,5 +152,87 @@ def decide(
             check(
                 p < policy.mcnemar_alpha,
                 f"McNemar one-sided p = {p:.4f} (b={b}, c={c}) vs alpha {policy.mcnemar_alpha}",
+            )
+    return Decision(ok, tuple(reasons), inputs)
+
+
+def _decide_by_site(
+    challenger: dict,
+    champion: dict | None,
+    policy: Policy,
+    paired: tuple[np.ndarray, np.ndarray] | None,
+) -> Decision:
+    reasons: list[str] = []
+    ok = True
+    inputs = {"challenger": challenger, "champion": champion, "policy": dataclasses.asdict(policy)}
+
+    def check(passed: bool, text: str) -> None:
+        nonlocal ok
+        ok &= passed
+        reasons.append(("pass: " if passed else "fail: ") + text)
+
+    measured, unmeasured = measured_sites(challenger, policy)
+    for site, m in sorted(unmeasured.items()):
+        reasons.append(
+            f"unmeasured: site {site} has {m['patients']} gold patients (NORMAL/PNEUMONIA), fewer than "
+            f"{policy.min_site_patients} of each: not judged there"
+        )
+    if not measured:
+        check(False, f"no site has {policy.min_site_patients} gold patients of each class: nothing to judge on")
+        return Decision(False, tuple(reasons), inputs)
+    for site, m in sorted(measured.items()):
+        check(m["recall"] >= policy.min_recall, f"{site}: recall {m['recall']:.3f} vs floor {policy.min_recall:.3f}")
+        check(
+            m["accuracy"] >= policy.min_accuracy,
+            f"{site}: accuracy {m['accuracy']:.3f} vs floor {policy.min_accuracy:.3f}",
+        )
+        if policy.min_roc_auc is not None:
+            check(
+                m["roc_auc"] >= policy.min_roc_auc,
+                f"{site}: ROC AUC {m['roc_auc']:.3f} vs floor {policy.min_roc_auc:.3f}",
+            )
+    if champion is None:
+        reasons.append("no champion yet: the first model that clears the floors becomes champion")
+        return Decision(ok, tuple(reasons), inputs)
+
+    champ_sites, _ = measured_sites(champion, policy)
+    both = sorted(set(measured) & set(champ_sites))
+    for site in both:
+        c, h = measured[site], champ_sites[site]
+        if h.get("specificity", 1.0) < policy.baseline_min_specificity:
+            reasons.append(
+                f"{site}: the champion's recall {h['recall']:.3f} is no baseline (specificity "
+                f"{h['specificity']:.3f} < {policy.baseline_min_specificity:.2f}: it calls nearly every film "
+                "PNEUMONIA); the floor applies"
+            )
+            continue
+        check(
+            c["recall"] >= h["recall"] - policy.recall_tolerance,
+            f"{site}: recall {c['recall']:.3f} vs champion {h['recall']:.3f} "
+            f"(may drop by at most {policy.recall_tolerance:.3f})",
+        )
+    for site in sorted(set(measured) - set(champ_sites)):
+        reasons.append(f"new: site {site} was not in the champion's scores; it counts in the floors only")
+    key = policy.compare_on
+    if not both:
+        check(False, "no site measured for both models: no comparison")
+    else:
+        ch = float(np.mean([measured[s][key] for s in both]))
+        cp = float(np.mean([champ_sites[s][key] for s in both]))
+        inputs["site_average"] = {"metric": key, "sites": both, "challenger": ch, "champion": cp}
+        check(
+            ch > cp + policy.min_accuracy_gain,
+            f"{key} averaged over sites {', '.join(both)}: {ch:.3f} must beat champion {cp:.3f}"
+            + (f" by more than {policy.min_accuracy_gain:.3f}" if policy.min_accuracy_gain else ""),
+        )
+    if policy.mcnemar_alpha is not None:
+        if paired is None:
+            check(False, "McNemar test required but no paired predictions were given")
+        else:
+            p, b, c = mcnemar_p(*paired)
+            inputs["mcnemar"] = {"p": p, "champion_only_correct": b, "challenger_only_correct": c}
+            check(
+                p < policy.mcnemar_alpha,
+                f"McNemar one-sided p = {p:.4f} (b={b}, c={c}) vs alpha {policy.mcnemar_alpha} (pooled gold)",
             )
     return Decision(ok, tuple(reasons), inputs)

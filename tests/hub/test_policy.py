@@ -62,3 +62,103 @@ def test_mcnemar_by_hand_and_in_the_gate():
 def test_unknown_policy_key_is_refused():
     with pytest.raises(ValueError, match="Unknown promotion policy keys \\['min_recal'\\]"):
         Policy.from_dict({"min_recal": 0.9})
+
+
+def site(acc, rec, auc=0.95, patients=(30, 30), spec=0.9):
+    return {
+        "accuracy": acc,
+        "recall": rec,
+        "specificity": spec,
+        "roc_auc": auc,
+        "patients": {"NORMAL": patients[0], "PNEUMONIA": patients[1]},
+    }
+
+
+def scores(**sites):
+    """Gold metrics with per-site entries (pooled numbers do not matter once sites are given)."""
+    return {"accuracy": 0.0, "recall": 0.0, "roc_auc": 0.0, "sites": {"pooled": site(0, 0), **sites}}
+
+
+SP = Policy(min_recall=0.9, min_accuracy=0.6, recall_tolerance=0.01, min_site_patients=5)
+
+
+@pytest.mark.parametrize(
+    "challenger,champion,policy,promote,why",
+    [
+        # learns the new site, keeps the first one's sensitivity: promoted on the site average; the first
+        # site's champion at the new one called every film PNEUMONIA, so its recall there is no baseline
+        (
+            scores(kermany=site(0.93, 0.96), **{"nih-cc": site(0.70, 0.92)}),
+            scores(kermany=site(0.94, 0.96), **{"nih-cc": site(0.45, 0.97, spec=0.10)}),
+            SP,
+            True,
+            "pass: accuracy averaged over sites kermany, nih-cc: 0.815 must beat champion 0.695",
+        ),
+        (
+            scores(kermany=site(0.93, 0.96), **{"nih-cc": site(0.70, 0.92)}),
+            scores(kermany=site(0.94, 0.96), **{"nih-cc": site(0.45, 0.97, spec=0.10)}),
+            SP,
+            True,
+            "nih-cc: the champion's recall 0.970 is no baseline (specificity 0.100",
+        ),
+        # a champion usable at the new site sets its sensitivity baseline there too
+        (
+            scores(kermany=site(0.93, 0.96), **{"nih-cc": site(0.80, 0.92)}),
+            scores(kermany=site(0.94, 0.96), **{"nih-cc": site(0.75, 0.97, spec=0.60)}),
+            SP,
+            False,
+            "fail: nih-cc: recall 0.920 vs champion 0.970",
+        ),
+        # better at the new site, but loses sensitivity at the first: refused, and the site is named
+        (
+            scores(kermany=site(0.95, 0.90), **{"nih-cc": site(0.80, 0.95)}),
+            scores(kermany=site(0.94, 0.96), **{"nih-cc": site(0.45, 0.97)}),
+            SP,
+            False,
+            "fail: kermany: recall 0.900 vs champion 0.960",
+        ),
+        # the floor holds at every measured site
+        (
+            scores(kermany=site(0.95, 0.97), **{"nih-cc": site(0.55, 0.95)}),
+            None,
+            SP,
+            False,
+            "fail: nih-cc: accuracy 0.550 vs floor 0.600",
+        ),
+        # a site with too little gold is reported as unmeasured, not silently passed
+        (
+            scores(kermany=site(0.95, 0.97), **{"clinic-7": site(0.10, 0.10, patients=(3, 8))}),
+            None,
+            SP,
+            True,
+            "unmeasured: site clinic-7 has {'NORMAL': 3, 'PNEUMONIA': 8} gold patients",
+        ),
+        # a site new since the champion counts in the floors, the average is over the shared sites
+        (
+            scores(kermany=site(0.95, 0.97), **{"nih-cc": site(0.70, 0.95)}),
+            scores(kermany=site(0.94, 0.97)),
+            SP,
+            True,
+            "new: site nih-cc was not in the champion's scores",
+        ),
+        # ROC AUC as the comparison, when configured
+        (
+            scores(kermany=site(0.93, 0.96, auc=0.97), **{"nih-cc": site(0.70, 0.92, auc=0.80)}),
+            scores(kermany=site(0.94, 0.96, auc=0.98), **{"nih-cc": site(0.60, 0.92, auc=0.85)}),
+            Policy(min_recall=0.9, min_accuracy=0.6, compare_on="roc_auc"),
+            False,
+            "fail: roc_auc averaged over sites kermany, nih-cc: 0.885 must beat champion 0.915",
+        ),
+        # nothing measured at all: refused
+        (scores(tiny=site(1.0, 1.0, patients=(1, 1))), None, SP, False, "nothing to judge on"),
+    ],
+)
+def test_per_site_gate_table(challenger, champion, policy, promote, why):
+    d = decide(challenger, champion, policy)
+    assert d.promote is promote, d.reasons
+    assert any(why in r for r in d.reasons), d.reasons
+
+
+def test_compare_on_must_be_accuracy_or_auc():
+    with pytest.raises(ValueError, match="compare_on"):
+        Policy(compare_on="f1")

@@ -70,3 +70,28 @@ def test_plots_are_written(tmp_path):
         ev.plot_reliability(Y, P, tmp_path / "rel.png", p_uncalibrated=P**2),
     ):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_per_site_metrics_with_patient_level_bootstrap_intervals():
+    from hub.evaluate import metrics_by_site, site_table
+
+    rng = np.random.default_rng(0)
+    # site A: 40 patients, 2 images each, a good model; site B: 30 patients, one image each, a poor one
+    ya = np.repeat(rng.integers(0, 2, 40), 2)
+    pa = np.clip(ya * 0.7 + rng.normal(0.15, 0.1, len(ya)), 0, 1)
+    yb = rng.integers(0, 2, 30)
+    pb = rng.random(30)
+    y, p = np.r_[ya, yb], np.r_[pa, pb]
+    sites = ["a"] * len(ya) + ["b"] * len(yb)
+    patients = [f"a{i // 2}" for i in range(len(ya))] + [f"b:{i}" for i in range(len(yb))]
+    out = metrics_by_site(y, p, sites, patients, threshold=0.5, n_boot=300)
+    assert list(out) == ["pooled", "a", "b"]
+    assert out["a"]["n"] == 80 and sum(out["a"]["patients"].values()) == 40
+    assert out["a"]["accuracy"] > 0.9 and out["b"]["roc_auc"] < 0.8
+    for s in out.values():
+        for k, (lo, hi) in s["ci"].items():
+            assert lo <= s[k] + 1e-9 and s[k] - 1e-9 <= hi, (k, lo, s[k], hi)
+    # fewer patients, wider interval: site B's accuracy CI is wider than the pooled one
+    width = lambda s, k: s["ci"][k][1] - s["ci"][k][0]  # noqa: E731
+    assert width(out["b"], "accuracy") > width(out["pooled"], "accuracy")
+    assert "| a | 80 |" in site_table(out)
