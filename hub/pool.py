@@ -54,9 +54,9 @@ IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
 GOLD, VAL, TRAIN = "gold", "val", "train"
 
 _PATIENT_PATTERNS = [
-    re.compile(r"^(person\d+)_(?:bacteria|virus)_\d+$"),
-    # IM-0115-0001 and NORMAL2-IM-0115-0001: grouped together, which can only over-group
-    re.compile(r"^(?:NORMAL2-)?(IM-\d+)-\d+$"),
+    re.compile(r"^(person\d+)_(?:bacteria|virus)_\d+(?:_\d+)?$"),  # also person447_virus_921_1
+    # IM-0115-0001, NORMAL2-IM-0115-0001 and IM-0533-0001-0002: grouped together, which can only over-group
+    re.compile(r"^(?:NORMAL2-)?(IM-\d+)(?:-\d+)+$"),
     # NIH ChestX-ray8: <8-digit patient>_<3-digit follow-up>
     re.compile(r"^(\d{8})_\d{3}$"),
 ]

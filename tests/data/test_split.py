@@ -17,6 +17,9 @@ from tests.conftest import sample_files
         ("IM-0115-0001.jpeg", "IM-0115"),
         ("NORMAL2-IM-0115-0002.jpeg", "IM-0115"),
         ("person12_bacteria_3__1a2b3c4d.jpeg", "person12"),
+        ("IM-0533-0001-0002.jpeg", "IM-0533"),  # a second film of that study: the same patient
+        ("NORMAL2-IM-1020-0001-0001.jpeg", "IM-1020"),
+        ("person447_virus_921_1.jpeg", "person447"),
         ("00001281_000.jpeg", "00001281"),  # NIH ChestX-ray8
         ("00001281_012.png", "00001281"),
         ("scan_2026_11.png", None),  # no known pattern: the batch must say (batch.json), or it is refused
