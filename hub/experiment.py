@@ -144,6 +144,7 @@ def train_and_evaluate(
             {
                 **dataclasses.asdict(config),
                 "target_sensitivity": target_sensitivity,
+                "site_balanced_sampling": len(set(view.sites(TRAIN))) > 1,
                 **{f"n_{s}_{lbl}": n for s, c in view.counts().items() for lbl, n in c.items()},
             }
         )
@@ -156,6 +157,7 @@ def train_and_evaluate(
             resume=resume,
             progress=progress,
             on_epoch=lambda row: mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]),
+            groups=view.sites(TRAIN),
         )
         t_train = time.perf_counter() - t0
         temperature, threshold = calibrate(result.model, view, config, target_sensitivity)

@@ -109,14 +109,28 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def make_loader(
-    ds: Dataset, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int = 0, drop_last: bool = False
+    ds: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    num_workers: int = 0,
+    drop_last: bool = False,
+    weights: np.ndarray | None = None,
 ) -> DataLoader:
+    """``weights``: draw ``len(ds)`` images with replacement by these weights (seeded) instead of shuffling."""
+    generator = torch.Generator().manual_seed(seed)
+    sampler = None
+    if weights is not None:
+        sampler = torch.utils.data.WeightedRandomSampler(
+            torch.as_tensor(weights, dtype=torch.double), len(ds), replacement=True, generator=generator
+        )
     return DataLoader(
         ds,
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         num_workers=num_workers,
-        generator=torch.Generator().manual_seed(seed),
+        generator=generator,
         drop_last=drop_last,
     )
 
@@ -189,9 +203,26 @@ class FitResult:
     stopped_early: bool
 
 
-def _subsample(files: list[Path], labels: list[int], n: int | None, seed: int):
+def site_balanced_weights(groups: list[str], labels: list[int]) -> np.ndarray | None:
+    """Sampling weights that make every (site, class) cell equally likely, or None for a single site.
+
+    A small new site is not drowned by thousands of the first site's images: with sites A (5,000
+    images) and B (200), an epoch draws each about equally, and within each, both classes equally.
+    """
+    if len(set(groups)) < 2:
+        return None
+    cells = list(zip(groups, labels))
+    count: dict = {}
+    for c in cells:
+        count[c] = count.get(c, 0) + 1
+    w = np.array([1.0 / count[c] for c in cells])
+    return w / w.sum()
+
+
+def _subsample(files: list[Path], labels: list[int], n: int | None, seed: int, groups: list[str] | None = None):
+    groups = groups or [""] * len(files)
     if n is None or n >= len(files):
-        return files, labels
+        return files, labels, groups
     rng = np.random.default_rng(seed)
     idx = []
     for c in (0, 1):  # stratified: keep the class ratio
@@ -199,7 +230,7 @@ def _subsample(files: list[Path], labels: list[int], n: int | None, seed: int):
         k = round(n * len(members) / len(files))
         idx += list(rng.choice(members, size=min(k, len(members)), replace=False))
     idx.sort()
-    return [files[i] for i in idx], [labels[i] for i in idx]
+    return [files[i] for i in idx], [labels[i] for i in idx], [groups[i] for i in idx]
 
 
 def fit(
@@ -210,12 +241,19 @@ def fit(
     resume: bool = False,
     progress: bool | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    groups: list[str] | None = None,
 ) -> FitResult:
-    """Train with early stopping on val loss; checkpoints ``last.pt`` every epoch in ``out_dir``."""
+    """Train with early stopping on val loss; checkpoints ``last.pt`` every epoch in ``out_dir``.
+
+    ``groups``: the site of each training image. With more than one site, each epoch draws its images
+    with replacement so that every (site, class) cell is equally likely (``site_balanced_weights``),
+    and the loss is unweighted (the sampler already balances the classes).
+    """
     device = resolve_device(config.device)
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = config.spec()
-    train_files, train_labels = _subsample(*train, config.max_train_images, config.seed)
+    train_files, train_labels, train_groups = _subsample(*train, config.max_train_images, config.seed, groups)
+    balance = site_balanced_weights(train_groups, train_labels)
     if len(set(train_labels)) < 2:
         raise ValueError("The training split needs images of both classes")
     train_ds = XrayDataset(train_files, train_labels, spec, augment=config.augment)
@@ -230,7 +268,8 @@ def fit(
     set_trainable(model, config.trainable)
     model.to(device)
     counts = np.bincount(train_labels, minlength=2)
-    weight = torch.tensor(len(train_labels) / (2 * counts), dtype=torch.float32) if config.class_weights else None
+    weighted = config.class_weights and balance is None
+    weight = torch.tensor(len(train_labels) / (2 * counts), dtype=torch.float32) if weighted else None
     criterion = nn.CrossEntropyLoss(weight=weight.to(device) if weight is not None else None)
     val_criterion = nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(
@@ -263,6 +302,7 @@ def fit(
             seed=_epoch_seed(config.seed, epoch),
             num_workers=config.num_workers,
             drop_last=len(train_ds) > config.batch_size,
+            weights=balance,
         )
         train_loss = train_one_epoch(
             model, criterion, optimizer, loader, device, desc=f"epoch {epoch}/{config.epochs}", progress=progress

@@ -118,3 +118,25 @@ def test_batchnorm_recalibration_sets_the_statistics_of_the_data_and_nothing_els
 def test_invalid_precise_bn_setting_is_refused_with_its_name():
     with pytest.raises(ValueError, match="Invalid precise_bn_images -1"):
         dataclasses.replace(TINY, precise_bn_images=-1).validate()
+
+
+def test_sampling_balances_sites_and_classes_so_a_small_site_is_not_drowned():
+    from hub.train import make_loader, site_balanced_weights
+
+    # site A: 900 PNEUMONIA + 300 NORMAL; site B: 30 + 30
+    groups = ["a"] * 1200 + ["b"] * 60
+    labels = [1] * 900 + [0] * 300 + [1] * 30 + [0] * 30
+    assert site_balanced_weights(["a"] * 10, [0, 1] * 5) is None, "one site: the loader shuffles as before"
+    w = site_balanced_weights(groups, labels)
+    mass = {}
+    for g, y, wi in zip(groups, labels, w):
+        mass[(g, y)] = mass.get((g, y), 0.0) + wi
+    assert all(abs(v - 0.25) < 1e-9 for v in mass.values()), mass
+
+    ds = torch.utils.data.TensorDataset(torch.arange(len(groups)))
+    drawn = torch.cat([b[0] for b in make_loader(ds, 64, True, seed=3, weights=w)]).numpy()
+    assert len(drawn) == len(groups)
+    share_b = np.isin(drawn, np.arange(1200, 1260)).mean()
+    assert 0.4 < share_b < 0.6, f"site B is {share_b:.0%} of an epoch (5 % of the images)"
+    again = torch.cat([b[0] for b in make_loader(ds, 64, True, seed=3, weights=w)]).numpy()
+    assert (drawn == again).all(), "seeded: the same epoch draws the same images"
