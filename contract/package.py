@@ -78,6 +78,15 @@ def validate_card(card: dict) -> None:
     temperature = card.get("temperature")
     if not _real(temperature) or not 0 < temperature <= 100:
         raise PackageError(f"Invalid temperature {temperature!r}: must be a number above 0 and at most 100")
+    points = card.get("operating_points", {})
+    if not isinstance(points, dict):
+        raise PackageError("Invalid operating_points: must map each site to its temperature and threshold")
+    for site, op in points.items():
+        t, th = (op.get("temperature"), op.get("threshold")) if isinstance(op, dict) else (None, None)
+        if not (isinstance(site, str) and _real(t) and 0 < t <= 100 and _real(th) and 0 < th <= 1):
+            raise PackageError(
+                f"Invalid operating point for site {site!r}: {op!r} (temperature in (0, 100], threshold in (0, 1])"
+            )
     pre = card.get("preprocessing")
     if not isinstance(pre, dict):
         raise PackageError("Invalid preprocessing: must be an object with size, mean and std")

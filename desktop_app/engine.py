@@ -52,6 +52,7 @@ class Prediction:
     cam: np.ndarray  # (h, w) PNEUMONIA evidence in calibrated log-odds, h = w = size / 32; not upsampled
     cam_scale: float = 1.0  # the card's full-colour point of the heat map (log-odds)
     variant: str = "fp32"
+    operating_point: str = "pooled"  # whose temperature and threshold: a site of the card's, or pooled
     ood: float = 0.0  # the model's OOD score (1 = a typical validation image)
     ood_threshold: float = float("inf")
     suitable: bool = True
@@ -67,7 +68,11 @@ class Prediction:
 class Engine:
     """A loaded, self-checked model package; ``predict`` turns a ``LoadedImage`` into a ``Prediction``."""
 
-    def __init__(self, package_dir: str | os.PathLike, variant: str = "fp32", threads: int | None = None):
+    def __init__(
+        self, package_dir: str | os.PathLike, variant: str = "fp32", threads: int | None = None, site: str | None = None
+    ):
+        """``site``: this clinic's site (admin config); its operating point from the card is used when
+        the card has one, the pooled temperature and threshold otherwise (``operating_point`` says)."""
         if variant not in VARIANTS:
             raise EngineError(f"Invalid model variant {variant!r}. Supported: {', '.join(VARIANTS)}")
         try:
@@ -79,6 +84,12 @@ class Engine:
         try:
             self.spec = PreprocessSpec.from_dict(card["preprocessing"])
             self.threshold = float(card["threshold"])
+            point = card.get("operating_points", {}).get(site) if site else None
+            self.operating_point = site if point else "pooled"
+            # the pooled temperature is inside the graph's probabilities; a site's is applied to the logits
+            self.site_temperature = float(point["temperature"]) if point else None
+            if point:
+                self.threshold = float(point["threshold"])
             suitability = card["suitability"]
             self.ood_threshold = float(
                 suitability.get("threshold_int8")
@@ -149,7 +160,12 @@ class Engine:
             raise PredictionError(
                 f"the model gave no valid result for this image ({bad}: NaN or infinite); nothing was recorded"
             )
-        p = float(out["probabilities"][0][self._positive])
+        if self.site_temperature is None:
+            p = float(out["probabilities"][0][self._positive])
+        else:  # softmax(logits / T_site), in float64
+            z = out["logits"][0].astype(np.float64) / self.site_temperature
+            e = np.exp(z - z.max())
+            p = float(e[self._positive] / e.sum())
         label = POSITIVE if p >= self.threshold else next(c for c in self.classes if c != POSITIVE)
         ood = float(out["ood"][0])
         unsuitable = precheck(image)
@@ -165,6 +181,7 @@ class Engine:
             out["cam"][0],
             cam_scale=self.cam_scale,
             variant=self.variant,
+            operating_point=self.operating_point,
             ood=ood,
             ood_threshold=self.ood_threshold,
             suitable=code is None,

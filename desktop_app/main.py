@@ -106,7 +106,14 @@ def predict_record(rec: dict, pred, show_withheld: bool = False) -> dict:
     ``withheld_probability``. Every value is finite (``PredictionError`` stops a NaN before here).
     """
     out = {k: v for k, v in rec.items() if k not in ("suitable", "withheld_reason")}
-    out.update({"suitable": bool(pred.suitable), "variant": pred.variant, "ood_score": float(pred.ood)})
+    out.update(
+        {
+            "suitable": bool(pred.suitable),
+            "variant": pred.variant,
+            "operating_point": pred.operating_point,
+            "ood_score": float(pred.ood),
+        }
+    )
     if not pred.suitable:
         out.update({"label": None, "probability": None, "reason": pred.reason, "reason_code": pred.reason_code})
         if show_withheld:

@@ -33,14 +33,15 @@ class StoreError(RuntimeError):
 
 
 class ModelStore:
-    def __init__(self, root: str | os.PathLike, builtin: str | os.PathLike | None = None):
+    def __init__(self, root: str | os.PathLike, builtin: str | os.PathLike | None = None, site: str | None = None):
         self.root = Path(root)
         self.builtin = Path(builtin) if builtin else None
+        self.site = site  # whose operating point the engines it opens use (``Engine``'s ``site``)
 
     @classmethod
     def from_settings(cls, settings) -> ModelStore:
         """The per-user store of the app as ``settings`` (``desktop_app.config``) describe it."""
-        return cls(settings.paths().models, settings.builtin_model or None)
+        return cls(settings.paths().models, settings.builtin_model or None, settings.site)
 
     # ----- what is there --------------------------------------------------------------------
     def installed(self) -> dict[int, Path]:
@@ -214,7 +215,7 @@ class ModelStore:
         warnings: list[str] = []
         for v in order:
             try:
-                engine = Engine(installed[v], variant, threads)
+                engine = Engine(installed[v], variant, threads, site=self.site)
             except EngineError as e:
                 warnings.append(f"Model version {v} was not used: {e}")
                 logger.error("Model version %d refused: %s", v, e)
@@ -232,5 +233,5 @@ def open_model(model_dir: str | os.PathLike | None, variant: str | None, setting
 
     variant = variant or settings.variant
     if model_dir:
-        return Engine(model_dir, variant), []
+        return Engine(model_dir, variant, site=settings.site), []
     return ModelStore.from_settings(settings).open_engine(variant)

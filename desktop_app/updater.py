@@ -112,7 +112,8 @@ class ModelUpdater:
         except (StoreError, OSError) as e:
             return self._failed(Status.REFUSED, f"Cannot install the new model: {e}")
         try:
-            engine = Engine(self.store.path(version), self.variant)  # what the app will run: the store's copy
+            # what the app will run: the store's copy
+            engine = Engine(self.store.path(version), self.variant, site=self.store.site)
             self.store.activate(version)
         except (StoreError, EngineError, OSError) as e:
             try:
@@ -133,7 +134,7 @@ class ModelUpdater:
         previous = self.store.previous_version()
         if previous is None:
             raise StoreError("There is no previous model to roll back to")
-        engine = Engine(self.store.path(previous), self.variant)
+        engine = Engine(self.store.path(previous), self.variant, site=self.store.site)
         current = self.store.active_version()
         self.store.rollback()  # switches to previous_version(), which nothing else changes meanwhile
         logger.info("Rolled back from model version %s to %d", current, previous)

@@ -92,14 +92,34 @@ def log_by_site(by_site: dict[str, dict], prefix: str = "gold") -> None:
     mlflow.log_text(ev.site_table(by_site) + "\n", f"{prefix}_by_site.md")
 
 
-def calibrate(model, view: TrainingView, config: TrainConfig, target_sensitivity: float) -> tuple[float, float]:
-    """Temperature and operating threshold, both fitted on the val split."""
+MIN_SITE_VAL = 10  # validation images of each class a site needs for its own operating point
+
+
+def calibrate(
+    model, view: TrainingView, config: TrainConfig, target_sensitivity: float
+) -> tuple[float, float, dict[str, dict]]:
+    """Temperature and operating threshold fitted on the val split, pooled and per site.
+
+    Per site only where the pool has more than one site and that site has ``MIN_SITE_VAL`` validation
+    images of each class: ``{site: {"temperature", "threshold", "n_val"}}``; other sites use the pooled
+    pair (the app says which it used).
+    """
     dev = resolve_device(config.device)
     ds = XrayDataset(*view.files(VAL), config.spec())
     logits, y = predict_logits(model, make_loader(ds, 64, False, num_workers=config.num_workers), dev, desc="val")
     temperature = ev.fit_temperature(logits, y)
     threshold = ev.threshold_for_sensitivity(y, ev.softmax(logits, temperature)[:, 1], target_sensitivity)
-    return temperature, threshold
+    sites = np.asarray(view.sites(VAL))
+    points: dict[str, dict] = {}
+    if len(set(sites)) > 1:
+        for site in sorted(set(sites)):
+            m = sites == site
+            if min((y[m] == 0).sum(), (y[m] == 1).sum()) < MIN_SITE_VAL:
+                continue
+            t = ev.fit_temperature(logits[m], y[m])
+            th = ev.threshold_for_sensitivity(y[m], ev.softmax(logits[m], t)[:, 1], target_sensitivity)
+            points[site] = {"temperature": t, "threshold": th, "n_val": int(m.sum())}
+    return temperature, threshold, points
 
 
 @dataclasses.dataclass
@@ -160,7 +180,7 @@ def train_and_evaluate(
             groups=view.sites(TRAIN),
         )
         t_train = time.perf_counter() - t0
-        temperature, threshold = calibrate(result.model, view, config, target_sensitivity)
+        temperature, threshold, operating_points = calibrate(result.model, view, config, target_sensitivity)
         info = ModelInfo(
             preprocess=config.spec().to_dict(),
             temperature=temperature,
@@ -171,6 +191,7 @@ def train_and_evaluate(
             train_config=dataclasses.asdict(config),
             best_epoch=result.best_epoch,
             mlflow_run_id=run.info.run_id,
+            operating_points=operating_points,
         )
         trained = TrainedModel(result.model.cpu().eval(), info)
         scores = score(trained, view, GOLD, num_workers=config.num_workers, device=config.device)
@@ -179,6 +200,7 @@ def train_and_evaluate(
         model_dir = trained.save(ckpt_dir / ARTIFACT)
         mlflow.log_metrics({f"gold_{k}": v for k, v in scores.metrics.to_dict().items() if k != "n"})
         log_by_site(by_site)
+        mlflow.log_dict(operating_points, "operating_points.json")
         mlflow.log_metrics(
             {
                 "temperature": temperature,

@@ -80,6 +80,7 @@ def export_model(
             gold_files=gold_files,
             gold_labels=gold_labels,
             calibration_files=calibration,
+            operating_points=info.operating_points,
             fit_files=train_files,
             fit_labels=train_labels,
             val_files=val_files,

@@ -36,6 +36,8 @@ class ModelInfo:
     best_epoch: int = 0
     gold_metrics: dict = dataclasses.field(default_factory=dict)
     mlflow_run_id: str | None = None
+    # per-site temperature and threshold fitted on that site's val images (hub.experiment.calibrate)
+    operating_points: dict = dataclasses.field(default_factory=dict)
     arch: str = "resnet18"
     classes: tuple[str, ...] = LABELS
 

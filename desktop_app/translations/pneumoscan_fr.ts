@@ -459,6 +459,10 @@
         <translation>%1 (PNEUMONIE à partir de ce seuil)</translation>
     </message>
     <message>
+        <source>%1 (PNEUMONIA at or above; fitted for site %2)</source>
+        <translation>%1 (PNEUMONIE à partir de ce seuil ; ajusté pour le site %2)</translation>
+    </message>
+    <message>
         <source>version %1, %2</source>
         <translation>version %1 du %2</translation>
     </message>

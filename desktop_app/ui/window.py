@@ -317,7 +317,13 @@ class MainWindow(QMainWindow):
                 " border-radius: 4px;"
             )
             self.probability_label.setText(percent(pred.probability))
-        self.threshold_label.setText(self.tr("%1 (PNEUMONIA at or above)").replace("%1", percent(pred.threshold)))
+        self.threshold_label.setText(
+            self.tr("%1 (PNEUMONIA at or above)").replace("%1", percent(pred.threshold))
+            if pred.operating_point == "pooled"
+            else self.tr("%1 (PNEUMONIA at or above; fitted for site %2)")
+            .replace("%1", percent(pred.threshold))
+            .replace("%2", pred.operating_point)
+        )
         self.model_label.setText(
             self.tr("version %1, %2").replace("%1", str(pred.model_version)).replace("%2", model_date(pred.created_at))
         )
