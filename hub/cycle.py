@@ -249,7 +249,7 @@ def score_pair(paths: HubPaths, version: str) -> str:
             s = score(TrainedModel.load(resolve_trained_model(f"runs:/{ref}", Path(tmp) / role)), view, GOLD)
             out[role] = {
                 "metrics": {**s.metrics.to_dict(), "sites": s.by_site()},
-                "correct": ((s.p >= s.metrics.threshold) == s.y).tolist(),
+                "correct": s.correct().tolist(),
                 "run_id": ref,
             }
     out["champion_version"] = champion.version if champion else None

@@ -88,10 +88,13 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 15) -
     return float(ece)
 
 
-def compute_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5, n_bins: int = 15) -> Metrics:
+def compute_metrics(
+    y: np.ndarray, p: np.ndarray, threshold: float = 0.5, n_bins: int = 15, thresholds: np.ndarray | None = None
+) -> Metrics:
+    """``thresholds``: one per image (each site's operating point), else ``threshold`` for all."""
     y = np.asarray(y).astype(int)
     p = np.asarray(p, dtype=np.float64)
-    pred = (p >= threshold).astype(int)
+    pred = (p >= (threshold if thresholds is None else np.asarray(thresholds))).astype(int)
     tp = int(((pred == 1) & (y == 1)).sum())
     fp = int(((pred == 1) & (y == 0)).sum())
     tn = int(((pred == 0) & (y == 0)).sum())
@@ -176,7 +179,7 @@ def bootstrap_ci(
     y: np.ndarray,
     p: np.ndarray,
     patients: list[str],
-    threshold: float,
+    threshold: float | np.ndarray,
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
@@ -185,6 +188,7 @@ def bootstrap_ci(
     images) with replacement: images of one patient are not independent, so resampling images would
     give intervals too narrow."""
     y, p = np.asarray(y).astype(int), np.asarray(p, dtype=np.float64)
+    thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), y.shape)
     _, pid = np.unique(np.asarray(patients), return_inverse=True)
     groups = [np.flatnonzero(pid == i) for i in range(pid.max() + 1)] if len(pid) else []
     if not groups:
@@ -194,7 +198,7 @@ def bootstrap_ci(
     for _ in range(n_boot):
         idx = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
         yy, pp = y[idx], p[idx]
-        for k, v in _rates(yy, (pp >= threshold).astype(int)).items():
+        for k, v in _rates(yy, (pp >= thr[idx]).astype(int)).items():
             draws[k].append(v)
         if 0 < yy.sum() < len(yy):
             draws["roc_auc"].append(roc_auc(yy, pp))
@@ -207,13 +211,15 @@ def metrics_by_site(
     p: np.ndarray,
     sites: list[str],
     patients: list[str],
-    threshold: float,
+    threshold: float | np.ndarray,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> dict[str, dict]:
     """``{"pooled": {...}, "<site>": {...}}``: each the ``Metrics`` fields, ``patients`` (gold patients per
-    class) and ``ci`` (95 % patient-level bootstrap intervals of ``CI_METRICS``)."""
+    class) and ``ci`` (95 % patient-level bootstrap intervals of ``CI_METRICS``). ``threshold``: one for
+    all, or one per image (each site's operating point)."""
     y, p = np.asarray(y).astype(int), np.asarray(p, dtype=np.float64)
+    thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), y.shape)
     sites_arr, patients_arr = np.asarray(sites), np.asarray(patients)
     out: dict[str, dict] = {}
     for site in [POOLED, *sorted(set(sites))]:
@@ -222,10 +228,13 @@ def metrics_by_site(
             continue
         pats = patients_arr[m]
         per_class = {label: len({pt for pt, yy in zip(pats, y[m]) if yy == i}) for i, label in enumerate(CLASSES)}
+        t = thr[m]
         out[site] = {
-            **compute_metrics(y[m], p[m], threshold).to_dict(),
+            **compute_metrics(
+                y[m], p[m], float(t[0]) if np.all(t == t[0]) else float(np.median(t)), thresholds=t
+            ).to_dict(),
             "patients": per_class,
-            "ci": bootstrap_ci(y[m], p[m], list(pats), threshold, n_boot, seed),
+            "ci": bootstrap_ci(y[m], p[m], list(pats), t, n_boot, seed),
         }
     return out
 

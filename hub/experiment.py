@@ -35,10 +35,16 @@ class Scores:
     p_uncalibrated: np.ndarray
     sites: list[str] = dataclasses.field(default_factory=list)
     patients: list[str] = dataclasses.field(default_factory=list)
+    thresholds: np.ndarray | None = None  # per image: its site's operating threshold (``p`` at its temperature)
 
     def by_site(self) -> dict[str, dict]:
         """Metrics pooled and per site, with patient-level bootstrap 95 % CIs (``evaluate.metrics_by_site``)."""
-        return ev.metrics_by_site(self.y, self.p, self.sites, self.patients, self.metrics.threshold)
+        thr = self.metrics.threshold if self.thresholds is None else self.thresholds
+        return ev.metrics_by_site(self.y, self.p, self.sites, self.patients, thr)
+
+    def correct(self) -> np.ndarray:
+        thr = self.metrics.threshold if self.thresholds is None else self.thresholds
+        return (self.p >= thr) == self.y
 
     def write_plots(self, directory: Path) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)
@@ -63,13 +69,22 @@ def score(
         trained.model.to(dev), make_loader(ds, 64, False, num_workers=num_workers), dev, desc=split
     )
     p = ev.softmax(logits, trained.info.temperature)[:, 1]
+    sites = view.sites(split)
+    # each site at its own operating point, as the app of that site runs the model (pooled where none)
+    thresholds = np.full(len(y), trained.info.threshold)
+    for site, op in (trained.info.operating_points or {}).items():
+        m = np.asarray(sites) == site
+        if m.any():
+            p[m] = ev.softmax(logits[m], op["temperature"])[:, 1]
+            thresholds[m] = op["threshold"]
     return Scores(
-        ev.compute_metrics(y, p, trained.info.threshold),
+        ev.compute_metrics(y, p, trained.info.threshold, thresholds=thresholds),
         y,
         p,
         ev.softmax(logits)[:, 1],
-        view.sites(split),
+        sites,
         view.patients(split),
+        thresholds,
     )
 
 

@@ -95,3 +95,16 @@ def test_per_site_metrics_with_patient_level_bootstrap_intervals():
     width = lambda s, k: s["ci"][k][1] - s["ci"][k][0]  # noqa: E731
     assert width(out["b"], "accuracy") > width(out["pooled"], "accuracy")
     assert "| a | 80 |" in site_table(out)
+
+
+def test_each_site_is_scored_at_its_own_operating_threshold():
+    from hub.evaluate import metrics_by_site
+
+    y = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    p = np.array([0.1, 0.2, 0.8, 0.9, 0.6, 0.7, 0.8, 0.9])  # site b's normals score high
+    sites, patients = ["a"] * 4 + ["b"] * 4, [f"p{i}" for i in range(8)]
+    shared = metrics_by_site(y, p, sites, patients, 0.5, n_boot=50)
+    own = metrics_by_site(y, p, sites, patients, np.array([0.5] * 4 + [0.75] * 4), n_boot=50)
+    assert shared["b"]["specificity"] == 0.0 and own["b"]["specificity"] == 1.0
+    assert own["b"]["threshold"] == 0.75 and own["a"] == {**own["a"], "specificity": 1.0}
+    assert own["pooled"]["accuracy"] == 1.0 > shared["pooled"]["accuracy"]
