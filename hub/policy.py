@@ -93,21 +93,10 @@ def decide(
     paired: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Decision:
     """``challenger``/``champion``: gold metrics (accuracy, recall, roc_auc, ..., optionally ``sites``)
-    scored in the same run.
+    scored in the same run. Without ``sites`` the pooled numbers are judged as one unnamed site.
 
     ``paired``: (champion_correct, challenger_correct) per gold image, needed for the McNemar rule.
     """
-    if challenger.get("sites"):
-        return _decide_by_site(challenger, champion, policy, paired)
-    return _decide_pooled(challenger, champion, policy, paired)
-
-
-def _decide_pooled(
-    challenger: dict,
-    champion: dict | None,
-    policy: Policy,
-    paired: tuple[np.ndarray, np.ndarray] | None,
-) -> Decision:
     reasons: list[str] = []
     ok = True
     inputs = {"challenger": challenger, "champion": champion, "policy": dataclasses.asdict(policy)}
@@ -117,61 +106,14 @@ def _decide_pooled(
         ok &= passed
         reasons.append(("pass: " if passed else "fail: ") + text)
 
-    check(
-        challenger["recall"] >= policy.min_recall, f"recall {challenger['recall']:.3f} vs floor {policy.min_recall:.3f}"
-    )
-    check(
-        challenger["accuracy"] >= policy.min_accuracy,
-        f"accuracy {challenger['accuracy']:.3f} vs floor {policy.min_accuracy:.3f}",
-    )
-    if policy.min_roc_auc is not None:
-        check(
-            challenger["roc_auc"] >= policy.min_roc_auc,
-            f"ROC AUC {challenger['roc_auc']:.3f} vs floor {policy.min_roc_auc:.3f}",
-        )
-    if champion is None:
-        reasons.append("no champion yet: the first model that clears the floors becomes champion")
-        return Decision(ok, tuple(reasons), inputs)
+    by_site = bool(challenger.get("sites"))
+    if by_site:
+        measured, unmeasured = measured_sites(challenger, policy)
+        champ_sites = measured_sites(champion, policy)[0] if champion else {}
+    else:
+        measured, unmeasured, champ_sites = {"": challenger}, {}, ({"": champion} if champion else {})
+    at = lambda site: f"{site}: " if site else ""  # noqa: E731
 
-    check(
-        challenger["recall"] >= champion["recall"] - policy.recall_tolerance,
-        f"recall {challenger['recall']:.3f} vs champion {champion['recall']:.3f} "
-        f"(may drop by at most {policy.recall_tolerance:.3f})",
-    )
-    check(
-        challenger["accuracy"] > champion["accuracy"] + policy.min_accuracy_gain,
-        f"accuracy {challenger['accuracy']:.3f} must beat champion {champion['accuracy']:.3f}"
-        + (f" by more than {policy.min_accuracy_gain:.3f}" if policy.min_accuracy_gain else ""),
-    )
-    if policy.mcnemar_alpha is not None:
-        if paired is None:
-            check(False, "McNemar test required but no paired predictions were given")
-        else:
-            p, b, c = mcnemar_p(*paired)
-            inputs["mcnemar"] = {"p": p, "champion_only_correct": b, "challenger_only_correct": c}
-            check(
-                p < policy.mcnemar_alpha,
-                f"McNemar one-sided p = {p:.4f} (b={b}, c={c}) vs alpha {policy.mcnemar_alpha}",
-            )
-    return Decision(ok, tuple(reasons), inputs)
-
-
-def _decide_by_site(
-    challenger: dict,
-    champion: dict | None,
-    policy: Policy,
-    paired: tuple[np.ndarray, np.ndarray] | None,
-) -> Decision:
-    reasons: list[str] = []
-    ok = True
-    inputs = {"challenger": challenger, "champion": champion, "policy": dataclasses.asdict(policy)}
-
-    def check(passed: bool, text: str) -> None:
-        nonlocal ok
-        ok &= passed
-        reasons.append(("pass: " if passed else "fail: ") + text)
-
-    measured, unmeasured = measured_sites(challenger, policy)
     for site, m in sorted(unmeasured.items()):
         reasons.append(
             f"unmeasured: site {site} has {m['patients']} gold patients (NORMAL/PNEUMONIA), fewer than "
@@ -181,50 +123,48 @@ def _decide_by_site(
         check(False, f"no site has {policy.min_site_patients} gold patients of each class: nothing to judge on")
         return Decision(False, tuple(reasons), inputs)
     for site, m in sorted(measured.items()):
-        check(m["recall"] >= policy.min_recall, f"{site}: recall {m['recall']:.3f} vs floor {policy.min_recall:.3f}")
+        check(m["recall"] >= policy.min_recall, f"{at(site)}recall {m['recall']:.3f} vs floor {policy.min_recall:.3f}")
         check(
             m["accuracy"] >= policy.min_accuracy,
-            f"{site}: accuracy {m['accuracy']:.3f} vs floor {policy.min_accuracy:.3f}",
+            f"{at(site)}accuracy {m['accuracy']:.3f} vs floor {policy.min_accuracy:.3f}",
         )
         if policy.min_roc_auc is not None:
             check(
                 m["roc_auc"] >= policy.min_roc_auc,
-                f"{site}: ROC AUC {m['roc_auc']:.3f} vs floor {policy.min_roc_auc:.3f}",
+                f"{at(site)}ROC AUC {m['roc_auc']:.3f} vs floor {policy.min_roc_auc:.3f}",
             )
     if champion is None:
         reasons.append("no champion yet: the first model that clears the floors becomes champion")
         return Decision(ok, tuple(reasons), inputs)
 
-    champ_sites, _ = measured_sites(champion, policy)
     both = sorted(set(measured) & set(champ_sites))
     for site in both:
         c, h = measured[site], champ_sites[site]
         if h.get("specificity", 1.0) < policy.baseline_min_specificity:
             reasons.append(
-                f"{site}: the champion's recall {h['recall']:.3f} is no baseline (specificity "
+                f"{at(site)}the champion's recall {h['recall']:.3f} is no baseline (specificity "
                 f"{h['specificity']:.3f} < {policy.baseline_min_specificity:.2f}: it calls nearly every film "
                 "PNEUMONIA); the floor applies"
             )
             continue
         check(
             c["recall"] >= h["recall"] - policy.recall_tolerance,
-            f"{site}: recall {c['recall']:.3f} vs champion {h['recall']:.3f} "
+            f"{at(site)}recall {c['recall']:.3f} vs champion {h['recall']:.3f} "
             f"(may drop by at most {policy.recall_tolerance:.3f})",
         )
     for site in sorted(set(measured) - set(champ_sites)):
         reasons.append(f"new: site {site} was not in the champion's scores; it counts in the floors only")
     key = policy.compare_on
+    gain = f" by more than {policy.min_accuracy_gain:.3f}" if policy.min_accuracy_gain else ""
     if not both:
         check(False, "no site measured for both models: no comparison")
     else:
         ch = float(np.mean([measured[s][key] for s in both]))
         cp = float(np.mean([champ_sites[s][key] for s in both]))
-        inputs["site_average"] = {"metric": key, "sites": both, "challenger": ch, "champion": cp}
-        check(
-            ch > cp + policy.min_accuracy_gain,
-            f"{key} averaged over sites {', '.join(both)}: {ch:.3f} must beat champion {cp:.3f}"
-            + (f" by more than {policy.min_accuracy_gain:.3f}" if policy.min_accuracy_gain else ""),
-        )
+        what = f"{key} averaged over sites {', '.join(both)}:" if by_site else key
+        if by_site:
+            inputs["site_average"] = {"metric": key, "sites": both, "challenger": ch, "champion": cp}
+        check(ch > cp + policy.min_accuracy_gain, f"{what} {ch:.3f} must beat champion {cp:.3f}{gain}")
     if policy.mcnemar_alpha is not None:
         if paired is None:
             check(False, "McNemar test required but no paired predictions were given")
@@ -233,6 +173,7 @@ def _decide_by_site(
             inputs["mcnemar"] = {"p": p, "champion_only_correct": b, "challenger_only_correct": c}
             check(
                 p < policy.mcnemar_alpha,
-                f"McNemar one-sided p = {p:.4f} (b={b}, c={c}) vs alpha {policy.mcnemar_alpha} (pooled gold)",
+                f"McNemar one-sided p = {p:.4f} (b={b}, c={c}) vs alpha {policy.mcnemar_alpha}"
+                + (" (pooled gold)" if by_site else ""),
             )
     return Decision(ok, tuple(reasons), inputs)
