@@ -79,7 +79,7 @@ def compare(args, sets: dict, others: dict) -> None:
     import torch
 
     from contract.preprocess import preprocess
-    from hub.suitability import _distances, fit_stats, pooled_features
+    from hub.suitability import distances, fit_stats, pooled_features
     from hub.trained_model import TrainedModel
 
     trained = TrainedModel.load(args.trained_model)
@@ -100,7 +100,7 @@ def compare(args, sets: dict, others: dict) -> None:
         return [f.numpy().astype(np.float64) for f in pooled], logits.numpy().astype(np.float64)
 
     (fi, li), (fo, lo) = feats(test_in), feats(gray_out)
-    di, do = _distances(stats, fi), _distances(stats, fo)
+    di, do = distances(stats, fi), distances(stats, fo)
     energy = lambda lg: -np.log(np.exp(lg).sum(1))  # noqa: E731
     print(f"method comparison: {len(test_in)} held-out chest X-rays of the first set, {len(gray_out)} grayscale others")
     for name, a, b in (

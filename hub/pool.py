@@ -97,10 +97,6 @@ def patient_key(site: str, patient: str) -> str:
     return patient if site == DEFAULT_SITE else f"{site}:{patient}"
 
 
-def site_of_key(key: str) -> str:
-    return key.split(":", 1)[0] if ":" in key else DEFAULT_SITE
-
-
 @dataclasses.dataclass(frozen=True)
 class BatchManifest:
     """``batch.json``: the batch's site and the patient of each listed file (``<LABEL>/<name>``)."""

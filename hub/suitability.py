@@ -146,22 +146,18 @@ def fit_stats(
         chols.append(np.linalg.cholesky(np.linalg.inv(cov)))
         shrinks.append(shrink)
     stats = OodStats(means, chols, [1.0] * len(LAYERS), shrinks, len(files))
-    val_per_layer = _distances(stats, _features(resnet, val_files, spec))
+    val_per_layer = distances(stats, _features(resnet, val_files, spec))
     stats.scales = [max(float(np.median(d)), 1e-12) for d in val_per_layer]
     return stats
 
 
-def _distances(stats: OodStats, feats: list[np.ndarray]) -> list[np.ndarray]:
+def distances(stats: OodStats, feats: list[np.ndarray]) -> list[np.ndarray]:
+    """Per layer, each image's scaled distance to the nearer class mean (float64; the graph computes it in float32)."""
     out = []
     for f, mu, chol, scale in zip(feats, stats.means, stats.precision_chol, stats.scales):
         z = f @ chol
         out.append((((z[:, None, :] - (mu @ chol)[None]) ** 2).sum(axis=2)).min(axis=1) / scale)
     return out
-
-
-def scores(resnet: nn.Module, stats: OodStats, files: list[Path], spec: PreprocessSpec) -> np.ndarray:
-    """The score of each file, computed in torch/numpy (float64) as the graph does in float32."""
-    return np.max(np.stack(_distances(stats, _features(resnet, files, spec))), axis=0)
 
 
 def tolerance_factor(n: int, coverage: float, confidence: float) -> float:

@@ -284,9 +284,6 @@ class MainWindow(QMainWindow):
             ).replace("%1", f"{scale:.1f}")
         )
 
-    def _shows_withheld(self) -> bool:
-        return self.show_withheld
-
     def _show_prediction(self, pred: Prediction | None) -> None:
         grey = "font-size: 24px; font-weight: bold; color: #888; border: 1px solid #ccc; border-radius: 4px;"
         if pred is None:
@@ -304,7 +301,7 @@ class MainWindow(QMainWindow):
                 self.tr("%1, %2 — withheld, not to be relied on")
                 .replace("%1", label_text(pred.label))
                 .replace("%2", percent(pred.probability))
-                if self._shows_withheld()
+                if self.show_withheld
                 else "—"
             )
         else:
@@ -548,7 +545,7 @@ class MainWindow(QMainWindow):
         """The heat map is drawn when it is on and the result is a verdict (or the expert asked for withheld ones)."""
         if self.current is None or not self.heatmap_action.isChecked():
             return False
-        return self.current.prediction.suitable or self._shows_withheld()
+        return self.current.prediction.suitable or self.show_withheld
 
     @Slot(int)
     def set_heatmap_opacity(self, value: int) -> None:
