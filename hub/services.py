@@ -46,6 +46,9 @@ def service_env(paths: HubPaths, ports: Ports) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__API__PORT": str(ports.airflow),
         "AIRFLOW__API__HOST": "127.0.0.1",
+        # tasks report to the execution API of this api-server: without it they call localhost:8080 and
+        # every task of an `up --airflow-port N` hub fails with "Connection refused"
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{ports.airflow}/execution/",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": env_value(
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{airflow_home / 'airflow.db'}"
         ),

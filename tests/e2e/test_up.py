@@ -24,6 +24,14 @@ def _get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
         return r.status, r.read()
 
 
+def _send(url: str, method: str, body: dict, headers: dict) -> dict:
+    req = urllib.request.Request(
+        url, method=method, data=json.dumps(body).encode(), headers={**headers, "Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -84,6 +92,20 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path):
             dags = {d["dag_id"] for d in json.loads(body)["dags"]}
             time.sleep(3)
         assert {"continuous_training", "incoming_watch"} <= dags
+
+        # a task really runs on these non-default ports: the scheduler's worker reports to the execution
+        # API of this api-server (with Airflow's default URL every task failed with "Connection refused")
+        api, auth = f"http://127.0.0.1:{ports['airflow']}/api/v2", {"Authorization": f"Bearer {token}"}
+        _send(f"{api}/dags/incoming_watch", "PATCH", {"is_paused": False}, auth)
+        run = _send(f"{api}/dags/incoming_watch/dagRuns", "POST", {"logical_date": None}, auth)["dag_run_id"]
+        state, deadline = "queued", time.monotonic() + 240
+        while state not in ("success", "failed") and time.monotonic() < deadline:
+            time.sleep(3)
+            _, body = _get(f"{api}/dags/incoming_watch/dagRuns/{run}", auth)
+            state = json.loads(body)["state"]
+        _, body = _get(f"{api}/dags/incoming_watch/dagRuns/{run}/taskInstances", auth)
+        tasks = {t["task_id"]: t["state"] for t in json.loads(body)["task_instances"]}
+        assert state == "success" and tasks.get("new_batches") == "success", (state, tasks)
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=90)
