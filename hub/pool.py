@@ -108,6 +108,8 @@ class BatchManifest:
     def read(cls, root: Path, site: str | None = None) -> BatchManifest:
         """The manifest at ``root`` (if any); ``site`` (``data import --site``) must agree with it."""
         path = root / BATCH_MANIFEST
+        if path.is_symlink():
+            raise DataError(f"{path} is a symbolic link: links are refused, put the file itself in the batch")
         if not path.is_file():
             return cls(check_site(site or DEFAULT_SITE), {})
         try:
@@ -226,6 +228,7 @@ def _classify(root: Path, f: Path, layout: str) -> tuple[str | None, str | None,
     return split, label, None
 
 
+LINK_REFUSED = "a symbolic link: links are refused (never followed), put the file itself in the batch"
 _SPLIT_PRIORITY = {"test": 0, "val": 1, "train": 2, "batch": 3}
 
 
@@ -245,8 +248,13 @@ def scan(
     known = known or {}
     rejected: list[Rejection] = []
     candidates: list[ImageRecord] = []
-    for f in sorted(p for p in root.rglob("*") if p.is_file() and p != root / BATCH_MANIFEST):
+    for f in sorted(p for p in root.rglob("*") if p != root / BATCH_MANIFEST):
         rel = f.relative_to(root).as_posix()
+        if f.is_symlink():  # never followed: its target may be anywhere on the hub's disk
+            rejected.append(Rejection(rel, LINK_REFUSED))
+            continue
+        if not f.is_file():
+            continue
         split, label, reason = _classify(root, f, layout)
         if reason is None:
             try:

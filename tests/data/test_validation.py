@@ -123,3 +123,29 @@ def test_image_relabelled_against_the_pool_is_a_conflict_not_a_duplicate(hub_pat
     reasons = {r.rel: r.reason for r in dataset.validate_folder(batch, hub_paths).rejected}
     assert "labelled both NORMAL and PNEUMONIA" in reasons[f"{other}/relabelled.jpeg"]
     assert reasons[f"{entry.label}/same.jpeg"].startswith("duplicate of pool/")
+
+
+def test_links_inside_a_batch_are_refused_and_never_followed(hub_paths, tmp_path):
+    """A link to a file (or folder) outside the batch would copy whatever it points at into the pool."""
+    secret = tmp_path / "elsewhere"
+    (secret / "dir").mkdir(parents=True)
+    shutil.copy(sample_files("NORMAL", 1, offset=50)[0], secret / "outside.jpeg")
+    shutil.copy(sample_files("NORMAL", 1, offset=51)[0], secret / "dir" / "inner.jpeg")
+    batch = tmp_path / "batch-links"
+    (batch / "NORMAL").mkdir(parents=True)
+    (batch / "PNEUMONIA").mkdir()
+    good = sample_files("PNEUMONIA", 1, offset=50)[0]
+    shutil.copy(good, batch / "PNEUMONIA" / good.name)
+    (batch / "NORMAL" / "person9999_link.jpeg").symlink_to(secret / "outside.jpeg")
+    (batch / "NORMAL" / "linked-dir").symlink_to(secret / "dir", target_is_directory=True)
+
+    report = scan(batch)
+    reasons = {r.rel: r.reason for r in report.rejected}
+    assert set(reasons) == {"NORMAL/person9999_link.jpeg", "NORMAL/linked-dir"}
+    assert all("symbolic link" in r for r in reasons.values())
+    assert [r.rel for r in report.accepted] == [f"PNEUMONIA/{good.name}"]
+
+    (tmp_path / "manifest.json").write_text('{"site": "x"}')
+    (batch / "batch.json").symlink_to(tmp_path / "manifest.json")
+    with pytest.raises(DataError, match="batch.json is a symbolic link"):
+        scan(batch)
