@@ -18,6 +18,7 @@ logger = logging.getLogger("hub")
 # failures that are the user's or the environment's, reported by their message alone
 EXPECTED_ERRORS = {
     "DataError",
+    "HubBusy",
     "DvcError",
     "WeightsError",
     "ExportError",
@@ -30,6 +31,7 @@ EXPECTED_ERRORS = {
     "FeedUnreachable",
 }
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data" / "chest_xray"
+SAMPLE_SITE_B = SAMPLE_DATA.parent / "site_b"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -208,9 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser(
         "demo",
         help="the main job on the embedded default: two batches of the bundled sample "
-        "through a full cycle each (first → champion, second → judged challenger)",
+        "through a full cycle each (first → champion, second → judged challenger), then a second "
+        "hospital's batch (cycle 3: its gold carved, both sites learned and judged per site)",
     )
     d.add_argument("--data", type=_existing_dir, default=SAMPLE_DATA, help="data folder (default: bundled sample)")
+    d.add_argument(
+        "--site-b",
+        type=_existing_dir,
+        default=SAMPLE_SITE_B,
+        help="a second hospital's labelled folder, sent as cycle 3's batch (default: the bundled NIH sample)",
+    )
+    d.add_argument("--no-site-b", action="store_true", help="only the two batches of the first site")
     d.add_argument("--epochs", type=_positive_int, default=4, help="epochs per training (4)")
     d.add_argument("--image-size", type=_positive_int, default=128, help="input side in px (128; the product uses 224)")
     return p
@@ -241,6 +251,9 @@ def _train_options(p: argparse.ArgumentParser, epochs: int = 10, image_size: int
     p.add_argument("--seed", type=int, default=42, help="training seed (42)")
     p.add_argument("--patience", type=_positive_int, default=3, help="early-stopping patience in epochs (3)")
     p.add_argument("--no-augment", action="store_true", help="turn off augmentation")
+    p.add_argument(
+        "--augment-strength", type=float, default=1.0, help="scale of the augmentation ranges (1, the seed's mild one)"
+    )
     p.add_argument("--no-class-weights", action="store_true", help="plain loss instead of inverse-frequency weights")
     p.add_argument("--workers", type=int, default=1, help="data-loading worker processes (1)")
     p.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda")
@@ -250,6 +263,12 @@ def _train_options(p: argparse.ArgumentParser, epochs: int = 10, image_size: int
         type=_count,
         default=512,
         help="re-estimate BatchNorm statistics on this many train images before each validation (512; 0 turns it off)",
+    )
+    p.add_argument(
+        "--intensity",
+        choices=("none", "percentile", "equalize"),
+        default="none",
+        help="intensity standardisation before the model (none); docs/benchmarks.md says which helps a second site",
     )
     p.add_argument(
         "--target-sensitivity",
@@ -273,11 +292,13 @@ def _config(args):
         seed=args.seed,
         patience=args.patience,
         augment=not args.no_augment,
+        augment_strength=args.augment_strength,
         class_weights=not args.no_class_weights,
         num_workers=args.workers,
         device=args.device,
         max_train_images=args.max_train_images,
         precise_bn_images=args.precise_bn_images,
+        intensity=args.intensity,
     )
 
 
@@ -390,7 +411,8 @@ def run(args, paths: HubPaths) -> int:
     if args.command == "demo":
         from hub.demo import demo
 
-        return demo(paths, args.data, epochs=args.epochs, image_size=args.image_size)
+        site_b = None if args.no_site_b else args.site_b
+        return demo(paths, args.data, epochs=args.epochs, image_size=args.image_size, site_b=site_b)
     raise AssertionError(args.command)
 
 

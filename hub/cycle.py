@@ -6,7 +6,8 @@ score challenger and champion on the same gold set → decide → promote → ex
 State lives in files under ``PNEUMO_HOME`` so a re-run finds what is already done:
 ``batches/<id>.json`` (one record per batch: ingested or quarantined) and
 ``cycles/<dataset-version>.json`` (challenger run, scores, decision, published feed version).
-Steps exchange only small values (ids, paths, versions), as Airflow's XCom should.
+Steps exchange only small values (ids, paths, versions), as Airflow's XCom should. Every step that
+writes runs under the hub lock (``hub.lock``): one writer at a time per hub home.
 
 Longer than most modules: the steps and the two state files they share read best side by side;
 each step is a few dozen lines.
@@ -28,6 +29,7 @@ import numpy as np
 from contract.atomic import write_atomic
 from hub import dataset, registry
 from hub.config import HubPaths, TrainConfig, env_value
+from hub.lock import exclusive, hub_lock
 from hub.policy import Policy, decide
 from hub.pool import GOLD, DataError, Rejection, ValidationReport
 
@@ -119,6 +121,7 @@ def detect(paths: HubPaths, cfg: CycleConfig) -> list[str]:
     return found
 
 
+@exclusive
 def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]:
     """Validate each batch; quarantine a bad one (any rejected file, or nothing usable) with its report.
 
@@ -162,6 +165,7 @@ def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]
     return good
 
 
+@exclusive
 def ingest(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> str:
     """Add good batches to the pool (one DVC version), make the split if there is none; return the dataset version."""
     for b in batches:
@@ -195,6 +199,7 @@ def pending(paths: HubPaths) -> str | None:
     return None
 
 
+@exclusive
 def train_challenger(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
     """Train (or find the already trained) challenger for ``version``; returns its MLflow run id."""
     from hub.experiment import train_and_evaluate
@@ -225,6 +230,7 @@ def train_challenger(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
     return result.run_id
 
 
+@exclusive
 def score_pair(paths: HubPaths, version: str) -> str:
     """Score challenger and current champion on the same gold set in one go; returns the scores file."""
     import mlflow
@@ -267,6 +273,7 @@ def score_pair(paths: HubPaths, version: str) -> str:
     return str(f)
 
 
+@exclusive
 def judge(paths: HubPaths, cfg: CycleConfig, version: str) -> bool:
     """Apply the promotion policy; record decision, inputs and reasons on the run and in the cycle file."""
     from hub.tracking import setup
@@ -326,6 +333,7 @@ def _publish(cfg: CycleConfig, package: Path) -> int:
     return version
 
 
+@exclusive
 def promote(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
     """Export and verify the challenger first; only then move ``champion`` to it (old one → ``previous``).
 
@@ -344,6 +352,7 @@ def promote(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
     return ref.version
 
 
+@exclusive
 def publish_step(paths: HubPaths, cfg: CycleConfig, version: str) -> int:
     """Publish the verified package of the promoted challenger (idempotent)."""
     state = read_cycle(paths, version)
@@ -352,6 +361,7 @@ def publish_step(paths: HubPaths, cfg: CycleConfig, version: str) -> int:
     return state["feed_version"]
 
 
+@exclusive
 def rollback(paths: HubPaths, cfg: CycleConfig) -> tuple[str, int]:
     """Give ``champion`` back to the ``previous`` model and republish it as a new feed version.
 
@@ -378,7 +388,14 @@ def rollback(paths: HubPaths, cfg: CycleConfig) -> tuple[str, int]:
 
 
 def run_once(paths: HubPaths, cfg: CycleConfig) -> dict:
-    """All steps in order, as the DAG runs them; returns what happened, with each step's seconds."""
+    """All steps in order, as the DAG runs them; returns what happened, with each step's seconds.
+
+    Holds the hub lock throughout (``hub.lock``): a second cycle is refused with ``HubBusy``."""
+    with hub_lock(paths.home, "pneumo-hub cycle"):
+        return _run_steps(paths, cfg)
+
+
+def _run_steps(paths: HubPaths, cfg: CycleConfig) -> dict:
     out: dict = {"seconds": {}}
 
     def step(name, fn, *args):
@@ -404,6 +421,10 @@ def run_once(paths: HubPaths, cfg: CycleConfig) -> dict:
         out["registered_version"] = step("promote (export+verify)", promote, paths, cfg, version)
         out["feed_version"] = step("publish", publish_step, paths, cfg, version)
     return out
+
+
+def _rates(m: dict) -> str:
+    return f"{m['accuracy']:.3f} / {m['recall']:.3f} / {m['specificity']:.3f} / {m['roc_auc']:.3f}"
 
 
 def describe(summary: dict) -> str:
@@ -432,6 +453,14 @@ def describe(summary: dict) -> str:
             f"  champion v{d['inputs']['champion_version']} on the same gold set: accuracy "
             f"{champ['accuracy']:.3f}, recall {champ['recall']:.3f}, specificity {champ['specificity']:.3f}"
         )
+    sites = {k: v for k, v in (ch.get("sites") or {}).items() if k != "pooled"}
+    if len(sites) > 1:
+        lines.append("  per site on gold (accuracy / recall / specificity / ROC AUC):")
+        for site, m in sorted(sites.items()):
+            pts = m.get("patients", {})
+            row = f"    {site} ({pts.get('NORMAL', 0)}+{pts.get('PNEUMONIA', 0)} patients): challenger {_rates(m)}"
+            cm = ((champ or {}).get("sites") or {}).get(site)
+            lines.append(row + (f"; champion {_rates(cm)}" if cm else ""))
     lines += [f"  {r}" for r in d["reasons"]]
     if summary["promote"]:
         lines.append(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hub import dvc
 from hub.config import HubPaths
+from hub.lock import exclusive
 from hub.pool import (
     GOLD,
     LABELS,
@@ -35,6 +36,7 @@ def validate_folder(root: Path, paths: HubPaths | None = None, site: str | None 
     return scan(root, known=known, site=site)
 
 
+@exclusive
 def import_data(
     paths: HubPaths, root: Path, source: str | None = None, site: str | None = None
 ) -> tuple[ValidationReport, list[PoolEntry]]:
@@ -50,6 +52,7 @@ def import_data(
     return report, added
 
 
+@exclusive
 def split(
     paths: HubPaths, gold_frac: float = 0.15, val_frac: float = 0.15, seed: int = 42, reset: bool = False
 ) -> tuple[Split, bool]:
