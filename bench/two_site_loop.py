@@ -18,9 +18,6 @@ reach, the per-site rules of ``hub.policy`` unchanged.
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
-import json
 import shutil
 import sys
 import tempfile
@@ -28,6 +25,31 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+SITE_B = "nih-cc"
+
+
+def site_b_batches(site_b: Path, incoming: Path, n: int):
+    """Yield site B's films as ``n`` labelled batch folders of site ``nih-cc``, split by patient (a
+    patient's hash picks the batch), each written into ``incoming`` just before it is yielded."""
+    import csv
+    import hashlib
+    import json
+    import shutil
+
+    from hub.pool import BATCH_MANIFEST
+
+    rows = list(csv.DictReader(open(site_b / "MANIFEST.tsv"), delimiter="\t"))
+    for i in range(n):
+        batch = incoming / f"nih-{i + 1}"
+        for r in rows:
+            if int(hashlib.sha256(r["patient"].encode()).hexdigest()[:8], 16) % n == i:
+                dest = batch / r["file"]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(site_b / r["file"], dest)
+        (batch / BATCH_MANIFEST).write_text(json.dumps({"site": SITE_B}))
+        yield batch
+
 
 POLICY = {"min_recall": 0.80, "min_accuracy": 0.60, "recall_tolerance": 0.02}
 
@@ -46,7 +68,7 @@ def main() -> None:
     from hub.config import HubPaths
     from hub.evaluate import site_table
     from hub.experiment import score
-    from hub.pool import BATCH_MANIFEST, GOLD
+    from hub.pool import GOLD
     from hub.tracking import resolve_trained_model, setup
     from hub.trained_model import TrainedModel
 
@@ -73,16 +95,7 @@ def main() -> None:
     first_run = out["run_id"]
     print(f"cycle 1 (kermany): promote {out.get('promote')}, {time.perf_counter() - t0:.0f} s", flush=True)
 
-    rows = list(csv.DictReader(open(args.site_b / "MANIFEST.tsv"), delimiter="\t"))
-    for i in range(args.batches):
-        batch = incoming / f"nih-{i + 1}"
-        for r in rows:
-            part = int(hashlib.sha256(r["patient"].encode()).hexdigest()[:8], 16) % args.batches
-            if part == i:
-                dest = batch / r["file"]
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(args.site_b / r["file"], dest)
-        (batch / BATCH_MANIFEST).write_text(json.dumps({"site": "nih-cc"}))
+    for i, batch in enumerate(site_b_batches(args.site_b, incoming, args.batches)):
         out = cycle.run_once(paths, cfg)
         log.append((batch.name, out))
         print(f"cycle {i + 2} ({batch.name}): promote {out.get('promote')}, {time.perf_counter() - t0:.0f} s")

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from contract.atomic import write_atomic
+from contract.preprocess import INTENSITY_METHODS
 
 FORMAT = 2  # 2: the ood output, the suitability and cam entries, cam in log-odds (1: cam min-max per image)
 CARD = "model.json"
@@ -99,6 +100,11 @@ def validate_card(card: dict) -> None:
             raise PackageError(
                 f"Invalid preprocessing {key} {v!r}: must be three numbers" + (" above 0" if lowest == 0 else "")
             )
+    intensity = pre.get("intensity", "none")
+    if intensity not in INTENSITY_METHODS:
+        raise PackageError(
+            f"Invalid preprocessing intensity {intensity!r}: this app knows {', '.join(INTENSITY_METHODS)}"
+        )
     onnx = card.get("onnx")
     if not isinstance(onnx, dict) or onnx.get("input") != ONNX_INPUT or onnx.get("outputs") != list(ONNX_OUTPUTS):
         raise PackageError(f"Invalid onnx entry {onnx!r}: input {ONNX_INPUT!r}, outputs {list(ONNX_OUTPUTS)}")

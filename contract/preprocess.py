@@ -7,7 +7,16 @@ model card (``model.json``) and read back from it, so a model and its preprocess
 
 Contract: decode → grayscale float32 in [0, 1] (RGB by ITU-R 601 luma, 16-bit by /65535)
 → bilinear resize to ``size``×``size`` (aspect ratio not kept: the training data already holds
-squashed copies) → replicate to 3 channels → subtract ``mean``, divide by ``std`` (ImageNet).
+squashed copies) → intensity standardisation (``intensity``, :func:`standardize`) → replicate to 3
+channels → subtract ``mean``, divide by ``std`` (ImageNet).
+
+Intensity standardisation takes out what differs between scanners and sites before the model sees
+the image: ``none`` (the seed's, and every package before it was added), ``percentile`` (the 1st-99th
+percentile stretched to [0, 1]; a linear change of gain or offset gives the same input), ``equalize``
+(histogram equalisation over 256 levels; any monotone change of the grey scale gives the same
+input). Which one a model uses was chosen by measurement on the second site's validation images
+(docs/benchmarks.md, "Intensity standardisation and recipe"); training applies augmentation after
+the resize and before the standardisation, so exposure jitter is what the standardisation removes.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ MIN_SIDE = 32
 MAX_PIXELS = 60_000_000  # larger than any real radiograph; guards against decompression bombs
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 COLOUR_MODES = {"RGB", "RGBA"}
+INTENSITY_METHODS = ("none", "percentile", "equalize")
+PERCENTILES = (1.0, 99.0)
 
 
 class ImageError(ValueError):
@@ -39,6 +50,13 @@ class PreprocessSpec:
     std: tuple[float, float, float] = IMAGENET_STD
     colour: str = "grayscale, replicated to 3 channels"
     resample: str = "bilinear"
+    intensity: str = "none"  # INTENSITY_METHODS; a card without it was made before it existed: none
+
+    def __post_init__(self):
+        if self.intensity not in INTENSITY_METHODS:
+            raise ValueError(
+                f"Unknown intensity standardisation {self.intensity!r}: supported are {', '.join(INTENSITY_METHODS)}"
+            )
 
     def to_dict(self) -> dict:
         """JSON-ready (lists, not tuples), as written into model.json."""
@@ -52,6 +70,7 @@ class PreprocessSpec:
             std=tuple(d["std"]),
             colour=d.get("colour", cls.colour),
             resample=d.get("resample", cls.resample),
+            intensity=d.get("intensity", "none"),
         )
 
 
@@ -112,6 +131,32 @@ def resize_gray(gray: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
+def standardize(gray: np.ndarray, method: str) -> np.ndarray:
+    """Intensity standardisation of a float grayscale array in [0, 1] (see the module docstring)."""
+    gray = gray.astype(np.float32, copy=False)
+    if method == "none":
+        return gray
+    if method == "percentile":
+        lo, hi = np.percentile(gray, PERCENTILES)
+        if not hi - lo > 1e-6:  # a flat image: nothing to stretch
+            return np.zeros_like(gray)
+        return np.clip((gray - np.float32(lo)) / np.float32(hi - lo), 0.0, 1.0).astype(np.float32)
+    if method == "equalize":
+        levels = np.clip(np.floor(gray * 255.0 + 0.5), 0, 255).astype(np.intp)
+        cdf = np.cumsum(np.bincount(levels.ravel(), minlength=256))
+        first = cdf[levels.min()]  # pixels at the darkest level present map to 0
+        if cdf[-1] == first:
+            return np.zeros_like(gray)
+        lut = ((cdf - first) / (cdf[-1] - first)).clip(0.0, 1.0).astype(np.float32)
+        return lut[levels]
+    raise ValueError(f"Unknown intensity standardisation {method!r}: supported are {', '.join(INTENSITY_METHODS)}")
+
+
+def prepare_gray(gray: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """Full-resolution grayscale in [0, 1] → the (size, size) grayscale the model sees (resize, standardise)."""
+    return standardize(resize_gray(gray, spec.size), spec.intensity)
+
+
 def normalize(gray: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """(H, W) in [0, 1] → (3, H, W) float32, ImageNet-normalised."""
     mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
@@ -121,7 +166,7 @@ def normalize(gray: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
 
 def preprocess(img: Image.Image, spec: PreprocessSpec = PreprocessSpec()) -> np.ndarray:
     """A decoded image → the model's input tensor (3, size, size), float32."""
-    return normalize(resize_gray(to_gray(img), spec.size), spec)
+    return normalize(prepare_gray(to_gray(img), spec), spec)
 
 
 def preprocess_file(path: str | os.PathLike, spec: PreprocessSpec = PreprocessSpec()) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 
 from contract.inference import OnnxModel, check_finite, non_finite_outputs
 from contract.package import POSITIVE, VARIANT_FILES, VARIANTS, ModelPackage, PackageError
-from contract.preprocess import PreprocessSpec, normalize, resize_gray
+from contract.preprocess import PreprocessSpec, normalize, prepare_gray
 from desktop_app.images import LoadedImage, load_image
 from desktop_app.suitability import precheck
 
@@ -147,7 +147,7 @@ class Engine:
     def _outputs(self, image: LoadedImage) -> dict[str, np.ndarray]:
         # ``model_gray`` is what the model sees: ``to_gray`` of a raster file (the same tensor as
         # ``preprocess(image.pil)`` without converting the image again), the VOI-independent rule for DICOM
-        return self.model.run(normalize(resize_gray(image.model_gray, self.spec.size), self.spec)[None])
+        return self.model.run(normalize(prepare_gray(image.model_gray, self.spec), self.spec)[None])
 
     def predict(self, image: LoadedImage) -> Prediction:
         """Label, calibrated P(PNEUMONIA) against the card's threshold, the CAM, and whether it is a verdict.

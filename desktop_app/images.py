@@ -2,7 +2,7 @@
 
 A ``LoadedImage`` holds two grayscale arrays, (H, W) float32 in [0, 1]:
 
-* ``model_gray`` — exactly what the model sees (``contract.preprocess.resize_gray`` and ``normalize`` come
+* ``model_gray`` — exactly what the model sees (``contract.preprocess.prepare_gray`` and ``normalize`` come
   after it). It depends on the pixel data alone, never on a display setting stored in the file or chosen
   in the viewer.
 * ``gray`` — what the viewer shows at its full range; window/level (``display_window``, the sliders) acts

@@ -15,7 +15,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from contract.preprocess import PreprocessSpec
+from contract.preprocess import INTENSITY_METHODS, PreprocessSpec
 
 
 def env_value(name: str, default: str | None = None) -> str | None:
@@ -118,14 +118,16 @@ class TrainConfig:
     seed: int = 42
     patience: int = 3  # epochs without a better val loss before stopping
     augment: bool = True
+    augment_strength: float = 1.0  # scales the augmentation ranges (hub.train._augmentation); 1 is the seed's
     class_weights: bool = True  # inverse-frequency weights in the loss (3:1 PNEUMONIA:NORMAL)
     num_workers: int = 1
     device: str = "auto"
     max_train_images: int | None = None  # subsample (stratified, seeded) for quick runs
     precise_bn_images: int = 512  # train images to re-estimate BatchNorm statistics on before each val (0: off)
+    intensity: str = "none"  # contract.preprocess.INTENSITY_METHODS, recorded in the card
 
     def spec(self) -> PreprocessSpec:
-        return PreprocessSpec(size=self.image_size)
+        return PreprocessSpec(size=self.image_size, intensity=self.intensity)
 
     def validate(self) -> TrainConfig:
         """Raise ValueError naming the first setting of the wrong type or out of range."""
@@ -143,8 +145,12 @@ class TrainConfig:
                 )
         if not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise ValueError(f"Invalid lr {self.lr!r}: must be a positive number")
+        if not isinstance(self.augment_strength, (int, float)) or not 0 < self.augment_strength <= 4:
+            raise ValueError(f"Invalid augment_strength {self.augment_strength!r}: a number above 0, at most 4")
         if not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise ValueError(f"Invalid num_workers {self.num_workers!r}: must be 0 or more")
         if not isinstance(self.weights, str):
             raise ValueError(f"Invalid weights {self.weights!r}: imagenet, none, or a path")
+        if self.intensity not in INTENSITY_METHODS:
+            raise ValueError(f"Invalid intensity {self.intensity!r}: supported are {', '.join(INTENSITY_METHODS)}")
         return self

@@ -193,6 +193,7 @@ def train_and_evaluate(
             progress=progress,
             on_epoch=lambda row: mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]),
             groups=view.sites(TRAIN),
+            val_groups=view.sites(VAL),
         )
         t_train = time.perf_counter() - t0
         temperature, threshold, operating_points = calibrate(result.model, view, config, target_sensitivity)

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from contract.atomic import replacing
-from contract.preprocess import PreprocessSpec, normalize, read_image, resize_gray, to_gray
+from contract.preprocess import PreprocessSpec, normalize, read_image, resize_gray, standardize, to_gray
 from hub.config import TrainConfig
 from hub.model import build_model, set_trainable
 
@@ -36,11 +36,14 @@ logger = logging.getLogger(__name__)
 
 
 class XrayDataset(Dataset):
-    """Images → the model's input, through the shared preprocessing; augmentation in between."""
+    """Images → the model's input, through the shared preprocessing; augmentation after the resize, before
+    the intensity standardisation (``contract.preprocess``)."""
 
-    def __init__(self, files: list[Path], labels: list[int], spec: PreprocessSpec, augment: bool = False):
+    def __init__(
+        self, files: list[Path], labels: list[int], spec: PreprocessSpec, augment: bool = False, strength: float = 1.0
+    ):
         self.files, self.labels, self.spec = list(files), list(labels), spec
-        self.augment = _augmentation() if augment else None
+        self.augment = _augmentation(strength) if augment else None
 
     def __len__(self) -> int:
         return len(self.files)
@@ -49,17 +52,22 @@ class XrayDataset(Dataset):
         gray = resize_gray(to_gray(read_image(self.files[i])), self.spec.size)
         if self.augment is not None:
             gray = self.augment(torch.tensor(gray)[None])[0].numpy()
-        return torch.from_numpy(normalize(gray, self.spec)), self.labels[i]
+        return torch.from_numpy(normalize(standardize(gray, self.spec.intensity), self.spec)), self.labels[i]
 
 
-def _augmentation():
+def _augmentation(strength: float = 1.0):
+    """Geometry and exposure changes seen between X-ray machines; no flips (anatomy is sided).
+
+    ``strength`` scales every range: 1 is the seed's mild recipe (±7°, ±5 % shift, ±10 % zoom, ±15 %
+    brightness and contrast), 2 doubles each.
+    """
     from torchvision.transforms import v2
 
-    # Mild geometry and exposure changes seen between X-ray machines; no flips (anatomy is sided).
+    k = float(strength)
     return v2.Compose(
         [
-            v2.RandomAffine(degrees=7, translate=(0.05, 0.05), scale=(0.9, 1.1)),
-            v2.ColorJitter(brightness=0.15, contrast=0.15),
+            v2.RandomAffine(degrees=7 * k, translate=(0.05 * k, 0.05 * k), scale=(1 - 0.1 * k, 1 + 0.1 * k)),
+            v2.ColorJitter(brightness=0.15 * k, contrast=0.15 * k),
         ]
     )
 
@@ -219,6 +227,17 @@ def site_balanced_weights(groups: list[str], labels: list[int]) -> np.ndarray | 
     return w / w.sum()
 
 
+def _site_losses(criterion, logits: np.ndarray, y: np.ndarray, groups: list[str] | None) -> dict[str, float]:
+    """Each site's mean val loss, or {} when there are fewer than two sites."""
+    if not groups or len(set(groups)) < 2:
+        return {}
+    g = np.asarray(groups)
+    return {
+        site: float(criterion(torch.from_numpy(logits[g == site]), torch.from_numpy(y[g == site]).long()))
+        for site in sorted(set(groups))
+    }
+
+
 def _subsample(files: list[Path], labels: list[int], n: int | None, seed: int, groups: list[str] | None = None):
     groups = groups or [""] * len(files)
     if n is None or n >= len(files):
@@ -242,12 +261,17 @@ def fit(
     progress: bool | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     groups: list[str] | None = None,
+    val_groups: list[str] | None = None,
 ) -> FitResult:
     """Train with early stopping on val loss; checkpoints ``last.pt`` every epoch in ``out_dir``.
 
     ``groups``: the site of each training image. With more than one site, each epoch draws its images
     with replacement so that every (site, class) cell is equally likely (``site_balanced_weights``),
     and the loss is unweighted (the sampler already balances the classes).
+
+    ``val_groups``: the site of each val image. With more than one site, the val loss that picks the
+    best epoch is the *site average* of each site's val loss (each also in the history as
+    ``val_loss_site_<site>``), so that the first site's many val images do not choose the epoch alone.
     """
     device = resolve_device(config.device)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -256,7 +280,7 @@ def fit(
     balance = site_balanced_weights(train_groups, train_labels)
     if len(set(train_labels)) < 2:
         raise ValueError("The training split needs images of both classes")
-    train_ds = XrayDataset(train_files, train_labels, spec, augment=config.augment)
+    train_ds = XrayDataset(train_files, train_labels, spec, augment=config.augment, strength=config.augment_strength)
     val_ds = XrayDataset(*val, spec)
     bn_ds = None
     if config.precise_bn_images:
@@ -315,7 +339,12 @@ def fit(
         logits, y = predict_logits(
             model, make_loader(val_ds, 64, False, num_workers=config.num_workers), device, desc="val", progress=progress
         )
-        val_loss = float(val_criterion(torch.from_numpy(logits), torch.from_numpy(y).long()))
+        per_site = _site_losses(val_criterion, logits, y, val_groups)
+        val_loss = (
+            float(np.mean(list(per_site.values())))
+            if per_site
+            else float(val_criterion(torch.from_numpy(logits), torch.from_numpy(y).long()))
+        )
         val_acc = float((logits.argmax(1) == y).mean())
         row = {
             "epoch": epoch,
@@ -324,6 +353,7 @@ def fit(
             "val_accuracy": val_acc,
             "epoch_seconds": time.perf_counter() - t0,
             "train_images_per_second": len(loader) * config.batch_size / train_s if config.batch_size else 0.0,
+            **{f"val_loss_site_{site}": v for site, v in per_site.items()},
         }
         history.append(row)
         if val_loss < best["val_loss"]:

@@ -13,6 +13,7 @@ import pytest
 
 from hub import cycle, dataset
 from hub.config import HubPaths
+from hub.demo import stage_site_batch
 from hub.pool import BATCH_MANIFEST, GOLD
 from tests.conftest import ROOT, SAMPLE
 
@@ -44,8 +45,8 @@ def test_a_second_site_arrives_is_carved_and_judged_per_site(tmp_path, mlflow_se
     assert first["promote"] and first["feed_version"] == 1
     assert set(dataset.training_view(paths).counts_by_site()) == {"kermany"}
 
-    shutil.copytree(ROOT / "sample_data" / "site_b", incoming / "nih-1", ignore=shutil.ignore_patterns("*.tsv"))
-    (incoming / "nih-1" / BATCH_MANIFEST).write_text(json.dumps({"site": "nih-cc"}))
+    stage_site_batch(ROOT / "sample_data" / "site_b", incoming, "nih-cc", "nih-1")  # as `make demo` sends it
+    assert json.loads((incoming / "nih-1" / BATCH_MANIFEST).read_text()) == {"site": "nih-cc"}
     second = cycle.run_once(paths, cfg)
     assert second["good"] == ["nih-1"] and second["quarantined"] == []
     view = dataset.training_view(paths)
@@ -64,3 +65,5 @@ def test_a_second_site_arrives_is_carved_and_judged_per_site(tmp_path, mlflow_se
     assert "champion_gold_site_nih-cc_accuracy" in run.data.metrics, "the champion scored per site too"
     artifacts = {a.path for a in MlflowClient().list_artifacts(second["run_id"])}
     assert {"gold_by_site.json", "gold_by_site.md"} <= artifacts
+    told = cycle.describe(second)  # what the demo and `pneumo-hub cycle` print
+    assert "per site on gold" in told and "\n    nih-cc (" in told and "; champion " in told, told

@@ -36,6 +36,7 @@ def make_package(
     images_per_class: int = 4,
     int8: bool = True,
     created_at: str = "2026-11-27T12:00:00+00:00",
+    intensity: str = "none",
 ) -> Path:
     """A real model package: a random-init ResNet18 (``seed``) exported, verified and carded like the hub's.
 
@@ -58,7 +59,7 @@ def make_package(
         model,
         temperature=temperature,
         threshold=threshold,
-        spec=PreprocessSpec(size=size),
+        spec=PreprocessSpec(size=size, intensity=intensity),
         version=version,
         out_dir=Path(out_dir) / str(version),
         metrics={"accuracy": 0.5},

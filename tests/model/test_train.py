@@ -140,3 +140,18 @@ def test_sampling_balances_sites_and_classes_so_a_small_site_is_not_drowned():
     assert 0.4 < share_b < 0.6, f"site B is {share_b:.0%} of an epoch (5 % of the images)"
     again = torch.cat([b[0] for b in make_loader(ds, 64, True, seed=3, weights=w)]).numpy()
     assert (drawn == again).all(), "seeded: the same epoch draws the same images"
+
+
+def test_with_two_sites_the_epoch_is_picked_on_the_site_average_of_val_losses(view, tmp_path):
+    """The first site's many val images must not choose the epoch alone: each site's val loss counts
+    equally (here the sample's val split read as two sites of very different size)."""
+    files, labels = view.files(VAL)
+    sites = ["big"] * (len(files) - 6) + ["small"] * 6
+    result = fit(TINY, view.files(TRAIN), (files, labels), tmp_path / "s", val_groups=sites)
+    for h in result.history:
+        per_site = [h["val_loss_site_big"], h["val_loss_site_small"]]
+        assert h["val_loss"] == pytest.approx(np.mean(per_site))
+        assert per_site[0] != pytest.approx(per_site[1])
+    assert result.best_epoch == int(np.argmin([h["val_loss"] for h in result.history])) + 1
+    pooled = fit(TINY, view.files(TRAIN), (files, labels), tmp_path / "p")
+    assert "val_loss_site_big" not in pooled.history[0]
