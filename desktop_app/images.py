@@ -44,7 +44,6 @@ Every failure to decode is an ``ImageError`` with a one-line reason.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 from pathlib import Path
 
@@ -52,11 +51,11 @@ import numpy as np
 from PIL import Image
 
 from contract.preprocess import COLOUR_MODES, MAX_PIXELS, MIN_SIDE, ImageError, read_image, to_gray
+from contract.suitability import colourfulness
 
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"}) | DICOM_SUFFIXES  # what the viewer and triage open
 MODEL_PERCENTILES = (0.5, 99.5)  # the DICOM model-input rule's low and high percentiles (module docstring)
-COLOURFULNESS_SIDE = 256  # colourfulness is measured on a copy reduced to about this many px on its longer side
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,18 +120,6 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> LoadedI
         colourfulness=colourfulness(img) if img.mode in COLOUR_MODES else None,
     )
     return LoadedImage(path, gray, img, img.format or "image", gray, meta)
-
-
-def colourfulness(img: Image.Image) -> float:
-    """Hasler & Süsstrunk's (2003) colourfulness M of an RGB(A) image, on the 0–255 scale, measured on a copy
-    box-reduced to about ``COLOURFULNESS_SIDE`` px: 0 for a gray image (R = G = B, also when stored as RGB),
-    about 15 "slightly colourful", 33 "moderately", 59 "quite", 82 and more "highly colourful"."""
-    rgb = img.convert("RGB")  # alpha dropped: the model sees luma only
-    factor = max(1, math.ceil(max(rgb.size) / COLOURFULNESS_SIDE))
-    a = np.asarray(rgb.reduce(factor) if factor > 1 else rgb, dtype=np.float32)
-    rg = a[..., 0] - a[..., 1]
-    yb = 0.5 * (a[..., 0] + a[..., 1]) - a[..., 2]
-    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
 def model_scale(values: np.ndarray, full_range: tuple[float, float], invert: bool = False) -> np.ndarray:

@@ -12,7 +12,7 @@
 * ``lateral`` — View Position LL, RL or anything containing LAT (LAT, LATERAL, XTABLE LAT): the model
   reads frontal (PA/AP) views only. Decubitus (LLD/RLD) and oblique views are not refused here.
 * ``colour`` — an RGB image (PNG, JPEG or DICOM) with real colour: Hasler & Süsstrunk colourfulness
-  (``desktop_app.images.colourfulness``) above ``MAX_COLOURFULNESS``.
+  (``contract.suitability.colourfulness``) above ``MAX_COLOURFULNESS``.
 * ``too_small`` — shorter side under ``MIN_SIDE`` px.
 * ``low_contrast`` — 98 % of the pixels within ``MIN_CONTRAST`` of the gray range: the spread between
   the 1st and 99th percentiles of the image's full-range gray (``LoadedImage.gray``: for a DICOM, the
@@ -34,23 +34,26 @@ image of sample_data/chest_xray (300), the Kermany train+val copies (5,232) and 
 
 A gray photograph of something else passes these checks (skimage's camera, moon): they catch the
 wrong kind of file, not the wrong picture; the model's own out-of-distribution score is for that.
-Everything here reads header fields and a downsampled copy: milliseconds per image.
+Everything here reads header fields and a downsampled copy: milliseconds per image. The last three
+checks live in ``contract.suitability``, which the hub's batch validator runs on every image too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
-import numpy as np
-
+from contract.suitability import (
+    MAX_COLOURFULNESS,
+    MIN_CONTRAST,
+    MIN_SIDE,
+    Unsuitable,
+    contrast_spread,
+    image_problem,
+)
 from desktop_app.images import LoadedImage
 
+__all__ = ["CODES", "MAX_COLOURFULNESS", "MIN_CONTRAST", "MIN_SIDE", "Unsuitable", "occupied_spread", "precheck"]
 CODES = ("modality", "body_part", "lateral", "colour", "too_small", "low_contrast")  # in the order checked
-MAX_COLOURFULNESS = 10.0
-MIN_SIDE = 112
-MIN_CONTRAST = 0.05
-CONTRAST_SAMPLES = 512  # contrast percentiles are read on a strided copy about this many px a side
 
 RADIOGRAPH_MODALITIES = frozenset({"CR", "DX", "DR", "RG"})
 MODALITY_NAMES = {
@@ -78,18 +81,6 @@ UNSPECIFIED_BODY_PARTS = frozenset({"", "UNKNOWN", "OTHER"})
 LATERAL_VIEWS = frozenset({"LL", "RL"})
 
 
-@dataclasses.dataclass(frozen=True)
-class Unsuitable:
-    """Why the model should not read an image: ``code`` (one of ``CODES``, stable, for the app's own
-    translation and the audit log) and ``reason`` (one English line a radiologist understands)."""
-
-    code: str
-    reason: str
-
-    def __str__(self) -> str:
-        return self.reason
-
-
 def precheck(image: LoadedImage) -> Unsuitable | None:
     """The first reason (in ``CODES`` order) the model is not fit to read ``image``; None if there is none."""
     meta = image.meta
@@ -106,23 +97,8 @@ def precheck(image: LoadedImage) -> Unsuitable | None:
     view = (meta.view_position or "").strip().upper()
     if view in LATERAL_VIEWS or "LAT" in view:
         return Unsuitable("lateral", f"lateral view ({view}): this model reads frontal (PA/AP) chest X-rays")
-    if meta.colourfulness is not None and meta.colourfulness > MAX_COLOURFULNESS:
-        return Unsuitable(
-            "colour",
-            f"a colour image (colourfulness {meta.colourfulness:.0f}, X-rays score under {MAX_COLOURFULNESS:.0f}): "
-            "a photograph or screenshot, not a radiograph",
-        )
-    w, h = image.size
-    if min(w, h) < MIN_SIDE:
-        return Unsuitable("too_small", f"image too small to read: {w}×{h} px (minimum side {MIN_SIDE} px)")
-    spread = occupied_spread(image)
-    if spread < MIN_CONTRAST:
-        return Unsuitable(
-            "low_contrast",
-            f"almost no contrast: 98 % of the pixels lie within {spread:.1%} of the gray range "
-            "(a blank, over- or underexposed film?)",
-        )
-    return None
+    # colour, size and contrast: the checks the hub's validator makes too (contract.suitability)
+    return image_problem(meta.colourfulness, image.size, occupied_spread(image))
 
 
 def occupied_spread(image: LoadedImage) -> float:
@@ -141,10 +117,3 @@ def occupied_spread(image: LoadedImage) -> float:
         occupied = 2.0 ** max(8, math.ceil(math.log2(max(used, 0.0) * full + 1.0))) - 1.0
         spread *= full / occupied
     return min(spread, 1.0)
-
-
-def contrast_spread(gray: np.ndarray) -> float:
-    """The 99th minus the 1st percentile of ``gray`` (values in [0, 1]), on a strided copy for speed."""
-    step = max(1, max(gray.shape) // CONTRAST_SAMPLES)
-    lo, hi = np.percentile(gray[::step, ::step], (1, 99))
-    return float(hi - lo)

@@ -44,6 +44,7 @@ from pathlib import Path
 from contract.atomic import replacing, write_atomic
 from contract.package import CLASSES, sha256_of
 from contract.preprocess import ImageError, read_image
+from contract.suitability import raster_problem
 
 logger = logging.getLogger(__name__)
 
@@ -261,6 +262,9 @@ def scan(
                 img = read_image(f)
             except ImageError as e:
                 reason = str(e)
+            else:
+                unfit = raster_problem(img)  # what the app would withhold never trains a model
+                reason = f"not fit for the model: {unfit.reason}" if unfit else None
         if reason is not None:
             rejected.append(Rejection(rel, reason))
             continue

@@ -149,3 +149,26 @@ def test_links_inside_a_batch_are_refused_and_never_followed(hub_paths, tmp_path
     (batch / "batch.json").symlink_to(tmp_path / "manifest.json")
     with pytest.raises(DataError, match="batch.json is a symbolic link"):
         scan(batch)
+
+
+def test_the_hub_refuses_what_the_app_would_withhold_and_keeps_real_xrays(tmp_path):
+    """Colour noise, a blank film and a thumbnail are no X-rays for the model: the batch validator refuses
+    them with the app's reason (contract.suitability), so they never train a model; an X-ray stored as
+    an RGB JPEG is still an X-ray."""
+    rng = np.random.default_rng(0)
+    batch = tmp_path / "batch-unfit"
+    (batch / "NORMAL").mkdir(parents=True)
+    (batch / "PNEUMONIA").mkdir()
+    Image.fromarray(rng.integers(0, 256, (300, 300, 3), dtype=np.uint8)).save(batch / "NORMAL" / "person9001_a.png")
+    Image.fromarray(np.full((300, 300), 200, np.uint8)).save(batch / "NORMAL" / "person9002_a.png")
+    xray = sample_files("PNEUMONIA", 1, offset=60)[0]
+    Image.open(xray).resize((100, 100)).save(batch / "PNEUMONIA" / "person9003_bacteria_1.jpeg")
+    Image.open(xray).convert("RGB").save(batch / "PNEUMONIA" / xray.name, quality=95)
+
+    report = scan(batch)
+    reasons = {r.rel: r.reason for r in report.rejected}
+    assert "a colour image" in reasons["NORMAL/person9001_a.png"]
+    assert "almost no contrast" in reasons["NORMAL/person9002_a.png"]
+    assert "too small to read: 100×100" in reasons["PNEUMONIA/person9003_bacteria_1.jpeg"]
+    assert all(r.startswith("not fit for the model: ") for r in reasons.values())
+    assert [r.rel for r in report.accepted] == [f"PNEUMONIA/{xray.name}"]
