@@ -18,6 +18,7 @@ reach, the per-site rules of ``hub.policy`` unchanged.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -62,6 +63,10 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=2)
     ap.add_argument("--image-size", type=int, default=128)
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--intensity", default="none", help="intensity standardisation (bench/site_recipe.py chose)")
+    ap.add_argument("--augment-strength", type=float, default=1.0)
+    ap.add_argument("--warm-start", action="store_true", help="site-B challengers start from the champion")
+    ap.add_argument("--target-sensitivity", type=float, default=0.95, help="operating points fitted on val for it")
     args = ap.parse_args()
 
     from hub import cycle, dataset
@@ -84,6 +89,9 @@ def main() -> None:
         "settle_seconds": 0,
         "incoming": str(incoming),
         "policy": POLICY,
+        "intensity": args.intensity,
+        "augment_strength": args.augment_strength,
+        "target_sensitivity": args.target_sensitivity,
     }
     cfg = cycle.CycleConfig.from_env(paths, settings)
     log = []
@@ -95,6 +103,8 @@ def main() -> None:
     first_run = out["run_id"]
     print(f"cycle 1 (kermany): promote {out.get('promote')}, {time.perf_counter() - t0:.0f} s", flush=True)
 
+    if args.warm_start:
+        cfg = cycle.CycleConfig.from_env(paths, {**settings, "warm_start": True})
     for i, batch in enumerate(site_b_batches(args.site_b, incoming, args.batches)):
         out = cycle.run_once(paths, cfg)
         log.append((batch.name, out))
@@ -107,7 +117,8 @@ def main() -> None:
     setup(paths)
     view = dataset.training_view(paths)
     final = registry.get_alias(registry.CHAMPION)
-    report = [f"Final gold set: {view.counts_by_site()}", ""]
+    report = [f"Settings: {json.dumps({**settings, 'warm_start': args.warm_start})}", ""]
+    report += [f"Final gold set: {view.counts_by_site()}", ""]
     with tempfile.TemporaryDirectory() as tmp:
         for name, run in (("first champion (kermany only)", first_run), ("final champion", final.run_id)):
             trained = TrainedModel.load(resolve_trained_model(f"runs:/{run}", Path(tmp) / run))
