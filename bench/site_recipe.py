@@ -1,7 +1,7 @@
 """Intensity standardisation and recipe, chosen on the second site's validation images (issue 10).
 
     .venv/bin/python bench/site_recipe.py --kermany ../shared/data/chest_xray --site-b ../shared/data/site_b \\
-        --work /tmp/site-recipe [--image-size 96] [--epochs 6] [--kermany-train 1500]
+        --work /tmp/site-recipe [--image-size 96] [--epochs 4] [--kermany-train 1000]  (the defaults: the recorded run)
 
 The pool is built exactly as ``bench/two_site_loop.py`` builds it (Kermany as site ``kermany``, split;
 then site B as the same two patient-split batches of site ``nih-cc``, each followed by a split, which
@@ -54,9 +54,9 @@ def main() -> None:
     ap.add_argument("--site-b", type=Path, required=True)
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--image-size", type=int, default=96)
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--kermany-train", type=int, default=1500, help="Kermany train images per run (stratified)")
-    ap.add_argument("--kermany-val", type=int, default=400, help="Kermany val images scored (stratified)")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--kermany-train", type=int, default=1000, help="Kermany train images per run (stratified)")
+    ap.add_argument("--kermany-val", type=int, default=300, help="Kermany val images scored (stratified)")
     ap.add_argument("--methods", default="none,percentile,equalize")
     ap.add_argument("--strengths", default="1,2")
     args = ap.parse_args()
