@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from contract.preprocess import INTENSITY_METHODS
 from hub.config import HubPaths, telemetry_off
 
 logger = logging.getLogger("hub")
@@ -266,9 +267,9 @@ def _train_options(p: argparse.ArgumentParser, epochs: int = 10, image_size: int
     )
     p.add_argument(
         "--intensity",
-        choices=("none", "percentile", "equalize"),
+        choices=INTENSITY_METHODS,
         default="none",
-        help="intensity standardisation before the model (none); docs/benchmarks.md says which helps a second site",
+        help="intensity standardisation before the model (none; docs/training.md: the others did not help at site B)",
     )
     p.add_argument(
         "--target-sensitivity",
