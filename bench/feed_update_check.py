@@ -60,7 +60,7 @@ def make_package(directory: Path, version: int, model_bytes: int) -> Path:
 
 
 def measure(server, fn) -> tuple[list, float]:
-    server.requests.clear()
+    server.clear_requests()
     t0 = time.perf_counter()
     fn()
     seconds = time.perf_counter() - t0

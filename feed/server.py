@@ -101,6 +101,13 @@ class FeedServer(ThreadingHTTPServer):
             self._idle.wait_for(lambda: self._busy == 0, timeout)
             return list(self.requests)
 
+    def clear_requests(self, timeout: float = 5.0) -> None:
+        """Forget the requests served so far, once those in flight are recorded (so a response the
+        client already has cannot be counted against what comes next)."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout)
+            self.requests.clear()
+
     def start(self) -> FeedServer:
         """Serve in a background thread (tests, the embedded setup); ``close()`` stops it. Idempotent."""
         if self._thread is not None:

@@ -156,7 +156,7 @@ def test_unchanged_feed_costs_one_small_metadata_fetch(feed, served):
     srv = served(feed.dir)
     app = client(feed, srv.url)
     app.check()
-    srv.requests.clear()
+    srv.clear_requests()
     assert app.check().version == 1
     fetched = [r.path for r in srv.wait_idle() if r.status == 200]
     assert fetched == ["/metadata/timestamp.json"]  # plus a 404 probe for the next root version
