@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from contract.preprocess import INTENSITY_METHODS
-from hub.config import HubPaths, telemetry_off
+from hub.config import PRECISIONS, HubPaths, telemetry_off
 
 logger = logging.getLogger("hub")
 # failures that are the user's or the environment's, reported by their message alone
@@ -258,6 +258,12 @@ def _train_options(p: argparse.ArgumentParser, epochs: int = 10, image_size: int
     p.add_argument("--no-class-weights", action="store_true", help="plain loss instead of inverse-frequency weights")
     p.add_argument("--workers", type=int, default=1, help="data-loading worker processes (1)")
     p.add_argument("--device", default="auto", help="auto (GPU if present), cpu or cuda")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="number format of the training step: auto (bf16 where the CPU or GPU has it in hardware, else fp32)",
+    )
     p.add_argument("--max-train-images", type=_positive_int, help="use a seeded, stratified subset of train")
     p.add_argument(
         "--precise-bn-images",
@@ -300,6 +306,7 @@ def _config(args):
         max_train_images=args.max_train_images,
         precise_bn_images=args.precise_bn_images,
         intensity=args.intensity,
+        precision=args.precision,
     )
 
 

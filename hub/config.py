@@ -17,6 +17,8 @@ from pathlib import Path
 
 from contract.preprocess import INTENSITY_METHODS, PreprocessSpec
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # hub.precision's (that module imports torch; this one must not)
+
 
 def env_value(name: str, default: str | None = None) -> str | None:
     """An environment setting. One rule for every name: set but empty (or blank) counts as unset."""
@@ -91,6 +93,7 @@ class HubPaths:
     cycles = property(lambda self: self.home / "cycles", doc="one state file per retraining cycle")
     quarantine = property(lambda self: self.home / "quarantine", doc="rejected batches with their reports")
     ingested = property(lambda self: self.home / "ingested", doc="batches moved here once in the pool")
+    decoded = property(lambda self: self.home / "cache" / "decoded", doc="decoded training images (hub.decode_cache)")
     packages = property(lambda self: self.home / "packages", doc="exported model packages, one folder per version")
     rollback_intent = property(lambda self: self.home / "rollback.json", doc="a rollback in progress")
     logs = property(lambda self: self.home / "logs", doc="service logs of `pneumo-hub up`")
@@ -125,6 +128,7 @@ class TrainConfig:
     max_train_images: int | None = None  # subsample (stratified, seeded) for quick runs
     precise_bn_images: int = 512  # train images to re-estimate BatchNorm statistics on before each val (0: off)
     intensity: str = "none"  # contract.preprocess.INTENSITY_METHODS, recorded in the card
+    precision: str = "auto"  # hub.precision.PRECISIONS: auto picks bf16 where the CPU has it in hardware
 
     def spec(self) -> PreprocessSpec:
         return PreprocessSpec(size=self.image_size, intensity=self.intensity)
@@ -151,6 +155,8 @@ class TrainConfig:
             raise ValueError(f"Invalid num_workers {self.num_workers!r}: must be 0 or more")
         if not isinstance(self.weights, str):
             raise ValueError(f"Invalid weights {self.weights!r}: imagenet, none, or a path")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"Invalid precision {self.precision!r}: supported are {', '.join(PRECISIONS)}")
         if self.intensity not in INTENSITY_METHODS:
             raise ValueError(f"Invalid intensity {self.intensity!r}: supported are {', '.join(INTENSITY_METHODS)}")
         return self

@@ -19,6 +19,7 @@ from hub import tracking
 from hub.config import HubPaths, TrainConfig
 from hub.dataset import TrainingView, training_view
 from hub.pool import GOLD, TRAIN, VAL
+from hub.precision import choose
 from hub.train import XrayDataset, compute_environment, fit, make_loader, predict_logits, resolve_device
 from hub.trained_model import ARTIFACT, ModelInfo, TrainedModel
 
@@ -55,8 +56,11 @@ class Scores:
         ]
 
 
-def _compute_tags(device: str) -> dict[str, str]:
-    return {f"compute.{k}": v for k, v in compute_environment(resolve_device(device)).items()}
+def _compute_tags(device: str, precision: str | None = None) -> dict[str, str]:
+    """The compute environment; with ``precision`` (a training run) also the step mode it resolves to."""
+    dev = resolve_device(device)
+    env = compute_environment(dev) | (choose(dev, precision).record() if precision else {})
+    return {f"compute.{k}": v for k, v in env.items()}
 
 
 def score(
@@ -172,7 +176,7 @@ def train_and_evaluate(
                 "dvc_md5": view.dvc_hash or "",
                 "checkpoint_dir": str(ckpt_dir),
                 **(tags or {}),
-                **_compute_tags(config.device),
+                **_compute_tags(config.device, config.precision),
             }
         )
         mlflow.log_params(
@@ -194,6 +198,7 @@ def train_and_evaluate(
             on_epoch=lambda row: mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]),
             groups=view.sites(TRAIN),
             val_groups=view.sites(VAL),
+            cache_dir=paths.decoded,
         )
         t_train = time.perf_counter() - t0
         temperature, threshold, operating_points = calibrate(result.model, view, config, target_sensitivity)

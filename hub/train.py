@@ -28,28 +28,59 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from contract.atomic import replacing
+from contract.package import sha256_of
 from contract.preprocess import PreprocessSpec, normalize, read_image, resize_gray, standardize, to_gray
 from hub.config import TrainConfig
+from hub.decode_cache import DecodeCache
 from hub.model import build_model, set_trainable
+from hub.precision import StepMode, choose
 
 logger = logging.getLogger(__name__)
 
 
 class XrayDataset(Dataset):
     """Images → the model's input, through the shared preprocessing; augmentation after the resize, before
-    the intensity standardisation (``contract.preprocess``)."""
+    the intensity standardisation (``contract.preprocess``).
+
+    ``cache``: decode each file once, ever (``hub.decode_cache``); the content digests it is keyed by are
+    computed here, once, when the dataset is made (``digests`` when the caller has them).
+    """
 
     def __init__(
-        self, files: list[Path], labels: list[int], spec: PreprocessSpec, augment: bool = False, strength: float = 1.0
+        self,
+        files: list[Path],
+        labels: list[int],
+        spec: PreprocessSpec,
+        augment: bool = False,
+        strength: float = 1.0,
+        cache: DecodeCache | None = None,
+        digests: list[str] | None = None,
     ):
         self.files, self.labels, self.spec = list(files), list(labels), spec
         self.augment = _augmentation(strength) if augment else None
+        self.cache = cache
+        self.digests = None
+        if cache is not None:
+            self.digests = list(digests) if digests is not None else [sha256_of(f) for f in self.files]
 
     def __len__(self) -> int:
         return len(self.files)
 
+    def subset(self, indices) -> XrayDataset:
+        """The images at ``indices``, sharing the cache and digests, without augmentation."""
+        return XrayDataset(
+            [self.files[i] for i in indices],
+            [self.labels[i] for i in indices],
+            self.spec,
+            cache=self.cache,
+            digests=[self.digests[i] for i in indices] if self.digests is not None else None,
+        )
+
     def __getitem__(self, i: int):
-        gray = resize_gray(to_gray(read_image(self.files[i])), self.spec.size)
+        if self.cache is not None:
+            gray = self.cache.gray(self.files[i], self.digests[i], self.spec.size)
+        else:
+            gray = resize_gray(to_gray(read_image(self.files[i])), self.spec.size)
         if self.augment is not None:
             gray = self.augment(torch.tensor(gray)[None])[0].numpy()
         return torch.from_numpy(normalize(standardize(gray, self.spec.intensity), self.spec)), self.labels[i]
@@ -151,24 +182,34 @@ def train_one_epoch(
     device: torch.device,
     desc: str = "train",
     progress: bool | None = None,
+    mode: StepMode | None = None,
 ) -> float:
-    """One pass over ``loader``; returns the mean training loss."""
+    """One pass over ``loader``; returns the mean training loss. ``mode``: precision and memory layout
+    (``hub.precision``); None is float32, contiguous."""
+    mode = mode or StepMode("fp32", False, device.type, "default")
+    scaler = mode.scaler()
     model.train()
     total, n = torch.zeros((), device=device), 0
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress if progress is not None else None)
     for images, labels in bar:
-        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        loss = criterion(model(images), labels)
+        images, labels = mode.batch(images, device), labels.to(device, non_blocking=True)
+        with mode.autocast():
+            loss = criterion(model(images).float(), labels)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
         total += loss.detach() * len(labels)
         n += len(labels)
     return float(total) / max(n, 1)
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, loader, device: torch.device) -> None:
+def recalibrate_batchnorm(model: nn.Module, loader, device: torch.device, mode: StepMode | None = None) -> None:
     """Replace every BatchNorm layer's running statistics by their average over ``loader``.
 
     The layers run in training mode (batch statistics, as during training) with a cumulative
@@ -184,7 +225,11 @@ def recalibrate_batchnorm(model: nn.Module, loader, device: torch.device) -> Non
     model.train()
     try:
         for images, _ in loader:
-            model(images.to(device))
+            if mode is None:
+                model(images.to(device))
+            else:
+                with mode.autocast():
+                    model(mode.batch(images, device))
     finally:
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
@@ -192,13 +237,24 @@ def recalibrate_batchnorm(model: nn.Module, loader, device: torch.device) -> Non
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module, loader, device: torch.device, desc: str = "predict", progress: bool | None = None
+    model: nn.Module,
+    loader,
+    device: torch.device,
+    desc: str = "predict",
+    progress: bool | None = None,
+    mode: StepMode | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logits (N, 2) and labels (N,) over ``loader``, in its order."""
+    """Logits (N, 2) and labels (N,) over ``loader``, in its order; float32 unless ``mode`` says otherwise
+    (``fit``'s val pass only: calibration and gold scores are float32, as the exported model is)."""
     model.eval()
     outs, ys = [], []
     for images, labels in tqdm(loader, desc=desc, leave=False, disable=not progress if progress is not None else None):
-        outs.append(model(images.to(device)).float().cpu())
+        if mode is None:
+            out = model(images.to(device))
+        else:
+            with mode.autocast():
+                out = model(mode.batch(images, device))
+        outs.append(out.float().cpu())
         ys.append(torch.as_tensor(labels))
     return torch.cat(outs).numpy(), torch.cat(ys).numpy()
 
@@ -209,6 +265,7 @@ class FitResult:
     history: list[dict]
     best_epoch: int
     stopped_early: bool
+    mode: StepMode | None = None  # the precision and memory layout it trained in
 
 
 def site_balanced_weights(groups: list[str], labels: list[int]) -> np.ndarray | None:
@@ -262,12 +319,16 @@ def fit(
     on_epoch: Callable[[dict], None] | None = None,
     groups: list[str] | None = None,
     val_groups: list[str] | None = None,
+    cache_dir: Path | None = None,
 ) -> FitResult:
     """Train with early stopping on val loss; checkpoints ``last.pt`` every epoch in ``out_dir``.
 
     ``groups``: the site of each training image. With more than one site, each epoch draws its images
     with replacement so that every (site, class) cell is equally likely (``site_balanced_weights``),
     and the loss is unweighted (the sampler already balances the classes).
+
+    ``cache_dir``: where decoded images are kept between epochs and runs (``hub.decode_cache``); None
+    decodes every image every epoch.
 
     ``val_groups``: the site of each val image. With more than one site, the val loss that picks the
     best epoch is the *site average* of each site's val loss (each also in the history as
@@ -280,17 +341,22 @@ def fit(
     balance = site_balanced_weights(train_groups, train_labels)
     if len(set(train_labels)) < 2:
         raise ValueError("The training split needs images of both classes")
-    train_ds = XrayDataset(train_files, train_labels, spec, augment=config.augment, strength=config.augment_strength)
-    val_ds = XrayDataset(*val, spec)
+    cache = DecodeCache(cache_dir) if cache_dir is not None else None
+    train_ds = XrayDataset(
+        train_files, train_labels, spec, augment=config.augment, strength=config.augment_strength, cache=cache
+    )
+    val_ds = XrayDataset(*val, spec, cache=cache)
     bn_ds = None
     if config.precise_bn_images:
         pick = np.sort(np.random.default_rng(config.seed).permutation(len(train_files))[: config.precise_bn_images])
-        bn_ds = XrayDataset([train_files[i] for i in pick], [train_labels[i] for i in pick], spec)
+        bn_ds = train_ds.subset(pick)
 
     torch.manual_seed(config.seed)
     model = build_model(config.weights)
     set_trainable(model, config.trainable)
-    model.to(device)
+    mode = choose(device, config.precision)
+    logger.info("Training in %s%s (%s)", mode.precision, ", channels_last" if mode.channels_last else "", mode.reason)
+    model.to(device, memory_format=mode.memory_format)
     counts = np.bincount(train_labels, minlength=2)
     weighted = config.class_weights and balance is None
     weight = torch.tensor(len(train_labels) / (2 * counts), dtype=torch.float32) if weighted else None
@@ -329,15 +395,27 @@ def fit(
             weights=balance,
         )
         train_loss = train_one_epoch(
-            model, criterion, optimizer, loader, device, desc=f"epoch {epoch}/{config.epochs}", progress=progress
+            model,
+            criterion,
+            optimizer,
+            loader,
+            device,
+            desc=f"epoch {epoch}/{config.epochs}",
+            progress=progress,
+            mode=mode,
         )
         train_s = time.perf_counter() - t0
         if bn_ds is not None:
             recalibrate_batchnorm(
-                model, make_loader(bn_ds, config.batch_size, False, num_workers=config.num_workers), device
+                model, make_loader(bn_ds, config.batch_size, False, num_workers=config.num_workers), device, mode
             )
         logits, y = predict_logits(
-            model, make_loader(val_ds, 64, False, num_workers=config.num_workers), device, desc="val", progress=progress
+            model,
+            make_loader(val_ds, 64, False, num_workers=config.num_workers),
+            device,
+            desc="val",
+            progress=progress,
+            mode=mode,
         )
         per_site = _site_losses(val_criterion, logits, y, val_groups)
         val_loss = (
@@ -384,4 +462,5 @@ def fit(
             logger.info("Early stop: val loss has not improved for %d epochs", config.patience)
             break
     model.load_state_dict(best["state"])
-    return FitResult(model, history, best["epoch"], stopped_early)
+    model.to(memory_format=torch.contiguous_format)  # what export and scoring expect
+    return FitResult(model, history, best["epoch"], stopped_early, mode)

@@ -57,8 +57,12 @@ def test_cli_training_learns_and_is_visible_in_the_mlflow_server(sample_root, tm
     # what the numerics depended on, so that two runs that differ can be told apart
     import torch
 
+    from hub.precision import choose
+
     assert run.data.tags["compute.cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert int(run.data.tags["compute.threads"]) >= 1 and run.data.tags["compute.torch"] == torch.__version__
+    assert run.data.tags["compute.precision"] == choose(torch.device("cpu")).precision
+    assert run.data.tags["compute.channels_last"] == "True"
     assert run.data.params["precise_bn_images"] == "512"
     for k in (
         "gold_accuracy",
