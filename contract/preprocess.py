@@ -5,10 +5,19 @@ training calls the same steps with augmentation inserted between :func:`resize_g
 :func:`normalize`. The constants live in :class:`PreprocessSpec`, which is written into the
 model card (``model.json``) and read back from it, so a model and its preprocessing travel together.
 
-Contract: decode → grayscale float32 in [0, 1] (RGB by ITU-R 601 luma, 16-bit by /65535)
+Contract: decode (a large JPEG at reduced scale, :func:`read_image`'s ``reduce_for``) → grayscale
+float32 in [0, 1] (RGB by ITU-R 601 luma, 16-bit by /65535)
 → bilinear resize to ``size``×``size`` (aspect ratio not kept: the training data already holds
 squashed copies) → intensity standardisation (``intensity``, :func:`standardize`) → replicate to 3
 channels → subtract ``mean``, divide by ``std`` (ImageNet).
+
+Reduced decode: a JPEG whose sides are all at least ``2 × DRAFT_MARGIN × size`` is decoded by libjpeg's
+DCT scaling (Pillow's ``draft``) at 1/2, 1/4 or 1/8 scale, the smallest that keeps every side at least
+``DRAFT_MARGIN × size`` (a 2048 px film for a 224 px model: 512 px), before the bilinear resize. The
+resize of a 2048 px float image was most of the time an image took outside the model; the input
+differs from a full decode by at most ~2/255 per pixel on real films (docs/benchmarks.md, "Clinic
+resolution"), and hub and app both decode this way, so what the app feeds the model is what the hub
+trained and verified on. Smaller JPEGs, PNGs and DICOMs are decoded whole.
 
 Intensity standardisation takes out what differs between scanners and sites before the model sees
 the image: ``none`` (the seed's, and every package before it was added), ``percentile`` (the 1st-99th
@@ -36,6 +45,8 @@ MAX_PIXELS = 60_000_000  # larger than any real radiograph; guards against decom
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 COLOUR_MODES = {"RGB", "RGBA"}
 INTENSITY_METHODS = ("none", "percentile", "equalize")
+REDUCED_FROM = "pneumoscan.reduced_from"  # Image.info key: the (w, h) a reduced decode was made from
+DRAFT_MARGIN = 2  # a reduced decode keeps every side at least this many times the model's input size
 PERCENTILES = (1.0, 99.0)
 
 
@@ -74,8 +85,12 @@ class PreprocessSpec:
         )
 
 
-def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open and fully decode an image file; raise :class:`ImageError` saying why it is unusable."""
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, reduce_for: int | None = None) -> Image.Image:
+    """Open and decode an image file; raise :class:`ImageError` saying why it is unusable.
+
+    ``reduce_for``: the model input size the image is decoded for; a large JPEG is then decoded at
+    reduced scale (module docstring), and its ``info[REDUCED_FROM]`` holds the file's own (width, height).
+    None decodes every pixel (display, the hub's checks)."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -90,6 +105,9 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> Image.I
             w, h = img.size
             if w * h > max_pixels:
                 raise ImageError(f"image too large: {w}x{h} pixels (limit {max_pixels:,})")
+            if reduce_for and img.format == "JPEG" and min(w, h) >= 2 * DRAFT_MARGIN * reduce_for:
+                img.draft(img.mode, (DRAFT_MARGIN * reduce_for, DRAFT_MARGIN * reduce_for))
+                img.info[REDUCED_FROM] = (w, h)
             img.load()
     except ImageError:
         raise
@@ -170,4 +188,5 @@ def preprocess(img: Image.Image, spec: PreprocessSpec = PreprocessSpec()) -> np.
 
 
 def preprocess_file(path: str | os.PathLike, spec: PreprocessSpec = PreprocessSpec()) -> np.ndarray:
-    return preprocess(read_image(path), spec)
+    """An image file → the model's input tensor, decoded for the model's size (reduced when large)."""
+    return preprocess(read_image(path, reduce_for=spec.size), spec)

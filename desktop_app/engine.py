@@ -122,7 +122,7 @@ class Engine:
             expected = np.asarray(ref[key], dtype=np.float64)
             expected_ood = float(ref["ood_int8" if int8 else "ood"])
             tol = float(ref.get("tolerance", 1e-4))
-            out = self._outputs(load_image(self.package.path(ref["file"])))
+            out = self._outputs(self.load(self.package.path(ref["file"]), display=False))
         except Exception as e:  # a broken reference entry or image is a broken package
             raise EngineError(f"Model package refused: reference check could not run ({e})") from None
         got = out["probabilities"][0].astype(np.float64)
@@ -148,6 +148,12 @@ class Engine:
         # ``model_gray`` is what the model sees: ``to_gray`` of a raster file (the same tensor as
         # ``preprocess(image.pil)`` without converting the image again), the VOI-independent rule for DICOM
         return self.model.run(normalize(prepare_gray(image.model_gray, self.spec), self.spec)[None])
+
+    def load(self, path: str | os.PathLike, display: bool = True) -> LoadedImage:
+        """Open ``path`` for this model: a large image reduced early to ~2x the model's input, as the
+        hub's preprocessing does (``desktop_app.images.load_image``); ``display=False`` when nobody will
+        look at the pixels (triage, the command line), which skips the full-resolution decode."""
+        return load_image(path, model_size=self.spec.size, display=display)
 
     def predict(self, image: LoadedImage) -> Prediction:
         """Label, calibrated P(PNEUMONIA) against the card's threshold, the CAM, and whether it is a verdict.

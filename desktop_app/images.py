@@ -9,13 +9,17 @@ A ``LoadedImage`` holds two grayscale arrays, (H, W) float32 in [0, 1]:
   on it.
 
 PNG/JPEG: both are ``contract.preprocess.to_gray`` of the decoded image (RGB by ITU-R 601 luma, 16-bit by
-/65535), the same array, decoded by ``contract.preprocess.read_image`` exactly as the hub trains on it.
+/65535), decoded by ``contract.preprocess.read_image`` exactly as the hub trains on it. Given the model's
+input size (``load_image``'s ``model_size``), a large JPEG's ``model_gray`` is the reduced-scale decode the
+hub's preprocessing uses (``contract.preprocess``, "Reduced decode"), while ``gray`` keeps every pixel;
+with ``display=False`` (triage, the command line) only that reduced decode is made and ``gray`` is it.
 
 DICOM, grayscale (MONOCHROME1/2), the first frame — the one rule for the model's input:
 
 1. the modality LUT (Rescale Slope/Intercept, or the Modality LUT Sequence), as pydicom applies it;
 2. a linear map taking the 0.5th percentile of those values (over every pixel, numpy's linear
-   interpolation) to 0 and the 99.5th to 1, then clipped to [0, 1]. The stored VOI window
+   interpolation; for a film reduced in step 4, over every k-th pixel of each row and column) to 0 and
+   the 99.5th to 1, then clipped to [0, 1]. The stored VOI window
    (Window Center/Width) and VOI LUT Sequence are ignored: two copies of the same pixels with different
    stored windows give the same input. Percentiles rather than min-max so that the few brightest and
    darkest pixels (burned-in labels and markers, the unexposed border, dead pixels) do not squeeze the
@@ -24,7 +28,11 @@ DICOM, grayscale (MONOCHROME1/2), the first frame — the one rule for the model
    are equal (a constant or almost constant image) the values are scaled over the modality output range
    instead, as for display, so nothing divides by zero and a blank film stays blank for the model;
 3. MONOCHROME1 inverted (1 − x), so that bone is bright whatever the encoding: a MONOCHROME1 copy of a
-   MONOCHROME2 image gives the same input.
+   MONOCHROME2 image gives the same input;
+4. given the model's input size (``load_image``'s ``model_size``), a film whose sides are all at least
+   ``2 × DRAFT_MARGIN × size`` is box-reduced by the largest integer k that keeps them at least
+   ``DRAFT_MARGIN × size`` (Pillow's ``reduce``), once, before the model's own resize: the same idea as a
+   large JPEG's reduced decode. Without ``model_size`` (the labelled export) nothing is reduced.
 
 For display, a grayscale DICOM's ``gray`` is the modality LUT's output over the whole range the standard
 defines for it (PS3.3 C.11.1: from Bits Stored, Pixel Representation and the rescale, or the Modality LUT's
@@ -50,7 +58,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from contract.preprocess import COLOUR_MODES, MAX_PIXELS, MIN_SIDE, ImageError, read_image, to_gray
+from contract.preprocess import (
+    COLOUR_MODES,
+    DRAFT_MARGIN,
+    MAX_PIXELS,
+    MIN_SIDE,
+    REDUCED_FROM,
+    ImageError,
+    read_image,
+    to_gray,
+)
 from contract.suitability import colourfulness
 
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom"})
@@ -106,26 +123,39 @@ def is_dicom(path: Path) -> bool:
     return len(head) == 132 and head[128:] == b"DICM"
 
 
-def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> LoadedImage:
-    """Decode ``path`` (PNG/JPEG/DICOM); raise ``ImageError`` saying why it cannot be used."""
+def load_image(
+    path: str | os.PathLike, max_pixels: int = MAX_PIXELS, model_size: int | None = None, display: bool = True
+) -> LoadedImage:
+    """Decode ``path`` (PNG/JPEG/DICOM); raise ``ImageError`` saying why it cannot be used.
+
+    ``model_size``: the input size of the model that will judge it (``Engine.load`` passes it), so that a
+    large image is reduced early, once, as the hub's preprocessing does. ``display=False``: nobody will
+    look at the pixels; skip the full-resolution decode where the model does not need it.
+    """
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"cannot read file: {path} does not exist or is not a file")
     if is_dicom(path):
-        return _load_dicom(path, max_pixels)
-    img = read_image(path, max_pixels)
+        return _load_dicom(path, max_pixels, model_size, display)
+    model_img = read_image(path, max_pixels, reduce_for=model_size) if model_size else None
+    if model_img is not None and (not display or REDUCED_FROM not in model_img.info):
+        img = model_img
+    else:
+        img = read_image(path, max_pixels)
     gray = to_gray(img)
+    model_gray = gray if model_img is None or model_img is img else to_gray(model_img)
     meta = ImageMeta(
         frames=int(getattr(img, "n_frames", 1)),
         colourfulness=colourfulness(img) if img.mode in COLOUR_MODES else None,
     )
-    return LoadedImage(path, gray, img, img.format or "image", gray, meta)
+    return LoadedImage(path, gray, model_img or img, img.format or "image", model_gray, meta)
 
 
-def model_scale(values: np.ndarray, full_range: tuple[float, float], invert: bool = False) -> np.ndarray:
+def model_scale(values: np.ndarray, full_range: tuple[float, float], invert: bool = False, step: int = 1) -> np.ndarray:
     """Steps 2 and 3 of the DICOM rule: ``values`` (modality LUT output) → [0, 1] between
-    ``MODEL_PERCENTILES`` (over ``full_range`` when those are equal); ``invert`` for MONOCHROME1."""
-    lo, hi = (float(v) for v in np.percentile(values, MODEL_PERCENTILES))
+    ``MODEL_PERCENTILES`` (over ``full_range`` when those are equal); ``invert`` for MONOCHROME1.
+    ``step``: the percentiles are taken over every ``step``-th pixel of each row and column."""
+    lo, hi = (float(v) for v in np.percentile(values[::step, ::step], MODEL_PERCENTILES))
     if not hi > lo:
         lo, hi = full_range
     return _scale(values, lo, hi, invert)
@@ -185,7 +215,15 @@ def _text(ds, keyword: str) -> str | None:
     return (str(value).strip() or None) if value is not None else None
 
 
-def _load_dicom(path: Path, max_pixels: int) -> LoadedImage:
+def reduction(shape: tuple[int, ...], model_size: int | None) -> int:
+    """The integer factor a large grayscale DICOM's model input is box-reduced by: the largest that keeps
+    every side at least ``DRAFT_MARGIN × model_size`` (as a reduced JPEG decode does); 1 for no reduction."""
+    if not model_size:
+        return 1
+    return max(1, min(shape[:2]) // (DRAFT_MARGIN * model_size))
+
+
+def _load_dicom(path: Path, max_pixels: int, model_size: int | None = None, display: bool = True) -> LoadedImage:
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut
@@ -240,8 +278,12 @@ def _load_dicom(path: Path, max_pixels: int) -> LoadedImage:
         raise ImageError("DICOM pixel value range is empty (bad Bits Stored or rescale)")
     values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
     invert = photometric == "MONOCHROME1"  # 0 = white in MONOCHROME1
-    gray = _scale(values, lo, hi, invert)
-    model_gray = model_scale(values, (lo, hi), invert)
+    k = reduction(values.shape, model_size)
+    model_gray = model_scale(values, (lo, hi), invert, step=k)
+    gray = _scale(values, lo, hi, invert) if display or k == 1 else None
+    if k > 1:  # reduced once, early: the model's resize then starts from ~2x its size, not the full film
+        model_gray = np.asarray(Image.fromarray(model_gray, mode="F").reduce(k), dtype=np.float32)
+        gray = model_gray if gray is None else gray
     window = _stored_window(ds, lo, hi)
     if invert and window is not None:
         window = (1.0 - window[0], window[1])

@@ -125,7 +125,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from contract.preprocess import ImageError
     from desktop_app.audit import AuditLog, result_record
     from desktop_app.engine import EngineError, PredictionError
-    from desktop_app.images import load_image
     from desktop_app.models import StoreError
 
     try:
@@ -138,7 +137,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     failed = 0
     for f in args.files:
         try:
-            pred = engine.predict(load_image(f))
+            pred = engine.predict(engine.load(f, display=False))
             rec = predict_record(audit.record(pred, f) if audit else result_record(pred, f), pred, show_withheld)
         except Exception as e:  # one bad file must not stop the batch or print a traceback
             failed += 1

@@ -95,7 +95,6 @@ def check_model(settings: Settings, image: str | None) -> Check:
     """The active model loads and reproduces its reference probabilities (``Engine`` does that), then predicts."""
     from contract.preprocess import ImageError
     from desktop_app.engine import PredictionError
-    from desktop_app.images import load_image
     from desktop_app.models import ModelStore, StoreError
 
     store = ModelStore.from_settings(settings)
@@ -107,7 +106,7 @@ def check_model(settings: Settings, image: str | None) -> Check:
     source = "built in" if builtin else "from the feed"
     target = Path(image) if image else engine.package.path(engine.package.card["reference"]["file"])
     try:
-        pred = engine.predict(load_image(target))
+        pred = engine.predict(engine.load(target, display=False))
     except (ImageError, OSError, PredictionError) as e:
         return Check("model", FAILED, f"version {engine.version} loads, but {target} cannot be predicted: {e}")
     answer = (

@@ -1,7 +1,7 @@
 """Decoded and resized training images on disk, so that an epoch never decodes an image file twice.
 
 ``DecodeCache(root).gray(path, digest, size)`` is ``contract.preprocess``'s decode, grey conversion and
-resize of ``path`` (``resize_gray(to_gray(read_image(path)), size)``), the step before augmentation,
+resize of ``path`` (``resize_gray(to_gray(read_image(path, reduce_for=size)), size)``), the step before augmentation,
 kept as 16-bit integers (``round(x * 65535)``: at most 7.6e-6 from the float, far below the 1/255 step
 of the 8-bit files it comes from). The value returned is the stored one, on the first read too, so
 every epoch of a run sees the same input.
@@ -30,7 +30,8 @@ from contract.preprocess import read_image, resize_gray, to_gray
 
 logger = logging.getLogger(__name__)
 
-RULE = 1  # bump with any change to contract.preprocess's read_image / to_gray / resize_gray output
+# bump with any change to what contract.preprocess's read_image / to_gray / resize_gray give
+RULE = 2  # 2: large JPEGs decoded at reduced scale
 SCALE = 65535.0
 
 
@@ -54,7 +55,7 @@ class DecodeCache:
             pass
         except (OSError, ValueError, EOFError) as e:
             logger.warning("Decode cache entry %s is damaged (%s): decoding again", entry, e)
-        stored = np.round(resize_gray(to_gray(read_image(path)), size) * SCALE).astype(np.uint16)
+        stored = np.round(resize_gray(to_gray(read_image(path, reduce_for=size)), size) * SCALE).astype(np.uint16)
         self._store(entry, stored)
         return stored.astype(np.float32) / np.float32(SCALE)
 

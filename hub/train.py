@@ -80,7 +80,7 @@ class XrayDataset(Dataset):
         if self.cache is not None:
             gray = self.cache.gray(self.files[i], self.digests[i], self.spec.size)
         else:
-            gray = resize_gray(to_gray(read_image(self.files[i])), self.spec.size)
+            gray = resize_gray(to_gray(read_image(self.files[i], reduce_for=self.spec.size)), self.spec.size)
         if self.augment is not None:
             gray = self.augment(torch.tensor(gray)[None])[0].numpy()
         return torch.from_numpy(normalize(standardize(gray, self.spec.intensity), self.spec)), self.labels[i]

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from contract.package import sha256_of
 from contract.preprocess import ImageError
 from desktop_app.engine import POSITIVE, Engine
-from desktop_app.images import IMAGE_SUFFIXES, is_dicom, load_image
+from desktop_app.images import IMAGE_SUFFIXES, is_dicom
 from desktop_app.ui.format import SORT_ROLE, RowsTableModel, label_text, percent, reason_text
 from desktop_app.ui.worker import Job, failure_reason
 
@@ -210,7 +210,7 @@ class TriageWorker(Job):
     def _one(self, path: Path) -> TriageRow | None:
         name = path.relative_to(self.folder).as_posix()
         try:
-            prediction = self.engine.predict(load_image(path))
+            prediction = self.engine.predict(self.engine.load(path, display=False))
         except Exception as e:  # every failure becomes an error row; the walk carries on
             logger.warning("Triage: cannot use %s: %s", path, e, exc_info=not isinstance(e, (ImageError, OSError)))
             return TriageRow(path, name, error=failure_reason(e))

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, QRunnable, Signal
 
 from contract.preprocess import ImageError
 from desktop_app.engine import Engine, Prediction, PredictionError
-from desktop_app.images import LoadedImage, load_image
+from desktop_app.images import LoadedImage
 from desktop_app.ui.heatmap import gray_levels, overlay_rgba, overlay_size
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class PredictWorker(Job):
         self.request, self.path, self.engine, self.audit = request, Path(path), engine, audit
 
     def work(self) -> None:
-        image = load_image(self.path)
+        image = self.engine.load(self.path)
         prediction = self.engine.predict(image)
         display = gray_levels(image.gray)
         overlay = overlay_rgba(prediction.cam, overlay_size(image.size), prediction.cam_scale)
