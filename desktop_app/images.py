@@ -148,7 +148,7 @@ def load_image(
         frames=int(getattr(img, "n_frames", 1)),
         colourfulness=colourfulness(img) if img.mode in COLOUR_MODES else None,
     )
-    return LoadedImage(path, gray, model_img or img, img.format or "image", model_gray, meta)
+    return LoadedImage(path, gray, img if model_img is None else model_img, img.format or "image", model_gray, meta)
 
 
 def model_scale(values: np.ndarray, full_range: tuple[float, float], invert: bool = False, step: int = 1) -> np.ndarray:
