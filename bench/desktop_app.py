@@ -185,18 +185,17 @@ def cold_start(image: Path, runs: int, warmup: int, env: dict) -> dict:
 # ----- 2. per-image overhead ------------------------------------------------------------------
 def overhead(engine, files: list[Path], repeats: int, audit) -> dict:
     """Interleaved per-image seconds: bare session.run, the worker's path, the worker's path + audit."""
-    from contract.preprocess import preprocess, read_image
-    from desktop_app.images import load_image
+    from contract.preprocess import preprocess_file
     from desktop_app.ui.worker import PredictWorker
 
     session, name = engine.model.session, engine.model.input
-    tensors = {f: preprocess(load_image(f).pil, engine.spec)[None] for f in files}
+    tensors = {f: preprocess_file(f, engine.spec)[None] for f in files}
 
     def bare(f):
         return float(session.run(None, {name: tensors[f]})[1][0, 1])
 
-    def pipeline(f):  # the least any program must do with this model: decode, the contract's preprocessing, run
-        return float(session.run(None, {name: preprocess(read_image(f), engine.spec)[None]})[1][0, 1])
+    def pipeline(f):  # the least any program must do with this model: the contract's decode and preprocessing, run
+        return float(session.run(None, {name: preprocess_file(f, engine.spec)[None]})[1][0, 1])
 
     def app(f, log=None):
         got = []
