@@ -186,7 +186,7 @@ def train_one_epoch(
 ) -> float:
     """One pass over ``loader``; returns the mean training loss. ``mode``: precision and memory layout
     (``hub.precision``); None is float32, contiguous."""
-    mode = mode or StepMode("fp32", False, device.type, "default")
+    mode = mode or StepMode("fp32", False, device.type, "default")  # autocast a no-op, batches as they come
     scaler = mode.scaler()
     model.train()
     total, n = torch.zeros((), device=device), 0
@@ -224,12 +224,10 @@ def recalibrate_batchnorm(model: nn.Module, loader, device: torch.device, mode: 
         m.momentum = None
     model.train()
     try:
+        mode = mode or StepMode("fp32", False, device.type, "default")
         for images, _ in loader:
-            if mode is None:
-                model(images.to(device))
-            else:
-                with mode.autocast():
-                    model(mode.batch(images, device))
+            with mode.autocast():
+                model(mode.batch(images, device))
     finally:
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
@@ -248,12 +246,10 @@ def predict_logits(
     (``fit``'s val pass only: calibration and gold scores are float32, as the exported model is)."""
     model.eval()
     outs, ys = [], []
+    mode = mode or StepMode("fp32", False, device.type, "default")
     for images, labels in tqdm(loader, desc=desc, leave=False, disable=not progress if progress is not None else None):
-        if mode is None:
-            out = model(images.to(device))
-        else:
-            with mode.autocast():
-                out = model(mode.batch(images, device))
+        with mode.autocast():
+            out = model(mode.batch(images, device))
         outs.append(out.float().cpu())
         ys.append(torch.as_tensor(labels))
     return torch.cat(outs).numpy(), torch.cat(ys).numpy()
