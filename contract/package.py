@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from contract.atomic import write_atomic
@@ -154,6 +155,24 @@ def validate_card(card: dict) -> None:
         raise PackageError(f"The reference image {ref.get('file')!r} is not among the card's files")
 
 
+def variant_file(files: Iterable[str], variant: str) -> str:
+    """The model file ``variant`` runs: the int8 file when the package lists one, else the fp32 file."""
+    if variant == "int8" and VARIANT_FILES["int8"] in files:
+        return VARIANT_FILES["int8"]
+    return VARIANT_FILES["fp32"]
+
+
+def files_for(files: Iterable[str], variant: str | None) -> set[str]:
+    """The files of a package (``files``: its names) that an app running ``variant`` needs: all of them
+    but the other variants' model files (the card, the reference image and any future file come along).
+    ``None``: every file (the hub, the feed and the installer keep whole packages)."""
+    names = set(files)
+    if variant is None:
+        return names
+    keep = variant_file(names, variant)
+    return {n for n in names if n == keep or n not in VARIANT_FILES.values()}
+
+
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -198,12 +217,19 @@ class ModelPackage:
 
     def model_file(self, variant: str = "fp32") -> Path:
         """``fp32`` → model.onnx; ``int8`` → model.int8.onnx when the package has one, else fp32."""
-        if variant == "int8" and VARIANT_FILES["int8"] in self.card["files"]:
-            return self.path(VARIANT_FILES["int8"])
-        return self.path(VARIANT_FILES["fp32"])
+        return self.path(variant_file(self.card["files"], variant))
+
+    def missing(self, variant: str | None = None) -> list[str]:
+        """The files ``variant`` needs (``files_for``) that are not in the folder, sorted (size not checked)."""
+        return sorted(n for n in files_for(self.card["files"], variant) if not self.path(n).is_file())
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, verify: bool = True) -> ModelPackage:
+    def load(cls, directory: str | os.PathLike, verify: bool = True, variant: str | None = None) -> ModelPackage:
+        """Read and check the card; with ``verify``, check the files too (``verify``).
+
+        ``variant``: the folder may be a partial package holding only what that variant needs
+        (``files_for``), as the app downloads it; ``None`` requires every file of the card.
+        """
         directory = Path(directory)
         try:
             card = json.loads((directory / CARD).read_text(encoding="utf-8"))
@@ -219,15 +245,24 @@ class ModelPackage:
         validate_card(card)
         pkg = cls(directory, card)
         if verify:
-            pkg.verify()
+            pkg.verify(variant)
         return pkg
 
-    def verify(self) -> None:
-        """Every listed file exists with the listed size and sha256."""
+    def verify(self, variant: str | None = None) -> None:
+        """Every file ``variant`` needs (every listed file for ``None``) is present, and every listed file
+        that is present has the listed size and sha256 (a partial package is never a tampered one)."""
+        missing = self.missing(variant)
+        if missing:
+            what = f" (the {variant} model)" if variant and missing[0] in VARIANT_FILES.values() else ""
+            raise PackageError(f"{missing[0]}{what} is missing from the package")
+        self.verify_present()
+
+    def verify_present(self) -> None:
+        """Every listed file that is in the folder has the listed size and sha256; none is required."""
         for name, entry in self.card["files"].items():  # well-formed: validate_card ran at load
             p = self.directory / name
             if not p.is_file():
-                raise PackageError(f"{name} is missing from the package")
+                continue
             if p.stat().st_size != entry["size"]:
                 raise PackageError(f"{name} has {p.stat().st_size} bytes, the card says {entry['size']}")
             if sha256_of(p) != entry["sha256"]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ from tuf.api import exceptions as tuf_errors
 from tuf.api.metadata import TargetFile
 from tuf.ngclient import Updater, Urllib3Fetcher
 
-from contract.package import CARD, MAX_PACKAGE_BYTES, ModelPackage, PackageError, sha256_of
+from contract.package import CARD, MAX_PACKAGE_BYTES, ModelPackage, PackageError, files_for, sha256_of
 from feed import CHAMPION
 
 logger = logging.getLogger(__name__)
@@ -54,10 +55,15 @@ class Offer:
 
     version: int
     files: tuple[str, ...]
-    size: int  # bytes to download
+    size: int  # bytes of every file
     card_sha256: str
     metrics: dict
     threshold: float
+    sizes: dict = dataclasses.field(default_factory=dict)  # file name -> signed length
+
+    def size_for(self, variant: str | None = None) -> int:
+        """Bytes an app running ``variant`` downloads (``files_for``; ``None``: the whole package)."""
+        return sum(self.sizes[n] for n in files_for(self.files, variant))
 
 
 def _number(value: object) -> object:
@@ -196,12 +202,16 @@ class FeedClient:
         self._refuse_rollback(offer.version, installed_version)
         return offer
 
-    def download(self, installed_version: int | None = None) -> Path:
+    def download(self, installed_version: int | None = None, variant: str | None = None) -> Path:
         """Download and verify the feed's champion; return its folder ``cache_dir/packages/<version>``.
 
-        Every file is verified by TUF (signature chain, length, sha256), then the folder by
-        ``ModelPackage.load`` against ``model.json``; it is moved into place only when all of
-        that passed, so no partial package is ever left behind.
+        ``variant`` (``fp32``/``int8``): only the files an app running it needs (``files_for``: the
+        card, the reference image and that variant's model); ``None``: every file. What an earlier
+        download of this version left there is kept, so switching variant fetches only the other
+        model file. Every file is verified by TUF (signature chain, length, sha256), then the folder
+        by ``ModelPackage.load`` against ``model.json``; a new folder is moved into place, a file
+        added to an existing one is renamed into it, each only once verified, so no partial or
+        unverified file is ever left where the app looks.
         """
         self._clean_staging()
         with self._errors():
@@ -210,10 +220,39 @@ class FeedClient:
             if offer is None:
                 raise UpdateRefused(f"The feed at {self.feed_url} has no champion model yet")
             self._refuse_rollback(offer.version, installed_version)
-            final = self.packages_dir / str(offer.version)
-            if self._is_verified(final, offer):
-                return final
-            return self._fetch_package(updater, offer, final)
+            return self._fetch(updater, offer, variant)
+
+    def download_version(self, version: int, card: Path, variant: str | None = None) -> Path:
+        """Like ``download``, for a version the app already has the card of (``card``, its ``model.json``):
+        fetch the files ``variant`` needs that the app lacks (a model installed as int8, now run as
+        fp32). The card must be the one the feed signed; the version need not be the champion any
+        more (its files stay on the feed)."""
+        self._clean_staging()
+        try:
+            data = Path(card).read_bytes()
+            names = (*json.loads(data)["files"], CARD)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UpdateRefused(f"The installed card {card} of version {version} is unreadable ({e})") from None
+        with self._errors():
+            updater = self._updater()
+            updater.refresh()
+            info = self._targetinfo(updater, version, CARD)
+            if info.hashes["sha256"] != hashlib.sha256(data).hexdigest() or info.length != len(data):
+                raise UpdateRefused(f"The installed card of version {version} is not the one the feed signed")
+            if not all(map(_plain_name, names)):
+                raise UpdateRefused(f"The card of version {version} lists files {list(names)}")
+            try:
+                threshold = float(((info.custom or {}).get("pneumoscan") or {})["threshold"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise UpdateRefused(
+                    f"The feed's model.json metadata for version {version} is malformed ({e})"
+                ) from None
+            infos = {n: self._targetinfo(updater, version, n) for n in names}
+            sizes = {n: i.length for n, i in infos.items()}
+            offer = Offer(
+                version, tuple(sorted(names)), sum(sizes.values()), info.hashes["sha256"], {}, threshold, sizes
+            )
+            return self._fetch(updater, offer, variant)
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -272,7 +311,8 @@ class FeedClient:
                 f"The feed's version {version} is {size / 2**20:.0f} MiB, over the "
                 f"{MAX_PACKAGE_BYTES // 2**20} MiB a model package may be: not downloaded"
             )
-        return Offer(version, files, size, card.hashes["sha256"], metrics, threshold)
+        sizes = {name: i.length for name, i in zip(files, infos, strict=True)}
+        return Offer(version, files, size, card.hashes["sha256"], metrics, threshold, sizes)
 
     @staticmethod
     def _targetinfo(updater: Updater, version: int, name: str) -> TargetFile:
@@ -289,63 +329,85 @@ class FeedClient:
                 f"{installed_version}: refusing to go back"
             )
 
-    def _is_verified(self, folder: Path, offer: Offer) -> bool:
-        """An already downloaded copy of this version that still verifies (its card is the signed one)."""
-        if not folder.is_dir():
-            return False
-        try:
-            pkg = ModelPackage.load(folder)
-            ok = pkg.version == offer.version and sha256_of(folder / CARD) == offer.card_sha256
-        except PackageError:
-            ok = False
-        if not ok:
-            logger.warning("Discarding %s: it no longer matches the signed version %d", folder, offer.version)
-            shutil.rmtree(folder)
-        return ok
-
-    def _fetch_package(self, updater: Updater, offer: Offer, final: Path) -> Path:
+    def _fetch(self, updater: Updater, offer: Offer, variant: str | None) -> Path:
+        """``packages/<version>`` holding (at least) the files ``variant`` needs, each verified."""
+        final = self.packages_dir / str(offer.version)
+        names = files_for(offer.files, variant)
+        if final.is_dir() and not self._matches(final, offer):
+            logger.warning("Discarding %s: it no longer matches the signed version %d", final, offer.version)
+            shutil.rmtree(final)
+        have = final.is_dir()
+        missing = sorted(n for n in names if not (final / n).is_file()) if have else sorted(names)
+        if not missing:
+            return final
         self.packages_dir.mkdir(parents=True, exist_ok=True)
+        size = sum(offer.sizes[n] for n in missing)
         free = shutil.disk_usage(self.packages_dir).free
-        if free < 2 * offer.size:  # the download, then the app's installed copy
+        if free < 2 * size:  # the download, then the app's installed copy
             raise UpdateRefused(
-                f"Not enough free disk space for version {offer.version}: {offer.size / 2**20:.0f} MiB to download "
+                f"Not enough free disk space for version {offer.version}: {size / 2**20:.0f} MiB to download "
                 f"and install, {free / 2**20:.0f} MiB free in {self.packages_dir}"
             )
         staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.packages_dir))
         try:
-            for name in offer.files:
-                info = self._targetinfo(updater, offer.version, name)
-                try:
-                    updater.download_target(info, str(staging / name))
-                except tuf_errors.LengthOrHashMismatchError:
-                    raise UpdateRefused(
-                        f"{info.path} from the feed does not match its signed sha256 and length: "
-                        "altered on the server or in transit"
-                    ) from None
-                except tuf_errors.DownloadLengthMismatchError:
-                    raise UpdateRefused(
-                        f"The feed sent more than the signed {info.length} bytes of {info.path}: refusing endless data"
-                    ) from None
-            try:
-                pkg = ModelPackage.load(staging)
-            except PackageError as e:
-                raise UpdateRefused(f"Version {offer.version} from the feed fails its model card check: {e}") from None
-            if pkg.version != offer.version or set(offer.files) != {*pkg.card["files"], CARD}:
-                raise UpdateRefused(
-                    f"Version {offer.version} from the feed does not match its card "
-                    f"(card version {pkg.version}, files {sorted(pkg.card['files'])})"
-                )
-            if pkg.card["threshold"] != offer.threshold:
-                raise UpdateRefused(
-                    f"Version {offer.version}'s card says threshold {pkg.card['threshold']!r} but the feed's signed "
-                    f"metadata says {offer.threshold!r}: refusing a package that says two things"
-                )
-            os.replace(staging, final)
+            for name in missing:
+                self._download_file(updater, offer.version, name, staging / name)
+            if have:  # same signed card: the already verified files stay, the new ones join them
+                for name in missing:
+                    os.replace(staging / name, final / name)
+                self._check_package(final, offer, variant)
+            else:
+                self._check_package(staging, offer, variant)
+                os.replace(staging, final)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        logger.info("Downloaded and verified model version %d into %s", offer.version, final)
+        shutil.rmtree(staging, ignore_errors=True)
+        logger.info("Downloaded and verified %s of model version %d into %s", ", ".join(missing), offer.version, final)
         return final
+
+    @staticmethod
+    def _matches(folder: Path, offer: Offer) -> bool:
+        """An earlier download of this version whose card is the signed one and whose files verify."""
+        try:
+            pkg = ModelPackage.load(folder, verify=False)
+            ok = pkg.version == offer.version and sha256_of(folder / CARD) == offer.card_sha256
+            if ok:
+                pkg.verify_present()
+        except (PackageError, OSError):
+            return False
+        return ok
+
+    def _download_file(self, updater: Updater, version: int, name: str, dest: Path) -> None:
+        info = self._targetinfo(updater, version, name)
+        try:
+            updater.download_target(info, str(dest))
+        except tuf_errors.LengthOrHashMismatchError:
+            raise UpdateRefused(
+                f"{info.path} from the feed does not match its signed sha256 and length: "
+                "altered on the server or in transit"
+            ) from None
+        except tuf_errors.DownloadLengthMismatchError:
+            raise UpdateRefused(
+                f"The feed sent more than the signed {info.length} bytes of {info.path}: refusing endless data"
+            ) from None
+
+    @staticmethod
+    def _check_package(folder: Path, offer: Offer, variant: str | None) -> None:
+        try:
+            pkg = ModelPackage.load(folder, variant=variant)
+        except PackageError as e:
+            raise UpdateRefused(f"Version {offer.version} from the feed fails its model card check: {e}") from None
+        if pkg.version != offer.version or set(offer.files) != {*pkg.card["files"], CARD}:
+            raise UpdateRefused(
+                f"Version {offer.version} from the feed does not match its card "
+                f"(card version {pkg.version}, files {sorted(pkg.card['files'])})"
+            )
+        if pkg.card["threshold"] != offer.threshold:
+            raise UpdateRefused(
+                f"Version {offer.version}'s card says threshold {pkg.card['threshold']!r} but the feed's signed "
+                f"metadata says {offer.threshold!r}: refusing a package that says two things"
+            )
 
     def _clean_staging(self) -> None:
         """Remove half-downloaded folders a crash may have left."""

@@ -23,7 +23,7 @@ import pytest
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata
 
-from contract.package import ModelPackage, write_card
+from contract.package import ModelPackage, PackageError, write_card
 from feed.client import FeedClient, FeedUnreachable, UpdateRefused
 from feed.repository import Expiry, FeedError, init_feed, publish, refresh, status
 from feed.server import FeedServer, serve
@@ -169,6 +169,77 @@ def test_corrupted_cached_package_is_replaced_by_a_fresh_download(feed, served):
     (got / "model.onnx").write_bytes(b"bit rot")
     assert app.download() == got
     assert tree(got) == tree(pkg)
+
+
+def publish_two_variants(feed: Feed, version: int) -> Path:
+    """A package with an fp32 model of 40,000 bytes and an int8 one of 10,000, published."""
+    pkg = make_package(feed.tmp / f"pkg-variants-{version}", version, size=40_000)
+    (pkg / "model.int8.onnx").write_bytes(os.urandom(10_000))
+    card = json.loads((pkg / "model.json").read_text())
+    write_card(pkg, {**card, "files": {**card["files"], "model.int8.onnx": {}}})
+    publish(feed.dir, feed.keys, pkg)
+    return pkg
+
+
+def sent_files(srv: FeedServer) -> dict[str, int]:
+    """Package file name -> body bytes served since the last call."""
+    sent: dict[str, int] = {}
+    for r in srv.wait_idle():
+        if r.path.startswith("/targets/models/") and r.status == 200:
+            name = r.path.rsplit("/", 1)[1].split(".", 1)[1]
+            sent[name] = sent.get(name, 0) + r.bytes
+    srv.clear_requests()
+    return sent
+
+
+def test_a_variant_download_fetches_only_its_files_and_the_other_variant_later(feed, served):
+    pkg = publish_two_variants(feed, 1)
+    srv = served(feed.dir)
+    app = client(feed, srv.url)
+    offer = app.check()
+    assert offer.size_for("int8") == offer.size - 40_000 and offer.size_for("fp32") == offer.size - 10_000
+    srv.clear_requests()
+
+    got = app.download(variant="int8")
+
+    assert set(sent_files(srv)) == {"model.json", "model.int8.onnx", "reference.png"}
+    assert not (got / "model.onnx").exists()
+    assert ModelPackage.load(got, variant="int8").version == 1
+    with pytest.raises(PackageError, match="model.onnx .the fp32 model. is missing"):
+        ModelPackage.load(got, variant="fp32")
+
+    # Switching variant: only the other model file comes, and the folder is then the whole package.
+    assert app.download(variant="fp32") == got
+    assert sent_files(srv) == {"model.onnx": 40_000}
+    assert tree(got) == tree(pkg)
+
+    # An older version's missing file is still fetched once a newer one is champion.
+    shutil.rmtree(got)
+    got = app.download(variant="int8")
+    publish_two_variants(feed, 2)
+    installed_card = shutil.copy(got / "model.json", feed.tmp / "installed-card.json")
+    other_card = feed.tmp / "other-card.json"
+    other_card.write_text(installed_card.read_text().replace('"threshold": 0.42', '"threshold": 0.43'))
+    with pytest.raises(UpdateRefused, match="not the one the feed signed"):
+        app.download_version(1, other_card, "fp32")
+    sent_files(srv)
+    assert app.download_version(1, installed_card, "fp32") == got
+    assert sent_files(srv) == {"model.onnx": 40_000} and tree(got) == tree(pkg)
+
+
+def test_a_damaged_file_of_a_partial_download_is_not_kept(feed, served):
+    publish_two_variants(feed, 1)
+    srv = served(feed.dir)
+    app = client(feed, srv.url)
+    got = app.download(variant="int8")
+    (got / "model.int8.onnx").write_bytes(b"bit rot")
+    sent_files(srv)
+
+    assert app.download(variant="fp32") == got  # the damaged copy is discarded, then fp32's files come
+
+    assert set(sent_files(srv)) == {"model.json", "model.onnx", "reference.png"}
+    assert not (got / "model.int8.onnx").exists()
+    ModelPackage.load(got, variant="fp32")
 
 
 def test_publish_and_refresh_need_no_root_key_and_root_can_be_resigned_offline(feed, served):
