@@ -76,7 +76,7 @@ class Engine:
         if variant not in VARIANTS:
             raise EngineError(f"Invalid model variant {variant!r}. Supported: {', '.join(VARIANTS)}")
         try:
-            self.package = ModelPackage.load(package_dir)
+            self.package = ModelPackage.load(package_dir, variant=variant)  # may hold only that variant
         except PackageError as e:
             raise EngineError(f"Model package refused: {e}") from None
         card = self.package.card

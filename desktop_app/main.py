@@ -192,6 +192,8 @@ def cmd_update(args: argparse.Namespace) -> int:
                     "version": offer.version,
                     "files": list(offer.files),
                     "size": offer.size,
+                    "variant": settings.variant,
+                    "download_size": offer.size_for(settings.variant),  # what the update fetches
                     "threshold": offer.threshold,
                     "metrics": offer.metrics,
                 }

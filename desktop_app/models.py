@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from contract.package import ModelPackage, PackageError
+from contract.package import CARD, VARIANTS, ModelPackage, PackageError, sha256_of
 from desktop_app.config import write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -133,31 +133,75 @@ class ModelStore:
             raise StoreError(f"Model version {version} is not installed") from None
 
     # ----- changing it ----------------------------------------------------------------------
-    def install(self, package_dir: str | os.PathLike) -> int:
-        """Copy a package (verified against its card) into ``models/<version>``; return the version."""
+    def install(self, package_dir: str | os.PathLike, variant: str | None = None) -> int:
+        """Copy a package (verified against its card) into ``models/<version>``; return the version.
+
+        ``variant``: the package may hold only what that variant needs (the feed client downloads no
+        more); a copy of the same version already here gets the files it lacks, each renamed into its
+        folder once copied, so the folder is a valid (partial) package at every moment.
+        """
         try:
-            pkg = ModelPackage.load(package_dir)
+            pkg = ModelPackage.load(package_dir, variant=variant)
         except PackageError as e:
             raise StoreError(f"Cannot install {package_dir}: {e}") from None
+        present = [n for n in pkg.card["files"] if pkg.path(n).is_file()]
         final = self.root / str(pkg.version)
         if final.is_dir():
             try:
-                ModelPackage.load(final)
+                here = ModelPackage.load(final, verify=False)
+                if here.card != pkg.card:
+                    raise PackageError("its card differs from the one being installed")
+                here.verify_present()
+                gaps = here.missing()
+                self._add_files(pkg, final, [n for n in present if n in gaps])
+                ModelPackage.load(final, variant=variant)
                 return pkg.version
-            except PackageError:
-                logger.warning("Replacing damaged copy of version %d in %s", pkg.version, final)
+            except PackageError as e:
+                logger.warning("Replacing damaged copy of version %d in %s (%s)", pkg.version, final, e)
                 shutil.rmtree(final)
         self.root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".install-", dir=self.root))
         try:
-            for name in [*pkg.card["files"], "model.json"]:
+            for name in [*present, CARD]:
                 shutil.copy2(pkg.path(name), staging / name)
-            ModelPackage.load(staging)
+            ModelPackage.load(staging, variant=variant)
             os.replace(staging, final)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return pkg.version
+
+    @staticmethod
+    def _add_files(pkg: ModelPackage, folder: Path, names: list[str]) -> None:
+        """Copy ``names`` from ``pkg`` into the installed copy ``folder``; each is checked, then renamed in."""
+        for name in names:
+            part = folder / f".part-{name}"
+            try:
+                shutil.copy2(pkg.path(name), part)
+                entry = pkg.card["files"][name]
+                if part.stat().st_size != entry["size"] or sha256_of(part) != entry["sha256"]:
+                    raise StoreError(f"{pkg.path(name)} changed while it was being installed")
+                os.replace(part, folder / name)
+            finally:
+                part.unlink(missing_ok=True)
+
+    @staticmethod
+    def _other_forms(folder: Path, variant: str) -> list[str]:
+        """The variants ``folder`` can run instead of ``variant`` when it lacks that one's files ([] when
+        it has them, or has nothing else)."""
+        try:
+            pkg = ModelPackage.load(folder, verify=False)
+        except PackageError:
+            return []
+        return [o for o in VARIANTS if o != variant and pkg.missing(variant) and not pkg.missing(o)]
+
+    def missing(self, version: int, variant: str) -> list[str]:
+        """The files ``variant`` needs that the installed copy of ``version`` does not have: [] for none,
+        and for a version not installed or unreadable (loading it says what is wrong)."""
+        try:
+            return ModelPackage.load(self.path(version), verify=False).missing(variant)
+        except (StoreError, PackageError):
+            return []
 
     def activate(self, version: int) -> None:
         """Make ``version`` the active model; the one in use before goes on the rollback history."""
@@ -214,15 +258,24 @@ class ModelStore:
         order = [active] + [v for v in reversed(installed) if v != active and v not in state["skipped"]]
         warnings: list[str] = []
         for v in order:
-            try:
-                engine = Engine(installed[v], variant, threads, site=self.site)
-            except EngineError as e:
-                warnings.append(f"Model version {v} was not used: {e}")
-                logger.error("Model version %d refused: %s", v, e)
-                continue
-            if v != active:
-                warnings.append(f"Using model version {v} instead")
-            return engine, warnings
+            # The variant asked for, else the other one when only that was downloaded (the variant was
+            # changed since): the same model in its other form beats an older model.
+            tries = self._other_forms(installed[v], variant) or [variant]
+            for form in tries:
+                try:
+                    engine = Engine(installed[v], form, threads, site=self.site)
+                except EngineError as e:
+                    warnings.append(f"Model version {v} ({form}) was not used: {e}")
+                    logger.error("Model version %d (%s) refused: %s", v, form, e)
+                    continue
+                if v != active:
+                    warnings.append(f"Using model version {v} instead")
+                elif form != variant:
+                    warnings.append(
+                        f"Using model version {v} as {form}: its {variant} file is not downloaded yet "
+                        "(the next update check fetches it)"
+                    )
+                return engine, warnings
         raise StoreError("No installed model passes its checks:\n" + "\n".join(warnings))
 
 

@@ -4,8 +4,9 @@ Synchronous and Qt-free (``desktop_app.ui.update_controller`` runs it off the GU
 version is only installed into the store after it has passed every check — TUF signatures and
 hashes (``FeedClient``), the card's file hashes (``ModelPackage``), and loading in onnxruntime with
 the card's reference probabilities reproduced (``Engine``) — and only activated once it has also
-loaded from its store folder. Whatever goes wrong, the store is left as it was and the outcome says
-why: the app carries on with the model it has.
+loaded from its store folder. Only the files of the variant the app runs are downloaded; a variant
+switched to later has its model file fetched by the next check (``_complete_active``). Whatever goes
+wrong, the store is left as it was and the outcome says why: the app carries on with the model it has.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import os
 from pathlib import Path
 
+from contract.package import CARD
 from desktop_app.engine import Engine, EngineError
 from desktop_app.models import ModelStore, StoreError
 from feed.client import FeedClient, FeedClientError, FeedUnreachable, UpdateRefused
@@ -89,17 +91,38 @@ class ModelUpdater:
             offer = client.check(known)
             if offer is None:
                 logger.info("Model feed %s: nothing newer than version %s", self.feed_url, known)
-                return Outcome(Status.UP_TO_DATE, self.store.active_version())
+                return self._complete_active(client) or Outcome(Status.UP_TO_DATE, self.store.active_version())
             logger.info(
-                "Model feed %s offers version %d (%d bytes); downloading", self.feed_url, offer.version, offer.size
+                "Model feed %s offers version %d (%d bytes as %s); downloading",
+                self.feed_url,
+                offer.version,
+                offer.size_for(self.variant),
+                self.variant,
             )
-            return self._switch_to(client.download(known))
+            return self._switch_to(client.download(known, self.variant))
         except FeedUnreachable as e:
             return self._failed(Status.OFFLINE, str(e))
         except UpdateRefused as e:
             return self._failed(Status.REFUSED, str(e))
         except FeedClientError as e:  # the trusted root or the proxy setting is unusable
             return self._failed(Status.NOT_CONFIGURED, str(e))
+
+    def _complete_active(self, client: FeedClient) -> Outcome | None:
+        """The active model lacks the file of the variant now set (it was downloaded as the other one):
+        fetch that file from the feed and return the model reopened as ``variant``; None when nothing lacks."""
+        active = self.store.active_version()
+        if active is None or not self.store.missing(active, self.variant):
+            return None
+        folder = self.store.path(active)
+        logger.info("Model version %d has no %s file yet; fetching it from %s", active, self.variant, self.feed_url)
+        downloaded = client.download_version(active, folder / CARD, self.variant)
+        try:
+            self.store.install(downloaded, self.variant)
+            engine = Engine(self.store.path(active), self.variant, site=self.store.site)
+        except (StoreError, EngineError, OSError) as e:
+            return self._failed(Status.REFUSED, f"Cannot add the {self.variant} file of model version {active}: {e}")
+        logger.info("Model version %d now runs as %s", active, self.variant)
+        return Outcome(Status.UPDATED, active, engine=engine)
 
     def _switch_to(self, downloaded: Path) -> Outcome:
         try:
@@ -108,7 +131,7 @@ class ModelUpdater:
             return self._failed(Status.REFUSED, str(e))
         previous = self.store.active_version()
         try:
-            version = self.store.install(downloaded)  # activate() below puts ``previous`` on the history
+            version = self.store.install(downloaded, self.variant)  # activate() puts ``previous`` on the history
         except (StoreError, OSError) as e:
             return self._failed(Status.REFUSED, f"Cannot install the new model: {e}")
         try:

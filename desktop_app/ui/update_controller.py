@@ -134,7 +134,18 @@ class UpdateController(QObject):
         self.last_outcome = outcome
         window = self.window
         if window is not None:
-            if outcome.status is Status.UPDATED:
+            if outcome.status is Status.UPDATED and outcome.version == window.engine.version:
+                window.set_engine(outcome.engine)  # the same model, its file for the variant now set fetched
+                text = (
+                    self.tr("Model version %1 — now %2")
+                    .replace("%1", str(outcome.version))
+                    .replace("%2", outcome.engine.variant)
+                )
+                self._set_status(
+                    text, self.tr("The model file for this variant came from the feed and passed its checks.")
+                )
+                window.statusBar().showMessage(text, NOTICE_MS)
+            elif outcome.status is Status.UPDATED:
                 old = window.engine.version
                 window.set_engine(outcome.engine)
                 text = self.tr("Updated to model version %1").replace("%1", str(outcome.version))
@@ -246,6 +257,11 @@ class UpdateController(QObject):
                 .replace("%2", result.variant),
                 NOTICE_MS,
             )
+            self._refresh_actions()
+            if self.updater.store.missing(result.version, self.updater.variant):
+                # the variant's file was never downloaded: the model runs in the form it has until a check fetches it
+                self.check_now()
+            return
         else:
             self._set_status(
                 self.tr("Model reload failed — using model version %1").replace("%1", str(self.window.engine.version)),

@@ -368,3 +368,113 @@ def test_one_check_at_a_time_and_closing_waits_for_it(qtbot, window, feed, store
     qtbot.wait(100)
     assert results == [] and window.engine.version == 7 and not c.check_now()
     assert store.active_version() == 8  # the check itself completed: the next start uses version 8
+
+
+# ---- variants: an int8 clinic downloads the int8 model only -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def package_v9(tmp_path_factory) -> Path:
+    """Version 9 with both variants (version 8 has fp32 only)."""
+    return make_package(
+        tmp_path_factory.mktemp("pkg"),
+        version=9,
+        seed=2,
+        threshold=0.35,
+        images_per_class=2,
+        int8=True,
+        created_at="2026-12-02T12:00:00+00:00",
+    )
+
+
+def model_bytes(feed) -> dict[str, int]:
+    """Bytes sent per package file name since the last call (consistent names: <sha256>.<file>)."""
+    sent: dict[str, int] = {}
+    for r in feed.server.wait_idle():
+        if r.path.startswith("/targets/models/") and r.status == 200:
+            name = r.path.rsplit("/", 1)[1].split(".", 1)[1]
+            sent[name] = sent.get(name, 0) + r.bytes
+    feed.server.clear_requests()
+    return sent
+
+
+def test_an_int8_clinic_downloads_only_the_int8_model_and_fetches_fp32_when_switched(
+    feed, store, tmp_path, package_v9, jpeg
+):
+    up = updater(store, feed.url, feed.root, tmp_path, variant="int8")
+    assert up.update_once().status is Status.UP_TO_DATE
+    feed.publish(package_v9)
+    feed.server.clear_requests()
+
+    outcome = up.update_once()
+
+    assert outcome.status is Status.UPDATED and outcome.version == 9 and outcome.engine.variant == "int8"
+    sent = model_bytes(feed)
+    assert set(sent) == {"model.json", "model.int8.onnx", "reference.png"}  # no fp32 model
+    assert sent["model.int8.onnx"] == (package_v9 / "model.int8.onnx").stat().st_size
+    assert not (store.root / "9" / "model.onnx").exists()
+    assert sum(sent.values()) < (package_v9 / "model.onnx").stat().st_size / 3
+    int8_probability = probability(outcome.engine, jpeg)
+
+    # Switched to fp32 while offline: the same model, in the form it has, says so.
+    engine, warnings = store.open_engine("fp32")
+    assert (engine.version, engine.variant) == (9, "int8")
+    assert warnings and "fp32 file is not downloaded yet" in warnings[0]
+
+    # The next check fetches the fp32 file alone; the int8 one is not downloaded again.
+    up.variant = "fp32"
+    outcome = up.update_once()
+    assert outcome.status is Status.UPDATED and (outcome.version, outcome.engine.variant) == (9, "fp32")
+    assert set(model_bytes(feed)) == {"model.onnx"}
+    assert probability(outcome.engine, jpeg) == pytest.approx(probability(Engine(package_v9), jpeg), abs=1e-6)
+    assert int8_probability == pytest.approx(probability(Engine(package_v9, "int8"), jpeg), abs=1e-6)
+    assert store.open_engine("fp32")[1] == [] and store.open_engine("int8")[1] == []
+    assert up.update_once().status is Status.UP_TO_DATE and model_bytes(feed) == {}
+
+
+def test_a_tampered_fp32_file_fetched_later_is_refused_and_the_int8_model_keeps_working(
+    feed, store, tmp_path, package_v9, jpeg
+):
+    up = updater(store, feed.url, feed.root, tmp_path, variant="int8")
+    feed.publish(package_v9)
+    assert up.update_once().status is Status.UPDATED
+    before = store_files(store)
+    feed.tamper(9, "model.onnx")
+
+    up.variant = "fp32"
+    outcome = up.update_once()
+
+    assert outcome.status is Status.REFUSED and "model.onnx" in outcome.reason
+    assert store_files(store) == before  # nothing half-written into the installed copy
+    engine, warnings = store.open_engine("fp32")
+    assert (engine.version, engine.variant) == (9, "int8") and warnings
+    assert engine.predict(load_image(jpeg)).model_version == 9
+
+
+def test_switching_variant_in_the_window_runs_the_model_it_has_then_fetches_the_new_file(
+    qtbot, feed, store, tmp_path, package_v9, jpeg
+):
+    feed.publish(package_v9)
+    assert updater(store, feed.url, feed.root, tmp_path, variant="int8").update_once().status is Status.UPDATED
+    engine, _ = store.open_engine("int8")
+    audit = AuditLog(tmp_path / "audit.db")
+    window = MainWindow(engine, audit)
+    qtbot.addWidget(window)
+    window.show()
+    c = UpdateController(updater(store, feed.url, feed.root, tmp_path, variant="int8"), 0)
+    c.attach(window)
+    feed.server.clear_requests()
+
+    with qtbot.waitSignal(c.checkFinished, timeout=TIMEOUT_MS) as blocker:
+        c.reload_model("fp32")  # what the settings dialog does on a variant change
+
+    assert blocker.args[0].status is Status.UPDATED
+    assert (window.engine.version, window.engine.variant) == (9, "fp32")
+    assert status(window) == "Model version 9 — now fp32"
+    assert set(model_bytes(feed)) == {"model.onnx"}
+    pred = predict(qtbot, window, jpeg)
+    assert pred.model_version == 9
+    assert pred.probability == pytest.approx(probability(Engine(package_v9), jpeg), abs=1e-6)
+    c.shutdown()
+    window.close()
+    audit.close()
