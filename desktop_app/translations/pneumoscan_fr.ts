@@ -495,6 +495,10 @@
         <translation>pas de résultat (retenu)</translation>
     </message>
     <message>
+        <source>%1 is shown at reduced resolution: %2</source>
+        <translation>%1 est affiché en résolution réduite : %2</translation>
+    </message>
+    <message>
         <source>Cannot open %1: %2</source>
         <translation>Impossible d’ouvrir %1 : %2</translation>
     </message>
@@ -757,6 +761,14 @@
     <message>
         <source>Checking for model updates…</source>
         <translation>Recherche de mises à jour du modèle…</translation>
+    </message>
+    <message>
+        <source>Model version %1 — now %2</source>
+        <translation>Modèle version %1 — désormais %2</translation>
+    </message>
+    <message>
+        <source>The model file for this variant came from the feed and passed its checks.</source>
+        <translation>Le fichier du modèle pour cette variante vient du flux et a passé ses contrôles.</translation>
     </message>
     <message>
         <source>Updated to model version %1</source>

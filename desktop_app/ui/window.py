@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 class MainWindow(QMainWindow):
     """One image at a time: open (dialog, drop, command line), view, predict off-thread, show the result."""
 
-    resultShown = Signal(object)  # ViewResult, after the panel is updated
+    resultShown = Signal(object)  # ViewResult, after the panel is updated (a preview for a large JPEG)
+    displayShown = Signal(object)  # ViewResult, after a preview's full-resolution pixels replace it
     engineChanged = Signal(object)  # Engine, after ``set_engine``
     analysisStarted = Signal(object)  # Path: a file is being analysed; the previous result is gone
     errorShown = Signal(str)  # the message shown for a file that failed
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         self.pool.setMaxThreadCount(1)  # one prediction at a time; a newer request supersedes older ones
         self._request = 0
         self._pending: dict[int, object] = {}  # request → WorkerSignals kept alive until delivered
+        self._displaying: dict[int, object] = {}  # the same, after a preview, until the full decode reports
         self.files: list[Path] = []
         self.index = -1
         self.current: ViewResult | None = None
@@ -409,9 +411,12 @@ class MainWindow(QMainWindow):
             self._fail(self.tr("Cannot open %1: no such file").replace("%1", str(path)))
             return False
         self._request += 1
-        worker = PredictWorker(self._request, path, self.engine, self.audit)
+        request = self._request
+        worker = PredictWorker(request, path, self.engine, self.audit, superseded=self._superseded(request))
         worker.signals.finished.connect(self._on_finished)
         worker.signals.failed.connect(self._on_failed)
+        worker.signals.displayed.connect(self._on_displayed)
+        worker.signals.displayFailed.connect(self._on_display_failed)
         self._pending[self._request] = worker.signals
         self._clear()
         self._show_error(None)
@@ -421,27 +426,43 @@ class MainWindow(QMainWindow):
         self.pool.start(worker)
         return True
 
+    def _superseded(self, request: int):
+        """For a worker thread: whether the user has opened another file since ``request`` (True once closed)."""
+
+        def superseded() -> bool:
+            try:
+                return self._request != request
+            except RuntimeError:  # the window is gone
+                return True
+
+        return superseded
+
     def is_busy(self) -> bool:
         return bool(self._pending)
 
     @Slot(object)
     def _on_finished(self, result: ViewResult) -> None:
-        self._pending.pop(result.request, None)
+        signals = self._pending.pop(result.request, None)
+        if result.preview and signals is not None:
+            self._displaying[result.request] = signals
         if result.request != self._request:
             return  # the user has moved on to another file
         self.current = result
         self._gray12 = result.display
         self.reset_window_level()  # each image opens at its own stored window or full range, never the last one's
+        # The scene is in the file's pixels whatever is drawn: a preview is scaled up to them, so zoom,
+        # pan and the heat map stay where they are when the full-resolution pixels replace it.
+        w, h = result.size
+        dh, dw = result.display.shape[:2]
+        self.image_item.setTransform(QTransform.fromScale(w / dw, h / dh))
         self.overlay_item.setPixmap(QPixmap.fromImage(qimage(result.overlay)))
-        w, h = result.image.size
         oh, ow = result.overlay.shape[:2]
         self.overlay_item.setTransform(QTransform.fromScale(w / ow, h / oh))  # covers the image exactly
         self.overlay_item.setVisible(self._overlay_wanted())
-        self.scene.setSceneRect(QRectF(self.image_item.pixmap().rect()))
+        self.scene.setSceneRect(QRectF(0, 0, w, h))
         self.view.fit()
         self._show_prediction(result.prediction)
         self._show_error(None)
-        w, h = result.image.size
         self.statusBar().showMessage(
             self.tr("%1 — %2 × %3 px — %4")
             .replace("%1", result.path.name)
@@ -454,6 +475,28 @@ class MainWindow(QMainWindow):
         )
         self._update_actions()
         self.resultShown.emit(result)
+
+    @Slot(int, object, object)
+    def _on_displayed(self, request: int, image, levels) -> None:
+        """A preview's full-resolution pixels: drawn in its place, at the window the user has set."""
+        self._displaying.pop(request, None)
+        if self.current is None or self.current.request != request or request != self._request:
+            return
+        self.current = self.current.with_display(image, levels)
+        self._gray12 = levels
+        self._apply_window_level()
+        self.image_item.setTransform(QTransform())
+        self.displayShown.emit(self.current)
+
+    @Slot(int, str)
+    def _on_display_failed(self, request: int, reason: str) -> None:
+        self._displaying.pop(request, None)
+        if self.current is not None and self.current.request == request and request == self._request:
+            self.statusBar().showMessage(
+                self.tr("%1 is shown at reduced resolution: %2")
+                .replace("%1", self.current.path.name)
+                .replace("%2", reason)
+            )
 
     @Slot(int, str)
     def _on_failed(self, request: int, reason: str) -> None:
@@ -468,6 +511,7 @@ class MainWindow(QMainWindow):
         self.current = None
         self._gray12 = None
         self.image_item.setPixmap(QPixmap())
+        self.image_item.setTransform(QTransform())
         self.overlay_item.setPixmap(QPixmap())
         self.overlay_item.setVisible(False)
         self.scene.setSceneRect(QRectF())

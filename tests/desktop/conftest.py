@@ -90,6 +90,18 @@ def jpeg() -> Path:
     return sample_files("PNEUMONIA", 1, offset=5)[0]
 
 
+def clinic_copies(tmp_path, n=4, side=2048):
+    """Real films from the sample, upscaled to clinic resolution and saved as a scanner would (JPEG q92)."""
+    out = []
+    for f in sample_files("NORMAL", n // 2) + sample_files("PNEUMONIA", n - n // 2):
+        img = Image.open(f).convert("L")
+        w, h = img.size
+        dst = tmp_path / f"{f.stem}-{side}.jpeg"
+        img.resize((side * w // max(w, h), side * h // max(w, h)), Image.Resampling.BICUBIC).save(dst, quality=92)
+        out.append(dst)
+    return out
+
+
 def write_dicom(
     path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2", bits_stored: int = 8, **extra
 ) -> Path:

@@ -12,25 +12,13 @@ from contract.preprocess import REDUCED_FROM, normalize, prepare_gray, preproces
 from desktop_app.engine import Engine
 from desktop_app.images import load_image, reduction
 from tests.conftest import sample_files
-from tests.desktop.conftest import write_dicom
-
-
-def _clinic_copies(tmp_path, n=4, side=2048):
-    """Real films from the sample, upscaled to clinic resolution and saved as a scanner would (JPEG q92)."""
-    out = []
-    for f in sample_files("NORMAL", n // 2) + sample_files("PNEUMONIA", n - n // 2):
-        img = Image.open(f).convert("L")
-        w, h = img.size
-        dst = tmp_path / f"{f.stem}-{side}.jpeg"
-        img.resize((side * w // max(w, h), side * h // max(w, h)), Image.Resampling.BICUBIC).save(dst, quality=92)
-        out.append(dst)
-    return out
+from tests.desktop.conftest import clinic_copies, write_dicom
 
 
 def test_a_large_jpeg_reaches_the_model_as_the_hub_preprocesses_it_and_close_to_a_full_decode(tmp_path, package_dir):
     engine = Engine(package_dir)
     diffs, pdiffs = [], []
-    for f in _clinic_copies(tmp_path):
+    for f in clinic_copies(tmp_path):
         for display in (True, False):
             image = engine.load(f, display=display)
             app_input = normalize(prepare_gray(image.model_gray, engine.spec), engine.spec)
@@ -46,7 +34,7 @@ def test_a_large_jpeg_reaches_the_model_as_the_hub_preprocesses_it_and_close_to_
 
 
 def test_the_viewer_keeps_every_pixel_while_the_model_gets_the_reduced_film(tmp_path, package_dir):
-    f = _clinic_copies(tmp_path, n=1)[0]
+    f = clinic_copies(tmp_path, n=1)[0]
     engine = Engine(package_dir)
     shown = engine.load(f)
     assert shown.size == Image.open(f).size and shown.gray.shape == (2048, 2048)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QRectF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QImage
 
 from desktop_app.audit import AuditLog
@@ -359,3 +359,75 @@ def test_bad_files_get_a_clear_message_and_the_app_stays_usable(qtbot, window, j
     assert window.error_label.isVisible() and window.current is None
     open_and_wait(qtbot, window, jpeg)  # still responsive: the next file works
     assert not window.error_label.isVisible()
+
+
+def test_a_clinic_resolution_jpeg_shows_its_result_on_a_preview_then_every_pixel(qtbot, window, engine, tmp_path):
+    from tests.desktop.conftest import clinic_copies
+
+    film = clinic_copies(tmp_path, n=1)[0]
+    expected = engine.predict(engine.load(film, display=False))
+    with qtbot.waitSignal(window.displayShown, timeout=TIMEOUT_MS) as full_shown:
+        result = open_and_wait(qtbot, window, film)
+        # The result comes first, on the reduced decode the model judged, drawn over the film's full size.
+        assert result.preview and result.size == (2048, 2048)
+        assert max(result.display.shape) < 2048 // 2
+        assert window.result_label.text() == expected.label
+        assert window.probability_label.text() == percent(expected.probability)
+        assert window.scene.sceneRect() == QRectF(0, 0, 2048, 2048)
+        assert window.image_item.sceneBoundingRect() == QRectF(0, 0, 2048, 2048)
+        assert window.overlay_item.sceneBoundingRect() == window.image_item.sceneBoundingRect()
+        assert "2048 × 2048 px" in window.statusBar().currentMessage()
+        window.set_window_level(0.4, 0.5)
+        window.view.zoom(2.0)
+        zoom = window.view.transform().m11()
+    full = full_shown.args[0]
+    # Then every pixel, in place: same scene, same zoom and window, same result, one audit row.
+    assert not full.preview and full.image.gray.shape == (2048, 2048)
+    assert (window.image_item.pixmap().width(), window.image_item.pixmap().height()) == (2048, 2048)
+    assert window.image_item.sceneBoundingRect() == QRectF(0, 0, 2048, 2048)
+    assert window.overlay_item.sceneBoundingRect() == window.image_item.sceneBoundingRect()
+    assert window.view.transform().m11() == pytest.approx(zoom)
+    assert window.window_level() == pytest.approx((0.4, 0.5))
+    assert window.current is full and full.prediction is result.prediction
+    assert np.array_equal(full.image.gray, load_image(film).gray)
+    assert len(window.audit.rows()) == 1
+
+
+def test_a_film_that_cannot_be_decoded_in_full_keeps_its_result_on_the_preview(
+    qtbot, window, tmp_path, monkeypatch, jpeg
+):
+    """The file goes away between the model's decode and the display's (a share unmounted): the result
+    stays on screen with the preview and the status bar says why it is not sharper."""
+    import desktop_app.ui.worker as worker
+    from tests.desktop.conftest import clinic_copies
+
+    film = clinic_copies(tmp_path, n=1)[0]
+    real_load = worker.load_image
+
+    def vanished_then_load(path, *a, **kw):
+        Path(path).unlink()
+        return real_load(path, *a, **kw)
+
+    monkeypatch.setattr(worker, "load_image", vanished_then_load)
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT_MS):
+        window.open_file(film)
+    qtbot.waitUntil(lambda: "reduced resolution" in window.statusBar().currentMessage(), timeout=TIMEOUT_MS)
+    assert window.current is not None and window.current.preview and window.result_label.text()
+    assert "cannot read file" in window.statusBar().currentMessage()
+    assert not window.error_label.isVisible()
+    open_and_wait(qtbot, window, jpeg)  # and the next file opens as usual
+    assert window.current.path == jpeg and not window.current.preview
+
+
+def test_paging_past_a_film_skips_its_full_decode_and_never_shows_it(qtbot, window, tmp_path, jpeg):
+    from tests.desktop.conftest import clinic_copies
+
+    film = clinic_copies(tmp_path, n=1)[0]
+    late = []
+    window.displayShown.connect(late.append)
+    window.open_file(film)
+    shown = open_and_wait(qtbot, window, jpeg)  # opened before the film's result came back
+    qtbot.wait(300)
+    assert shown.path == jpeg and window.current is shown and not late
+    assert (window.image_item.pixmap().width(), window.image_item.pixmap().height()) == load_image(jpeg).size
+    qtbot.waitUntil(lambda: not window._displaying, timeout=TIMEOUT_MS)  # nothing kept alive for the film
