@@ -15,11 +15,14 @@ trained one; int8 is kept whatever its agreement, since only its speed matters h
 2. Overhead: per image, the worker the window runs (``PredictWorker.run``: decode, preprocess,
    infer, display levels, heat map; with and without the audit write) against two baselines on the
    same onnxruntime session: bare ``session.run`` on a pre-made tensor, and the bare pipeline
-   (PIL decode + the package's preprocessing + ``session.run``: what any program using the model
-   must do). Interleaved (order rotates per image), medians. On the sample images (128 px tall) and
-   on copies upscaled to ``--large-side`` px (clinic resolution). Target: app / bare pipeline
-   <= 1.20 (the app's own overhead); app / session.run is printed too. Over target, cProfile's top
-   functions of the app path are printed.
+   (the contract's decode + the package's preprocessing + ``session.run``: what any program using
+   the model must do). Interleaved (order rotates per image), medians. On copies of the sample
+   images scaled to ``--small-side`` px (0: the samples as they are, 128 px) and to ``--large-side``
+   px (clinic resolution). The app's time is to its ``finished`` signal, when the window shows the
+   result (for a large JPEG with the reduced decode as a preview); the time until every pixel is
+   decoded for display (``PredictWorker.run`` returns) is printed beside it. Targets: app /
+   session.run <= 1.15 at ~256 px and <= 1.50 at 2048 px; app / bare pipeline <= 1.20 (the app's
+   own overhead). Over target, cProfile's top functions of the app path are printed.
 3. Triage: ``TriageDialog`` (its worker in a QThreadPool, the table filling on the GUI thread,
    audit written) over ``--triage-images`` sample images, fp32 and int8 alternating; images/s.
 
@@ -43,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # ahead of bench/, so ``desktop_app`` is the app's package, not this file
 SAMPLE = ROOT / "sample_data" / "chest_xray" / "train"
 TARGET_COLD_S, TARGET_OVERHEAD = 2.0, 1.20
+TARGET_RUN_SMALL, TARGET_RUN_LARGE = 1.15, 1.50  # app to the result / bare session.run: ~256 px, 2048 px films
 
 
 def sample_images(folder: Path, n: int) -> list[Path]:
@@ -197,13 +201,21 @@ def overhead(engine, files: list[Path], repeats: int, audit) -> dict:
     def pipeline(f):  # the least any program must do with this model: the contract's decode and preprocessing, run
         return float(session.run(None, {name: preprocess_file(f, engine.spec)[None]})[1][0, 1])
 
+    marks = {}
+
     def app(f, log=None):
         got = []
+
+        def shown(result):
+            marks["result"] = time.perf_counter()  # the radiologist has the result (and a preview of a large JPEG)
+            got.append(result)
+
         w = PredictWorker(0, f, engine, log)
-        w.signals.finished.connect(got.append)
+        w.signals.finished.connect(shown)
         w.signals.failed.connect(lambda _, reason: got.append(reason))
-        w.run()
-        if not got or isinstance(got[0], str):
+        w.signals.displayFailed.connect(lambda _, reason: got.append(reason))
+        w.run()  # returns once every pixel is decoded for display too
+        if len(got) != 1 or isinstance(got[0], str):
             raise SystemExit(f"the app's path failed on {f}: {got}")
         return got[0].prediction.probability
 
@@ -212,7 +224,7 @@ def overhead(engine, files: list[Path], repeats: int, audit) -> dict:
         p = {k: fn(f) for k, fn in runs.items()}
         if max(abs(p["bare"] - p["app"]), abs(p["pipeline"] - p["app"])) > 1e-6:
             raise SystemExit(f"app and bare onnxruntime disagree on {f}: {p}")
-    times = {k: [] for k in runs}
+    times = {k: [] for k in runs} | {"app full": [], "app+audit full": []}
     order = list(runs)
     for rep in range(repeats):
         for i, f in enumerate(files):
@@ -220,7 +232,12 @@ def overhead(engine, files: list[Path], repeats: int, audit) -> dict:
             for key in order[k:] + order[:k]:
                 t0 = time.perf_counter()
                 runs[key](f)
-                times[key].append(time.perf_counter() - t0)
+                t1 = time.perf_counter()
+                if key.startswith("app"):  # to the result; and to the full-resolution display
+                    times[key].append(marks.pop("result") - t0)
+                    times[f"{key} full"].append(t1 - t0)
+                else:
+                    times[key].append(t1 - t0)
     return times
 
 
@@ -300,16 +317,20 @@ def runs_text(xs: list[float], fmt: str = "{:.2f}") -> str:
     return ", ".join(fmt.format(x) for x in xs)
 
 
-def print_overhead(times: dict) -> float:
+def print_overhead(times: dict, target_run: float) -> float:
     """Print both baselines; return the app's overhead over the bare pipeline (what the target is about)."""
-    bare, pipe, app, audited = (ms(times[k]) for k in ("bare", "pipeline", "app", "app+audit"))
+    bare, pipe, app, audited, full = (ms(times[k]) for k in ("bare", "pipeline", "app", "app+audit", "app full"))
     ratio = app / pipe
     print(f"  bare onnxruntime session.run      {bare:8.1f} ms   (a pre-made tensor)")
-    print(f"  bare pipeline                     {pipe:8.1f} ms   (PIL decode + preprocess + session.run)")
+    print(f"  bare pipeline                     {pipe:8.1f} ms   (the contract's decode + preprocess + session.run)")
     print(
-        f"  app worker path                   {app:8.1f} ms   app / session.run {app / bare:.3f}; "
-        f"app / bare pipeline {ratio:.3f} (target <= {TARGET_OVERHEAD:.2f}: "
-        f"{'met' if ratio <= TARGET_OVERHEAD else 'NOT met'})"
+        f"  app worker path, to the result    {app:8.1f} ms   app / session.run {app / bare:.3f} (target <= "
+        f"{target_run:.2f}: {'met' if app / bare <= target_run else 'NOT met'}); app / bare pipeline {ratio:.3f} "
+        f"(target <= {TARGET_OVERHEAD:.2f}: {'met' if ratio <= TARGET_OVERHEAD else 'NOT met'})"
+    )
+    print(
+        f"  app worker path, to full display  {full:8.1f} ms   (every pixel decoded for display; "
+        f"{full / bare:.3f} x session.run)"
     )
     print(f"  app worker path + audit write     {audited:8.1f} ms   (app+audit) / bare pipeline {audited / pipe:.3f}")
     return ratio
@@ -359,9 +380,9 @@ def report(
             f"self-checked (window created) {st['window']:.2f} s, result shown {st['result']:.2f} s"
         )
     ratio = 0.0
-    for (files, times), title in (
-        (small, "2. Per-image time, {v}, sample images (e.g. {w}x{h})"),
-        (large, "   same, upscaled to clinic resolution (e.g. {w}x{h})"),
+    for (files, times), title, target_run in (
+        (small, "2. Per-image time, {v}, sample images (e.g. {w}x{h})", TARGET_RUN_SMALL),
+        (large, "   same, upscaled to clinic resolution (e.g. {w}x{h})", TARGET_RUN_LARGE),
     ):
         if files:
             w, h = Image.open(files[0]).size
@@ -370,7 +391,7 @@ def report(
                 + title.format(v=engine.variant, w=w, h=h)
                 + f": {len(files)} images x {args.repeats} repeats, medians per image"
             )
-            ratio = max(ratio, print_overhead(times))
+            ratio = max(ratio, print_overhead(times, target_run))
     if ratio > TARGET_OVERHEAD:
         print(
             "   over target: cProfile of the app path (largest images), the project's functions by "
@@ -448,6 +469,7 @@ def main() -> None:
     ap.add_argument("--cold-warmup", type=int, default=1)
     ap.add_argument("--overhead-images", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=4)
+    ap.add_argument("--small-side", type=int, default=256, help="0: the sample images as they are (128 px)")
     ap.add_argument("--large-side", type=int, default=2048, help="0: skip the clinic-resolution overhead run")
     ap.add_argument("--large-images", type=int, default=6)
     ap.add_argument("--triage-images", type=int, default=100)
@@ -476,6 +498,8 @@ def main() -> None:
             del engines["int8"]  # the package has no int8 model: fp32 only
         engine = engines.get(args.variant, engines["fp32"])
         small = files[: args.overhead_images]
+        if args.small_side:
+            small = upscaled_copies(small, args.small_side, args.work / f"upscaled-{args.small_side}")
         large = (
             upscaled_copies(small[: args.large_images], args.large_side, args.work / f"upscaled-{args.large_side}")
             if args.large_side

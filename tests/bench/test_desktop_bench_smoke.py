@@ -32,6 +32,8 @@ def test_desktop_bench_runs_and_prints_every_measure(tmp_path):
             "2",
             "--repeats",
             "1",
+            "--small-side",
+            "0",
             "--large-side",
             "96",
             "--large-images",
@@ -54,6 +56,9 @@ def test_desktop_bench_runs_and_prints_every_measure(tmp_path):
     assert len(cold) == 2 and all(float(s) > 0 for s in cold), text
     ratios = [float(r) for r in re.findall(r"app / bare pipeline ([\d.]+)", text)]
     assert len(ratios) == 2 and all(r > 0 for r in ratios), text  # sample size and upscaled copies
+    to_result = [float(r) for r in re.findall(r"app / session.run ([\d.]+) \(target <= 1\.(?:15|50)", text)]
+    to_display = [float(r) for r in re.findall(r"to full display\s+([\d.]+) ms", text)]
+    assert len(to_result) == 2 and len(to_display) == 2 and all(r > 0 for r in to_result + to_display), text
     rates = dict(re.findall(r"^\s+(fp32|int8)\s+([\d.]+) images/s", text, re.M))
     assert set(rates) == {"fp32", "int8"} and all(float(v) > 0 for v in rates.values()), text
     assert re.search(r"int8 / fp32 [\d.]+x", text) and "load average at end" in text
