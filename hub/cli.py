@@ -7,6 +7,7 @@ agree; the commands' work is in the library.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -189,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
         default={},
         help='JSON overrides, e.g. \'{"epochs": 3, "image_size": 128, "warm_start": true, '
         '"policy": {"min_recall": 0.9}}\'',
+    )
+
+    sub.add_parser(
+        "settings",
+        help="the hub settings file automatic runs use ($PNEUMO_HOME/hub.toml): write it if missing, "
+        "check it, and print what a run gets after the environment's overrides",
     )
 
     pr = sub.add_parser("promote", help="registry operations on the champion")
@@ -402,6 +409,25 @@ def run(args, paths: HubPaths) -> int:
 
         summary = cycle.run_once(paths, cycle.CycleConfig.from_env(paths, args.settings))
         print(cycle.describe(summary))
+        return 0
+
+    if args.command == "settings":
+        from hub import cycle, settings
+
+        target, written = settings.ensure(paths)
+        cfg = cycle.CycleConfig.from_env(paths)  # a bad file or variable: SettingsError, one line, exit 1
+        print(f"{'wrote' if written else 'using'} {target}; an automatic run gets:")
+        print(
+            json.dumps(
+                {
+                    "train": dataclasses.asdict(cfg.train),
+                    "cycle": {k: getattr(cfg, k) for k in settings.CYCLE_KEYS},
+                    "policy": dataclasses.asdict(cfg.policy),
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return 0
 
     if args.command == "promote":

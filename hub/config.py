@@ -20,6 +20,11 @@ from contract.preprocess import INTENSITY_METHODS, PreprocessSpec
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # hub.precision's (that module imports torch; this one must not)
 
 
+class SettingsError(ValueError):
+    """A setting or input that a retry cannot fix; the message says what to change (the DAG fails such a
+    task at once instead of retrying it)."""
+
+
 def env_value(name: str, default: str | None = None) -> str | None:
     """An environment setting. One rule for every name: set but empty (or blank) counts as unset."""
     value = os.environ.get(name, "").strip()

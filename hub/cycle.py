@@ -21,14 +21,14 @@ import logging
 import shutil
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
 from contract.atomic import write_atomic
 from hub import dataset, registry
-from hub.config import HubPaths, TrainConfig, env_value
+from hub.config import HubPaths, SettingsError, TrainConfig, env_value
 from hub.lock import exclusive, hub_lock
 from hub.policy import Policy, decide
 from hub.pool import GOLD, DataError, Rejection, ValidationReport
@@ -49,31 +49,50 @@ class CycleConfig:
 
     @classmethod
     def from_env(cls, paths: HubPaths, overrides: dict | None = None) -> CycleConfig:
-        """``paths`` (defaults and env vars, resolved once), env vars, then ``overrides`` (DAG params)."""
+        """Defaults, the hub settings file (``hub.settings``, written on first use), env vars, then
+        ``overrides`` (a run's settings): later wins. Any bad value is a ``SettingsError``."""
         if not isinstance(overrides or {}, dict):
-            raise ValueError(f"Cycle settings must be a JSON object, got {overrides!r}")
-        o = dict(overrides or {})
-        policy = {}
+            raise SettingsError(f"Cycle settings must be a JSON object, got {overrides!r}")
+        from hub import settings
+
+        o = settings.load(paths)
+        policy = o.pop("policy", {})
         if env_value("PNEUMO_POLICY"):
-            policy = json.loads(Path(env_value("PNEUMO_POLICY")).read_text())
-        policy.update(o.pop("policy", None) or {})
-        train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-        train = TrainConfig(**{k: o.pop(k) for k in list(o) if k in train_fields}).validate()
-        warm = o.pop("warm_start", env_value("PNEUMO_WARM_START", "false"))
-        if isinstance(warm, str):
-            warm = warm.strip().lower() in ("1", "true", "yes")
-        cfg = cls(
-            incoming=Path(o.pop("incoming", paths.incoming)),
-            feed_dir=Path(o.pop("feed_dir", paths.feed)),
-            keys_dir=Path(o.pop("keys_dir", paths.feed_keys)),
-            train=train,
-            policy=Policy.from_dict(policy),
-            warm_start=bool(warm),
-            settle_seconds=float(o.pop("settle_seconds", env_value("PNEUMO_BATCH_SETTLE_SECONDS", "60"))),
-            target_sensitivity=float(o.pop("target_sensitivity", 0.95)),
-        )
+            try:
+                policy.update(json.loads(Path(env_value("PNEUMO_POLICY")).read_text()))
+            except (OSError, ValueError) as e:
+                raise SettingsError(
+                    f"PNEUMO_POLICY={env_value('PNEUMO_POLICY')}: not a readable JSON file: {e}"
+                ) from None
+        for key, var in (("warm_start", "PNEUMO_WARM_START"), ("settle_seconds", "PNEUMO_BATCH_SETTLE_SECONDS")):
+            if env_value(var) is not None:
+                o[key] = env_value(var)
+        run = dict(overrides or {})
+        policy.update(run.pop("policy", None) or {})
+        o.update(run)
+        where = f"the hub settings {settings.settings_file(paths)}, the environment or the run's settings"
+        try:
+            train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+            train = TrainConfig(**{k: o.pop(k) for k in list(o) if k in train_fields}).validate()
+            warm = o.pop("warm_start", False)
+            if isinstance(warm, str):
+                warm = warm.strip().lower() in ("1", "true", "yes")
+            cfg = cls(
+                incoming=Path(o.pop("incoming", paths.incoming)),
+                feed_dir=Path(o.pop("feed_dir", paths.feed)),
+                keys_dir=Path(o.pop("keys_dir", paths.feed_keys)),
+                train=train,
+                policy=Policy.from_dict(policy),
+                warm_start=bool(warm),
+                settle_seconds=float(o.pop("settle_seconds", 60.0)),
+                target_sensitivity=float(o.pop("target_sensitivity", 0.95)),
+            )
+        except SettingsError:
+            raise
+        except (ValueError, TypeError) as e:
+            raise SettingsError(f"{e} (from {where})") from None
         if o:
-            raise ValueError(f"Unknown cycle settings {sorted(o)}")
+            raise SettingsError(f"Unknown cycle settings {sorted(o)} (from {where})")
         return cfg
 
 
@@ -211,6 +230,10 @@ def train_challenger(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
     setup(paths)
     train_cfg = cfg.train
     champion = registry.get_alias(registry.CHAMPION)
+    if not (cfg.warm_start and champion):  # before an MLflow run exists: no FAILED run for a setting
+        from hub.settings import check_weights, settings_file
+
+        check_weights(train_cfg.weights, f"in {settings_file(paths)} or the run's settings")
     with tempfile.TemporaryDirectory() as tmp:
         if cfg.warm_start and champion:
             trained = resolve_trained_model(f"runs:/{champion.run_id}", Path(tmp))

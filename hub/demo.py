@@ -75,9 +75,9 @@ def demo(
     home.mkdir(parents=True)
     (home / MARKER).write_text("created by `pneumo-hub demo`; safe to delete\n")
 
-    from hub.model import imagenet_cache_file
+    from hub.settings import default_weights
 
-    weights = "imagenet" if imagenet_cache_file().is_file() else "none"
+    weights, why = default_weights()
     # everything inside the demo's folder, whatever MLFLOW_TRACKING_URI or PNEUMO_INCOMING/FEED_* say
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     paths = HubPaths(home)
@@ -93,7 +93,7 @@ def demo(
     cfg = cycle.CycleConfig.from_env(paths, settings)
     print(f"PneumoScan demo in {home}", file=out)
     if weights == "none":
-        print(f"  (no ImageNet weights at {imagenet_cache_file()}: training from random initialisation)", file=out)
+        print(f"  ({why})", file=out)
     print(f"  demo promotion floors: {DEMO_POLICY}", file=out)
     batches = stage_batches(data, paths.incoming)
     staging = home / "demo-staging"

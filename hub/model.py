@@ -11,13 +11,15 @@ import torch
 from torch import nn
 from torchvision import models
 
+from hub.config import SettingsError
+
 logger = logging.getLogger(__name__)
 
 NUM_CLASSES = 2
 WEIGHT_CHOICES = "imagenet, none, or a path to a .pt/.pth state dict"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(SettingsError, RuntimeError):
     """Initial weights that cannot be loaded; the message says what to do."""
 
 

@@ -44,6 +44,9 @@ def service_env(paths: HubPaths, ports: Ports) -> dict[str, str]:
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # the project's DAGs run as soon as they are first parsed: a batch dropped after `up` is picked up
+        # with no click in the UI (the daily run does not back-fill: catchup off, no immediate cron run)
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": env_value("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False"),
         "AIRFLOW__API__PORT": str(ports.airflow),
         "AIRFLOW__API__HOST": "127.0.0.1",
         # tasks report to the execution API of this api-server: without it they call localhost:8080 and
@@ -105,6 +108,13 @@ def up(paths: HubPaths, ports: Ports | None = None, out=sys.stdout) -> int:
             file=out,
         )
     paths.incoming.mkdir(parents=True, exist_ok=True)
+    from hub import settings
+
+    settings_path, created = settings.ensure(paths)
+    if created:
+        weights, why = settings.default_weights()
+        print(f"wrote the hub settings {settings_path} (weights = {weights}: {why})", file=out)
+    settings.load(paths)  # a broken file is said now, not at the first automatic run
     commands = {
         "mlflow": [
             str(bin_dir / "mlflow"),
@@ -168,7 +178,12 @@ def up(paths: HubPaths, ports: Ports | None = None, out=sys.stdout) -> int:
         if pw_file.exists():
             creds = json.loads(pw_file.read_text())
             print("Airflow login: " + ", ".join(f"{u} / {p}" for u, p in creds.items()), file=out)
-        print(f"incoming batches: {paths.incoming}   logs: {logs}", file=out)
+        print(
+            f"drop labelled batches (a folder with NORMAL/ and PNEUMONIA/) into {paths.incoming}: "
+            f"incoming_watch looks every {env.get('PNEUMO_WATCH_SECONDS') or 600} s",
+            file=out,
+        )
+        print(f"automatic runs train and judge with {settings_path}   logs: {logs}", file=out)
         print("Ctrl-C stops everything.", file=out, flush=True)
         while not stop["now"]:
             if any(p.poll() is not None for p in procs):
