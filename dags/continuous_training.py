@@ -10,12 +10,16 @@ champion on the same gold set → judge (promotion policy; decision recorded in 
 `champion` alias, the old one keeps `previous`) → publish (signed feed).
 
 Every task is a thin call into `hub.cycle`, idempotent: state lives under `PNEUMO_HOME`, so
-re-running a run changes nothing that is already done. Run settings (e.g. `epochs`,
-`image_size`, `weights`, `warm_start`, `policy`) can be given in the run's conf as `settings`.
+re-running a run changes nothing that is already done. Automatic runs (asset or cron) train and
+judge with the hub settings file, `$PNEUMO_HOME/hub.toml` (`hub.settings`); a run triggered by
+hand can override any of them (e.g. `epochs`, `image_size`, `weights`, `warm_start`, `policy`)
+in its conf as `settings`. A bad setting (a `SettingsError`: unknown key, wrong type, ImageNet
+weights that are not there) fails its task at once, without retries, saying what to change.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from datetime import timedelta
 
@@ -37,10 +41,38 @@ def _ctx():
     return paths, CycleConfig.from_env(paths, dict(get_current_context()["params"].get("settings") or {}))
 
 
+def _fail_fast(fn):
+    """A ``SettingsError`` fails the task at once: retrying a bad setting only delays the same failure."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from hub.config import SettingsError
+
+        try:
+            return fn(*args, **kwargs)
+        except SettingsError as e:
+            raise AirflowFailException(f"{e} -- not retried: fix the setting, then trigger a new run") from e
+
+    return wrapper
+
+
+def _watch_interval() -> timedelta:
+    """How often ``incoming_watch`` looks for batches: ``PNEUMO_WATCH_SECONDS`` (default 600)."""
+    try:
+        seconds = float(os.environ.get("PNEUMO_WATCH_SECONDS") or "600")
+    except ValueError:
+        seconds = 600.0
+    return timedelta(seconds=max(seconds, 10.0))
+
+
 @dag(
     dag_id="continuous_training",
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC"), assets=[INCOMING]),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    # No start_date: with one, Airflow 3 schedules the latest past 02:00 tick the moment the DAG is
+    # unpaused (catchup=False still runs "the most recent"); without one the first timed run is the
+    # next 02:00, and a batch dropped meanwhile runs through the asset trigger alone.
     catchup=False,
     max_active_runs=1,
     default_args={"retries": int(os.environ.get("PNEUMO_DAG_RETRIES") or "2"), "retry_delay": timedelta(minutes=5)},
@@ -50,54 +82,63 @@ def _ctx():
 )
 def continuous_training():
     @task
+    @_fail_fast
     def detect() -> list[str]:
         from hub import cycle
 
         return cycle.detect(*_ctx())
 
     @task
+    @_fail_fast
     def validate(batches: list[str]) -> list[str]:
         from hub import cycle
 
         return cycle.validate(*_ctx(), batches)
 
     @task
+    @_fail_fast
     def ingest(good: list[str]) -> str | None:
         from hub import cycle
 
         return cycle.ingest(*_ctx(), good) if good else None
 
     @task.short_circuit
+    @_fail_fast
     def has_work(_: str | None) -> str | None:
         from hub import cycle
 
         return cycle.pending(_ctx()[0])
 
     @task
+    @_fail_fast
     def train(version: str) -> str:
         from hub import cycle
 
         return cycle.train_challenger(*_ctx(), version)
 
     @task
+    @_fail_fast
     def score(version: str, _run_id: str) -> str:
         from hub import cycle
 
         return cycle.score_pair(_ctx()[0], version)
 
     @task.short_circuit
+    @_fail_fast
     def judge(version: str, _scores: str) -> bool:
         from hub import cycle
 
         return cycle.judge(*_ctx(), version)
 
     @task
+    @_fail_fast
     def promote(version: str, _ok: bool) -> str:
         from hub import cycle
 
         return cycle.promote(*_ctx(), version)
 
     @task
+    @_fail_fast
     def publish(version: str, _registered: str) -> int:
         from hub import cycle
 
@@ -112,20 +153,21 @@ def continuous_training():
 
 @dag(
     dag_id="incoming_watch",
-    schedule=timedelta(minutes=10),
+    schedule=_watch_interval(),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["pneumoscan"],
-    doc_md="Looks for new batches in `PNEUMO_INCOMING` every 10 minutes and, when there is one, "
-    "updates the asset that triggers `continuous_training`.",
+    doc_md="Looks for new batches in `PNEUMO_INCOMING` every 10 minutes (`PNEUMO_WATCH_SECONDS`) and, "
+    "when there is one, updates the asset that triggers `continuous_training`.",
 )
 def incoming_watch():
     @task.short_circuit
+    @_fail_fast
     def new_batches() -> bool:
         from hub import cycle
 
-        return bool(cycle.detect(*_ctx()))
+        return bool(cycle.announce(*_ctx()))
 
     @task(outlets=[INCOMING])
     def announce() -> None:
@@ -134,5 +176,28 @@ def incoming_watch():
     new_batches() >> announce()
 
 
+@dag(
+    dag_id="feed_refresh",
+    schedule=CronTriggerTimetable("30 1 * * *", timezone="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": int(os.environ.get("PNEUMO_DAG_RETRIES") or "2"), "retry_delay": timedelta(minutes=30)},
+    tags=["pneumoscan"],
+    doc_md="Re-signs the feed's snapshot and timestamp daily at 01:30 UTC (`hub.cycle.refresh_feed`): "
+    "clients refuse a timestamp older than 7 days, so a hub that publishes nothing for a week would "
+    "otherwise cut every clinic off. Warns from 30 days before the root (offline key) expires.",
+)
+def feed_refresh():
+    @task
+    @_fail_fast
+    def refresh() -> dict | None:
+        from hub import cycle
+
+        return cycle.refresh_feed(*_ctx())
+
+    refresh()
+
+
 continuous_training()
 incoming_watch()
+feed_refresh()

@@ -67,6 +67,16 @@ class Expiry:
     timestamp: timedelta = timedelta(days=7)
 
 
+# How long before its expiry ``feed status`` warns about a role: a missed daily refresh (timestamp),
+# a stalled publish (snapshot, targets), the offline root key to bring back (root).
+WARN_BEFORE = {
+    "root": timedelta(days=30),
+    "targets": timedelta(days=14),
+    "snapshot": timedelta(days=5),
+    "timestamp": timedelta(days=2),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class RoleStatus:
     version: int
@@ -78,14 +88,21 @@ class FeedStatus:
     champion: int | None
     files: tuple[str, ...]
     roles: dict[str, RoleStatus]
+    registered_version: str | None = None  # the champion's MLflow registry version, from its card
 
     def expired(self, now: datetime | None = None) -> list[str]:
         now = now or datetime.now(UTC)
         return [r for r, s in self.roles.items() if s.expires <= now]
 
+    def expiring(self, now: datetime | None = None) -> list[str]:
+        """Roles not expired yet but inside their warning window (``WARN_BEFORE``): re-sign them soon."""
+        now = now or datetime.now(UTC)
+        return [r for r, s in self.roles.items() if now < s.expires <= now + WARN_BEFORE[r]]
+
     def to_dict(self) -> dict:
         return {
             "champion": self.champion,
+            "registered_version": self.registered_version,
             "files": list(self.files),
             "roles": {r: {"version": s.version, "expires": s.expires.isoformat()} for r, s in self.roles.items()},
         }
@@ -397,4 +414,16 @@ def status(feed_dir: Path) -> FeedStatus:
     }
     if champion is None:
         return FeedStatus(None, (), roles)
-    return FeedStatus(int(champion["version"]), tuple(champion["files"]), roles)
+    registered = None
+    info = state.targets.signed.targets.get(f"models/{champion['version']}/{CARD}")
+    if info is not None:
+        try:
+            card = json.loads(
+                (_targets_dir(Path(feed_dir)) / _consistent_name(info.path, info.hashes["sha256"])).read_bytes()
+            )
+            registered = card.get("provenance", {}).get("registered_version")
+        except (OSError, ValueError, AttributeError):
+            registered = None  # a card made by hand, without provenance: nothing to compare
+    return FeedStatus(
+        int(champion["version"]), tuple(champion["files"]), roles, None if registered is None else str(registered)
+    )

@@ -132,8 +132,16 @@ def add_feed_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; 0.0.0.0 for the LAN)")
     s.add_argument("--port", type=int, default=8765, help="port (8765)")
 
-    st = fsub.add_parser("status", parents=[common], help="current champion, metadata versions and expiry dates")
+    st = fsub.add_parser(
+        "status",
+        parents=[common],
+        help="current champion, metadata versions and expiry dates, and whether the feed ships the "
+        "registry's champion (exit 1 when a role expired or the two differ)",
+    )
     st.add_argument("--json", action="store_true", help="print as JSON")
+    st.add_argument(
+        "--no-registry", action="store_true", help="do not compare with the MLflow registry's champion alias"
+    )
     return feed
 
 
@@ -182,19 +190,73 @@ def run_feed(args, paths: HubPaths) -> int:
         return 0
     if cmd == "status":
         st = status(feed_dir)
+        registry, unreachable = (None, "not asked") if args.no_registry else _registry_champion(paths)
+        drift = unreachable is None and registry != st.registered_version
+        bad = bool(st.expired()) or drift
         if args.json:
-            print(json.dumps({**st.to_dict(), "expired": st.expired()}, indent=2))
-            return 0
+            print(
+                json.dumps(
+                    {
+                        **st.to_dict(),
+                        "expired": st.expired(),
+                        "expiring": st.expiring(),
+                        "registry_champion": registry,
+                        "registry_unchecked": unreachable,
+                        "registry_differs": drift,
+                    },
+                    indent=2,
+                )
+            )
+            return 1 if bad else 0
         print(
             f"champion: {'none yet' if st.champion is None else f'version {st.champion}'}"
             + (f" ({', '.join(st.files)})" if st.files else "")
         )
         for role, rs in st.roles.items():
             print(f"{role:9} v{rs.version:<5} expires {rs.expires:%Y-%m-%d %H:%M} UTC")
+        for role in st.expiring():
+            print(
+                f"EXPIRES SOON: {role} — "
+                + (
+                    "bring the offline root key back and run `feed refresh --root-key`"
+                    if role == "root"
+                    else "is the daily feed_refresh running? (`pneumo-hub feed refresh` re-signs by hand)"
+                )
+            )
         for role in st.expired():
             print(
                 f"EXPIRED: {role} — clients refuse the feed until it is re-signed "
                 + ("(feed refresh --root-key)" if role == "root" else "(feed refresh)")
             )
-        return 0
+        if unreachable is not None:
+            print(f"registry: not compared ({unreachable})")
+        elif not drift:
+            print(f"registry: its champion alias is the feed's model (registered version {registry or 'none'})")
+        else:
+            print(
+                f"DIFFERS: the registry's champion is registered version {registry or 'none'}, the feed ships "
+                f"{st.registered_version or 'no registered model'}. Clinics get only what the feed ships, and only the "
+                "pipeline publishes: moving an alias by hand (MLflow UI) publishes nothing. Move the champion alias "
+                "back to the feed's model; a model becomes the feed's only through a cycle's promotion or "
+                "`pneumo-hub promote --rollback`."
+            )
+        return 1 if bad else 0
     raise AssertionError(cmd)
+
+
+def _registry_champion(paths: HubPaths) -> tuple[str | None, str | None]:
+    """The registry's champion version, and why it could not be read (None when it was)."""
+    import os
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # a status line, not a minute of back-off
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    try:
+        import mlflow
+
+        from hub import registry
+
+        mlflow.set_tracking_uri(paths.tracking_uri())
+        ref = registry.get_alias(registry.CHAMPION)
+    except Exception as e:  # noqa: BLE001 - any failure to reach the registry is reported, not fatal
+        return None, f"MLflow at {paths.tracking_uri()} unreachable: {' '.join(str(e).split())[:200]}"
+    return (ref.version if ref else None), None

@@ -140,6 +140,33 @@ def detect(paths: HubPaths, cfg: CycleConfig) -> list[str]:
     return found
 
 
+REANNOUNCE = timedelta(hours=1)
+
+
+def announce(paths: HubPaths, cfg: CycleConfig, now: float | None = None) -> list[str]:
+    """The settled batches ``incoming_watch`` should announce now: each once, not on every look.
+
+    A batch stays in the incoming folder until its run ingests it, so the watch would otherwise
+    queue one more run per look while the first is still training. A batch still there an hour
+    after it was announced (its run failed before ingest) is announced again; one that left the
+    folder is forgotten, so a quarantined batch put back is new again.
+    """
+    now = time.time() if now is None else now
+    record = paths.batches / ".announced.json"  # no batch is named so: detect skips dot-folders
+    try:
+        seen = json.loads(record.read_text()) if record.exists() else {}
+    except (OSError, ValueError):
+        seen = {}  # a damaged record only costs one extra announcement
+    found = detect(paths, cfg)
+    fresh = [b for b in found if now - float(seen.get(b, 0)) >= REANNOUNCE.total_seconds()]
+    present = {d.name for d in cfg.incoming.iterdir()} if cfg.incoming.is_dir() else set()
+    kept = {b: t for b, t in seen.items() if b in present} | {b: now for b in fresh}
+    if kept != seen:
+        paths.batches.mkdir(parents=True, exist_ok=True)
+        write_atomic(record, json.dumps(kept, indent=2))
+    return fresh
+
+
 @exclusive
 def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]:
     """Validate each batch; quarantine a bad one (any rejected file, or nothing usable) with its report.
@@ -313,6 +340,13 @@ def judge(paths: HubPaths, cfg: CycleConfig, version: str) -> bool:
     d["inputs"]["champion_version"] = scores["champion_version"]
     setup(paths)
     registry.record_decision(state["challenger_run_id"], d)
+    if state.get("challenger_version"):
+        registry.describe_version(
+            state["challenger_version"],
+            decision="promoted" if d["promote"] else "rejected",
+            dataset_version=version,
+            reasons="; ".join(d["reasons"]),
+        )
     _write_cycle(paths, version, decision=d)
     logger.info("Decision for %s: %s — %s", version, "PROMOTE" if d["promote"] else "reject", "; ".join(d["reasons"]))
     return d["promote"]
@@ -381,6 +415,12 @@ def publish_step(paths: HubPaths, cfg: CycleConfig, version: str) -> int:
     state = read_cycle(paths, version)
     if "feed_version" not in state:
         state = _write_cycle(paths, version, feed_version=_publish(cfg, Path(state["package"])))
+    if not state.get("feed_version_recorded"):
+        from hub.tracking import setup
+
+        setup(paths)
+        registry.describe_version(state["promoted_version"], feed_version=state["feed_version"])
+        state = _write_cycle(paths, version, feed_version_recorded=True)
     return state["feed_version"]
 
 
@@ -406,8 +446,41 @@ def rollback(paths: HubPaths, cfg: CycleConfig) -> tuple[str, int]:
     if registry.get_alias(registry.CHAMPION).version != intent["to"]:
         registry.rollback()
     feed_version = _publish(cfg, package)
+    registry.describe_version(
+        intent["to"], feed_version=feed_version, rollback=f"champion again from {intent['at']} (was {intent['from']})"
+    )
     write_atomic(intent_file, json.dumps({**intent, "done": True, "feed_version": feed_version}))
     return intent["to"], feed_version
+
+
+ROOT_WARNING = timedelta(days=30)
+
+
+def refresh_feed(paths: HubPaths, cfg: CycleConfig, now: datetime | None = None) -> dict | None:
+    """Re-sign the feed's snapshot and timestamp (targets when half-spent): the daily ``feed_refresh``.
+
+    Clients refuse a timestamp older than its expiry (7 days), so a hub that publishes nothing for a
+    week would otherwise cut every clinic off. Returns the feed status as a dict, or None when there
+    is no feed yet. Root cannot be renewed here (its key is offline): it only warns, from 30 days out.
+    """
+    from feed import repository as feed
+
+    if not (cfg.feed_dir / "metadata" / "root.json").exists():
+        logger.info("No feed at %s yet: nothing to refresh", cfg.feed_dir)
+        return None
+    st = feed.refresh(cfg.feed_dir, cfg.keys_dir, now=now)
+    root_left = st.roles["root"].expires - (now or datetime.now(UTC))
+    if root_left < ROOT_WARNING:
+        logger.warning(
+            "The feed's root expires in %d days (%s): re-sign it with the offline key "
+            "(pneumo-hub feed refresh --root-key ...) or every clinic refuses the feed",
+            root_left.days,
+            f"{st.roles['root'].expires:%Y-%m-%d}",
+        )
+    logger.info(
+        "Feed refreshed: timestamp v%d expires %s", st.roles["timestamp"].version, st.roles["timestamp"].expires
+    )
+    return st.to_dict()
 
 
 def run_once(paths: HubPaths, cfg: CycleConfig) -> dict:

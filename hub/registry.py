@@ -82,3 +82,19 @@ def record_decision(run_id: str, decision: dict) -> None:
         p = Path(tmp) / "decision.json"
         p.write_text(json.dumps(decision, indent=2, default=float))
         client.log_artifact(run_id, str(p))
+
+
+def describe_version(version: str, **tags: str) -> None:
+    """Record on a registry version what the pipeline did with it (``decision``, ``dataset_version``,
+    ``feed_version``, ...) as ``pneumoscan.*`` tags, and a one-line description built from all of them.
+
+    The registry then says, version by version, why it is (or is not) champion and which feed
+    version ships it: what ``feed status`` compares with the feed."""
+    client = _client()
+    for key, value in tags.items():
+        client.set_model_version_tag(REGISTERED_MODEL, str(version), f"pneumoscan.{key}", str(value)[:4900])
+    mv = client.get_model_version(REGISTERED_MODEL, str(version))
+    known = {k.removeprefix("pneumoscan."): v for k, v in mv.tags.items() if k.startswith("pneumoscan.")}
+    parts = [f"{known['decision']} on {known.get('dataset_version', '?')}"] if "decision" in known else []
+    parts += [f"{k.replace('_', ' ')}: {known[k]}" for k in ("reasons", "feed_version", "rollback") if k in known]
+    client.update_model_version(REGISTERED_MODEL, str(version), description="; ".join(parts)[:5000])

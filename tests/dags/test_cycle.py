@@ -70,6 +70,16 @@ def run_dag(settings=SETTINGS, logical_date=None):
     return dr, {ti.task_id: ti.state for ti in dr.get_task_instances()}
 
 
+def _feed_status(capsys) -> tuple[int, str]:
+    """``pneumo-hub feed status``: its exit code and the registry line (the last one)."""
+    from hub.cli import main
+
+    capsys.readouterr()
+    code = main(["feed", "status"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    return code, last.split(" (")[0].split(":")[0] if last.startswith("DIFFERS") else last.split(" (")[0]
+
+
 def feed_offer(paths: HubPaths, tmp: Path):
     with FeedServer(paths.home / "feed", "127.0.0.1", 0).start() as server:
         client = FeedClient(paths.home / "feed" / "metadata" / "root.json", server.url, tmp)
@@ -93,7 +103,7 @@ def _mlflow():
     return MlflowClient(), REGISTERED_MODEL
 
 
-def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_server, monkeypatch, tmp_path):
+def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_server, monkeypatch, tmp_path, capsys):
     paths, incoming = cycle_env
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     import mlflow
@@ -114,6 +124,12 @@ def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_se
     assert card["provenance"]["registered_version"] == champ.version
     decision = client.get_run(champ.run_id).data.tags
     assert decision["promotion.decision"] == "promoted" and "no champion yet" in decision["promotion.reasons"]
+    # the registry version says what the pipeline did with it: decision, dataset version, feed version
+    tags = client.get_model_version(name, champ.version).tags
+    assert tags["pneumoscan.decision"] == "promoted" and tags["pneumoscan.feed_version"] == "1"
+    assert tags["pneumoscan.dataset_version"].startswith("ds-")
+    assert "promoted on ds-" in client.get_model_version(name, champ.version).description
+    assert _feed_status(capsys) == (0, "registry: its champion alias is the feed's model")
 
     # -- re-running the finished run (same logical date) changes nothing
     dvc_before = (paths.home / "pool.dvc").read_text()
@@ -160,6 +176,13 @@ def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_se
     rejected = [c for c in c3 if not c["decision"]["promote"]]
     assert rejected and any("fail:" in r for r in rejected[-1]["decision"]["reasons"])
     assert client.get_run(rejected[-1]["challenger_run_id"]).data.tags["promotion.decision"] == "rejected"
+    rejected_tags = client.get_model_version(name, rejected[-1]["challenger_version"]).tags
+    assert rejected_tags["pneumoscan.decision"] == "rejected" and "pneumoscan.feed_version" not in rejected_tags
+    # someone moves the alias in the MLflow UI: nothing is published, and feed status says they differ
+    client.set_registered_model_alias(name, "champion", rejected[-1]["challenger_version"])
+    assert _feed_status(capsys) == (1, "DIFFERS")
+    client.set_registered_model_alias(name, "champion", champ_after_2.version)
+    assert _feed_status(capsys)[0] == 0
     assert client.get_model_version_by_alias(name, "champion").version == champ_after_2.version
     assert feed_offer(paths, tmp_path / "c3").version == feed_after_2
     # -- rollback: the previous champion comes back and is republished as a new feed version
@@ -171,6 +194,9 @@ def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_se
     assert feed_offer(paths, tmp_path / "c4").version == feed_after_2 + 1
     card = json.loads((paths.home / "packages" / str(feed_after_2 + 1) / "model.json").read_text())
     assert card["provenance"]["registered_version"] == champ.version
+    back = client.get_model_version(name, champ.version).tags
+    assert back["pneumoscan.feed_version"] == str(feed_after_2 + 1) and "pneumoscan.rollback" in back
+    assert _feed_status(capsys)[0] == 0
 
 
 def test_corrupt_batch_is_quarantined_and_nothing_trains(cycle_env, tmp_path):
@@ -187,12 +213,19 @@ def test_corrupt_batch_is_quarantined_and_nothing_trains(cycle_env, tmp_path):
     assert not (paths.home / "cycles").exists(), "no training run was started"
 
 
-def test_failing_training_promotes_and_publishes_nothing(cycle_env, tmp_path):
+def test_failing_training_promotes_and_publishes_nothing(cycle_env, tmp_path, monkeypatch):
+    """A bad setting fails at once, retries or not, and before an MLflow run exists (no FAILED run per retry)."""
+    from mlflow import MlflowClient
+
     paths, incoming = cycle_env
+    monkeypatch.setenv("PNEUMO_DAG_RETRIES", "3")
     make_batch(incoming, "batch-1", _sample_by_patient(0))
     dr, states = run_dag({**SETTINGS, "weights": str(tmp_path / "missing-weights.pt")})
     assert dr.state == "failed"
-    assert states["train"] == "failed"
+    assert states["train"] == "failed"  # not up_for_retry: a retry cannot make the file appear
+    assert {ti.task_id: ti.try_number for ti in dr.get_task_instances()}["train"] == 1
+    client = MlflowClient(paths.tracking_uri())
+    assert not [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
     assert states["promote"] in ("upstream_failed", None) and states["publish"] in ("upstream_failed", None)
     assert not (paths.home / "feed").exists() and not (paths.home / "packages").exists()
     assert len(Pool(paths.pool).entries()) > 0, "the batch itself was fine and stays ingested"

@@ -33,6 +33,7 @@ def test_dagbag_imports_and_graph(airflow_db):
     assert all(t.retries >= 0 for t in dag.tasks)
     watch = bag.get_dag("incoming_watch")
     assert [o.name for o in watch.get_task("announce").outlets] == ["pneumoscan-incoming"]
+    assert [t.task_id for t in bag.get_dag("feed_refresh").tasks] == ["refresh"]
 
 
 def test_parsing_uses_no_database_network_or_torch():
@@ -65,7 +66,18 @@ import sys
 from hub import cycle
 from hub.config import HubPaths
 paths = HubPaths.from_env()
-assert cycle.detect(paths, cycle.CycleConfig.from_env(paths, {"settle_seconds": 0})) == ["batch-1"]
+cfg = cycle.CycleConfig.from_env(paths, {"settle_seconds": 0})
+assert cycle.detect(paths, cfg) == ["batch-1"]
+# announced once, not on every look while its run trains; again if still there an hour later
+assert cycle.announce(paths, cfg) == ["batch-1"]
+assert cycle.announce(paths, cfg) == []
+import time, shutil
+assert cycle.announce(paths, cfg, now=time.time() + 3700) == ["batch-1"]
+# a batch that left (ingested, quarantined) is forgotten: put back, it is announced at once
+shutil.move(str(cfg.incoming / "batch-1"), str(cfg.incoming.parent / "away"))
+assert cycle.announce(paths, cfg) == []
+shutil.move(str(cfg.incoming.parent / "away"), str(cfg.incoming / "batch-1"))
+assert cycle.announce(paths, cfg) == ["batch-1"]
 heavy = [m for m in ("torch", "torchvision", "mlflow", "onnxruntime") if m in sys.modules]
 assert not heavy, heavy
 """
