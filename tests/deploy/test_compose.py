@@ -169,6 +169,22 @@ def test_feed_is_served_read_only_by_nginx_with_the_projects_config(config):
     assert any(str(p.get("target")) == "8765" and str(p.get("published")) == "8765" for p in feed["ports"])
 
 
+def test_mlflow_and_airflow_listen_on_the_hosts_loopback_unless_told_otherwise(config):
+    """No login on MLflow: anyone who reaches it can move `previous` and get it shipped by a rollback."""
+
+    def host_ip_and_target(entry) -> tuple[str | None, str]:
+        if isinstance(entry, dict):  # long syntax
+            return entry.get("host_ip"), str(entry["target"])
+        ip, _published, target = entry.split("/")[0].rsplit(":", 2)  # docker-compose 1.x prints ip:pub:target
+        return ip, target
+
+    for name, port in (("mlflow", "5000"), ("airflow-apiserver", "8080")):
+        (published,) = config["services"][name]["ports"]
+        assert host_ip_and_target(published) == ("127.0.0.1", port), published
+    opened = compose_config(MLFLOW_BIND="0.0.0.0")["services"]["mlflow"]["ports"][0]
+    assert host_ip_and_target(opened) == ("0.0.0.0", "5000")
+
+
 def test_start_order_waits_for_healthy_dependencies(config):
     services = config["services"]
 
