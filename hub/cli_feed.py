@@ -248,6 +248,8 @@ def _registry_champion(paths: HubPaths) -> tuple[str | None, str | None]:
     """The registry's champion version, and why it could not be read (None when it was)."""
     import os
 
+    if paths.tracking_uri().startswith("sqlite:") and not paths.mlflow_db.exists():
+        return None, f"no registry at {paths.mlflow_db}"  # a feed run by hand, without the hub's MLflow
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # a status line, not a minute of back-off
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     try:
