@@ -15,6 +15,8 @@ judge with the hub settings file, `$PNEUMO_HOME/hub.toml` (`hub.settings`); a ru
 hand can override any of them (e.g. `epochs`, `image_size`, `weights`, `warm_start`, `policy`)
 in its conf as `settings`. A bad setting (a `SettingsError`: unknown key, wrong type, ImageNet
 weights that are not there) fails its task at once, without retries, saying what to change.
+A task that fails for good, a quarantined batch and a refused challenger raise an alert
+(`hub.alerts`: logged, and POSTed to `PNEUMO_ALERT_WEBHOOK` when set).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def _ctx():
 
     telemetry_off()
     paths = HubPaths.from_env()
+    from hub.home import check
+
+    check(paths)  # a copied home (HomeMoved, a SettingsError) fails at once instead of writing into the original
     return paths, CycleConfig.from_env(paths, dict(get_current_context()["params"].get("settings") or {}))
 
 
@@ -58,6 +63,13 @@ def _fail_fast(fn):
     return wrapper
 
 
+def _alert_failure(context) -> None:
+    """``on_failure_callback``: a task failed for good → ``hub.alerts`` (log, and the webhook if set)."""
+    from hub.alerts import task_failed
+
+    task_failed(context)
+
+
 def _watch_interval() -> timedelta:
     """How often ``incoming_watch`` looks for batches: ``PNEUMO_WATCH_SECONDS`` (default 600)."""
     try:
@@ -75,7 +87,11 @@ def _watch_interval() -> timedelta:
     # next 02:00, and a batch dropped meanwhile runs through the asset trigger alone.
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": int(os.environ.get("PNEUMO_DAG_RETRIES") or "2"), "retry_delay": timedelta(minutes=5)},
+    default_args={
+        "retries": int(os.environ.get("PNEUMO_DAG_RETRIES") or "2"),
+        "retry_delay": timedelta(minutes=5),
+        "on_failure_callback": _alert_failure,
+    },
     params={"settings": Param({}, type="object", description="overrides of the cycle settings")},
     tags=["pneumoscan"],
     doc_md=__doc__,
@@ -157,6 +173,7 @@ def continuous_training():
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    default_args={"on_failure_callback": _alert_failure},
     tags=["pneumoscan"],
     doc_md="Looks for new batches in `PNEUMO_INCOMING` every 10 minutes (`PNEUMO_WATCH_SECONDS`) and, "
     "when there is one, updates the asset that triggers `continuous_training`.",
@@ -181,7 +198,11 @@ def incoming_watch():
     schedule=CronTriggerTimetable("30 1 * * *", timezone="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": int(os.environ.get("PNEUMO_DAG_RETRIES") or "2"), "retry_delay": timedelta(minutes=30)},
+    default_args={
+        "retries": int(os.environ.get("PNEUMO_DAG_RETRIES") or "2"),
+        "retry_delay": timedelta(minutes=30),
+        "on_failure_callback": _alert_failure,
+    },
     tags=["pneumoscan"],
     doc_md="Re-signs the feed's snapshot and timestamp daily at 01:30 UTC (`hub.cycle.refresh_feed`): "
     "clients refuse a timestamp older than 7 days, so a hub that publishes nothing for a week would "

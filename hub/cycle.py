@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from contract.atomic import write_atomic
-from hub import dataset, registry
+from hub import alerts, dataset, registry
 from hub.config import HubPaths, SettingsError, TrainConfig, env_value
 from hub.lock import exclusive, hub_lock
 from hub.policy import Policy, decide
@@ -208,6 +208,14 @@ def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]
         )
         shutil.move(str(src), dest)
         logger.warning("Quarantined batch %s: %d problem files (report in %s)", b, len(problems), dest.parent)
+        alerts.notify(
+            "batch_quarantined",
+            f"batch {b} quarantined: {len(problems)} problem file(s), {len(report.accepted)} usable; nothing "
+            f"entered the pool (report: {dest.parent / f'{b}.report.json'})",
+            batch=b,
+            problems=[f"{r.rel}: {r.reason}" for r in problems][:20],
+            report=str(dest.parent / f"{b}.report.json"),
+        )
     return good
 
 
@@ -349,6 +357,15 @@ def judge(paths: HubPaths, cfg: CycleConfig, version: str) -> bool:
         )
     _write_cycle(paths, version, decision=d)
     logger.info("Decision for %s: %s — %s", version, "PROMOTE" if d["promote"] else "reject", "; ".join(d["reasons"]))
+    if not d["promote"]:
+        alerts.notify(
+            "challenger_rejected",
+            f"the challenger trained on {version} was not promoted: " + "; ".join(d["reasons"])[:800],
+            dataset_version=version,
+            run_id=state["challenger_run_id"],
+            registered_version=state.get("challenger_version"),
+            reasons=d["reasons"],
+        )
     return d["promote"]
 
 
@@ -471,11 +488,11 @@ def refresh_feed(paths: HubPaths, cfg: CycleConfig, now: datetime | None = None)
     st = feed.refresh(cfg.feed_dir, cfg.keys_dir, now=now)
     root_left = st.roles["root"].expires - (now or datetime.now(UTC))
     if root_left < ROOT_WARNING:
-        logger.warning(
-            "The feed's root expires in %d days (%s): re-sign it with the offline key "
-            "(pneumo-hub feed refresh --root-key ...) or every clinic refuses the feed",
-            root_left.days,
-            f"{st.roles['root'].expires:%Y-%m-%d}",
+        alerts.notify(
+            "feed_root_expiring",
+            f"the feed's root expires in {root_left.days} days ({st.roles['root'].expires:%Y-%m-%d}): re-sign it "
+            "with the offline key (pneumo-hub feed refresh --root-key ...) or every clinic refuses the feed",
+            expires=st.roles["root"].expires.isoformat(),
         )
     logger.info(
         "Feed refreshed: timestamp v%d expires %s", st.roles["timestamp"].version, st.roles["timestamp"].expires

@@ -145,3 +145,34 @@ def train_on_sample(imported_home: Path, tmp: Path, cfg, temperature: float, thr
         gold_metrics={"accuracy": 0.5},
     )
     return paths, view, TrainedModel(result.model, info).save(tmp / "trained_model")
+
+
+@pytest.fixture
+def alert_sink(monkeypatch):
+    """A real HTTP server on loopback standing in for the team's webhook; ``PNEUMO_ALERT_WEBHOOK`` points at it.
+
+    Yields the list of alert bodies (parsed JSON) it received, in order."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("PNEUMO_ALERT_WEBHOOK", f"http://127.0.0.1:{server.server_address[1]}/hook")
+    try:
+        yield received
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -199,7 +199,7 @@ def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_se
     assert _feed_status(capsys)[0] == 0
 
 
-def test_corrupt_batch_is_quarantined_and_nothing_trains(cycle_env, tmp_path):
+def test_corrupt_batch_is_quarantined_and_nothing_trains(cycle_env, tmp_path, alert_sink):
     paths, incoming = cycle_env
     batch = make_batch(incoming, "batch-bad", _sample_by_patient(0)[:20])
     (batch / "NORMAL" / "broken.jpeg").write_bytes(b"\xff\xd8\xff" + b"\x00" * 100)
@@ -211,9 +211,13 @@ def test_corrupt_batch_is_quarantined_and_nothing_trains(cycle_env, tmp_path):
     report = json.loads((paths.home / "quarantine" / "batch-bad.report.json").read_text())
     assert any(r["rel"] == "NORMAL/broken.jpeg" for r in report["rejected"])
     assert not (paths.home / "cycles").exists(), "no training run was started"
+    # a green run, but the team hears of it
+    assert [a["event"] for a in alert_sink] == ["batch_quarantined"]
+    assert alert_sink[0]["details"]["batch"] == "batch-bad"
+    assert any("broken.jpeg" in p for p in alert_sink[0]["details"]["problems"])
 
 
-def test_failing_training_promotes_and_publishes_nothing(cycle_env, tmp_path, monkeypatch):
+def test_failing_training_promotes_and_publishes_nothing(cycle_env, tmp_path, monkeypatch, alert_sink):
     """A bad setting fails at once, retries or not, and before an MLflow run exists (no FAILED run per retry)."""
     from mlflow import MlflowClient
 
@@ -229,6 +233,10 @@ def test_failing_training_promotes_and_publishes_nothing(cycle_env, tmp_path, mo
     assert states["promote"] in ("upstream_failed", None) and states["publish"] in ("upstream_failed", None)
     assert not (paths.home / "feed").exists() and not (paths.home / "packages").exists()
     assert len(Pool(paths.pool).entries()) > 0, "the batch itself was fine and stays ingested"
+    # the failure reaches the team's webhook once, naming the task and what to change
+    failed = [a for a in alert_sink if a["event"] == "task_failed"]
+    assert [a["details"]["task_id"] for a in failed] == ["train"], alert_sink
+    assert "missing-weights.pt" in failed[0]["summary"]
 
 
 def test_one_cycle_with_mlflow_on_postgresql(cycle_env, monkeypatch, tmp_path):
