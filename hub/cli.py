@@ -198,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
         "check it, and print what a run gets after the environment's overrides",
     )
 
+    rh = sub.add_parser(
+        "rehome",
+        help="re-root a copied or restored hub home: its MLflow store and records point at the old folder "
+        "until this is run (every other command refuses such a home)",
+    )
+    rh.add_argument("--from", dest="old", type=Path, help="the folder it was copied from (default: its home.json)")
+
     pr = sub.add_parser("promote", help="registry operations on the champion")
     pr.add_argument(
         "--rollback",
@@ -411,6 +418,16 @@ def run(args, paths: HubPaths) -> int:
         print(cycle.describe(summary))
         return 0
 
+    if args.command == "rehome":
+        from hub.home import rehome
+
+        r = rehome(paths, args.old)
+        print(
+            f"{r['to']} re-rooted from {r['from']}: {r['database_rows']} database rows and {r['files']} files "
+            "now point here; the original is no longer used"
+        )
+        return 0
+
     if args.command == "settings":
         from hub import cycle, settings
 
@@ -460,7 +477,14 @@ def main(argv: list[str] | None = None) -> int:
     telemetry_off()
     paths = HubPaths.from_env(args.home)
     try:
-        return run(args, paths)
+        from hub import home
+
+        if args.command != "rehome":
+            home.check(paths)  # a copied home must not write into the original
+        code = run(args, paths)
+        if args.command != "rehome":
+            home.check(paths)  # a home this command created is recorded now
+        return code
     except Exception as e:  # every failure is one line; the traceback is there with -v
         message = " ".join(str(e).split()) or type(e).__name__
         expected = type(e).__name__ in EXPECTED_ERRORS or isinstance(e, (ValueError, FileNotFoundError))
