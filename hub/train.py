@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -163,6 +164,11 @@ def make_loader(
         sampler = torch.utils.data.WeightedRandomSampler(
             torch.as_tensor(weights, dtype=torch.double), len(ds), replacement=True, generator=generator
         )
+    if num_workers and multiprocessing.current_process().daemon:
+        # a daemonic process (a Celery prefork worker, a multiprocessing pool) may not start children:
+        # load in this process instead of crashing with "daemonic processes are not allowed to have children"
+        logger.warning("Running in a daemonic process: loading images in-process (num_workers %d -> 0)", num_workers)
+        num_workers = 0
     return DataLoader(
         ds,
         batch_size=batch_size,

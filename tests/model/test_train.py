@@ -156,3 +156,26 @@ def test_with_two_sites_the_epoch_is_picked_on_the_site_average_of_val_losses(vi
     assert result.best_epoch == int(np.argmin([h["val_loss"] for h in result.history])) + 1
     pooled = fit(TINY, view.files(TRAIN), (files, labels), tmp_path / "p")
     assert "val_loss_site_big" not in pooled.history[0]
+
+
+def _iterate_in_daemon(queue) -> None:
+    from hub.train import make_loader
+
+    ds = torch.utils.data.TensorDataset(torch.arange(10.0))
+    try:
+        queue.put(sum(len(b[0]) for b in make_loader(ds, 4, False, num_workers=1)))
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        queue.put(repr(e))
+
+
+def test_a_loader_with_workers_runs_inside_a_daemonic_process_as_in_a_celery_worker():
+    """Celery's prefork workers are daemonic and may not start children: loading falls back in-process."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    p = ctx.Process(target=_iterate_in_daemon, args=(queue,), daemon=True)
+    p.start()
+    got = queue.get(timeout=120)
+    p.join(timeout=60)
+    assert got == 10, got
