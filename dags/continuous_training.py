@@ -70,6 +70,15 @@ def _alert_failure(context) -> None:
     task_failed(context)
 
 
+def _default_args(retry_delay: timedelta) -> dict:
+    """Retries (``PNEUMO_DAG_RETRIES``, default 2: for what a retry can fix) and the failure alert."""
+    return {
+        "retries": int(os.environ.get("PNEUMO_DAG_RETRIES") or "2"),
+        "retry_delay": retry_delay,
+        "on_failure_callback": _alert_failure,
+    }
+
+
 def _watch_interval() -> timedelta:
     """How often ``incoming_watch`` looks for batches: ``PNEUMO_WATCH_SECONDS`` (default 600)."""
     try:
@@ -87,11 +96,7 @@ def _watch_interval() -> timedelta:
     # next 02:00, and a batch dropped meanwhile runs through the asset trigger alone.
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "retries": int(os.environ.get("PNEUMO_DAG_RETRIES") or "2"),
-        "retry_delay": timedelta(minutes=5),
-        "on_failure_callback": _alert_failure,
-    },
+    default_args=_default_args(retry_delay=timedelta(minutes=5)),
     params={"settings": Param({}, type="object", description="overrides of the cycle settings")},
     tags=["pneumoscan"],
     doc_md=__doc__,
@@ -198,11 +203,7 @@ def incoming_watch():
     schedule=CronTriggerTimetable("30 1 * * *", timezone="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "retries": int(os.environ.get("PNEUMO_DAG_RETRIES") or "2"),
-        "retry_delay": timedelta(minutes=30),
-        "on_failure_callback": _alert_failure,
-    },
+    default_args=_default_args(retry_delay=timedelta(minutes=30)),
     tags=["pneumoscan"],
     doc_md="Re-signs the feed's snapshot and timestamp daily at 01:30 UTC (`hub.cycle.refresh_feed`): "
     "clients refuse a timestamp older than 7 days, so a hub that publishes nothing for a week would "

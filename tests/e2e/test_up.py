@@ -6,15 +6,13 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import free_port
+from tests.e2e.hub_up import start_up, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -40,36 +38,9 @@ def _port_open(port: int) -> bool:
 def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path):
     ports = {"mlflow": free_port(), "airflow": free_port(), "feed": free_port()}
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "pneumo-hub"),
-            "--home",
-            str(tmp_path / "home"),
-            "up",
-            "--mlflow-port",
-            str(ports["mlflow"]),
-            "--airflow-port",
-            str(ports["airflow"]),
-            "--feed-port",
-            str(ports["feed"]),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    lines = []
+    proc = start_up(tmp_path / "home", ports, env)
     try:
-        deadline = time.monotonic() + 400
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Ctrl-C stops everything" in line:
-                break
-        out = "".join(lines)
-        assert "Ctrl-C stops everything" in out, out + (tmp_path / "home" / "logs" / "airflow.log").read_text()[-3000:]
+        out = wait_ready(proc, tmp_path / "home")
         assert f"http://127.0.0.1:{ports['airflow']}" in out and "Airflow login: admin / " in out
 
         assert _get(f"http://127.0.0.1:{ports['mlflow']}/health")[0] == 200

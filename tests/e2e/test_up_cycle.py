@@ -8,11 +8,8 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +17,7 @@ from feed.client import FeedClient
 from hub import settings
 from hub.config import HubPaths
 from tests.conftest import SAMPLE, free_port
+from tests.e2e.hub_up import start_up, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -68,26 +66,9 @@ def test_a_dropped_batch_becomes_a_feed_version_with_no_manual_step(tmp_path):
     path.write_text(text)
 
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "pneumo-hub"), "--home", str(home), "up"]
-        + [a for name, port in ports.items() for a in (f"--{name}-port", str(port))],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    lines = []
+    proc = start_up(home, ports, env)
     try:
-        deadline = time.monotonic() + 400
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Ctrl-C stops everything" in line:
-                break
-        out = "".join(lines)
-        assert "Ctrl-C stops everything" in out, out + (home / "logs" / "airflow.log").read_text()[-3000:]
+        out = wait_ready(proc, home)
         assert f"automatic runs train and judge with {path}" in out
         assert f"into {home / 'incoming'}" in out
 
