@@ -28,6 +28,20 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "chest_xray"
 
 
+@pytest.fixture(autouse=True)
+def _no_logging_into_closed_streams():
+    """A CLI's ``main()`` run inside a test calls ``logging.basicConfig``, whose handler writes to that
+    test's captured stderr; once the capture is closed, every later log line would print "Logging
+    error" into other tests' output. Drop such handlers after each test (torn down after capsys)."""
+    import logging
+
+    yield
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if isinstance(h, logging.StreamHandler) and getattr(h.stream, "closed", False):
+            root.removeHandler(h)
+
+
 @pytest.fixture(scope="session")
 def sample_root() -> Path:
     assert SAMPLE.is_dir(), "bundled sample missing"
