@@ -25,6 +25,7 @@ def test_inference_bench_reports_share_of_measured_peak():
         float(re.search(p, line).group(1))
         for p in (r"= (\d+) GFLOP/s;", r"MatMul peak (\d+) GFLOP/s", r"share ([\d.]+)")
     )
-    assert run > 0 and peak > 0 and abs(share - run / peak) < 0.02, line
+    # run and peak are printed as whole GFLOP/s, share to 2 decimals: allow for that rounding alone
+    assert run > 0 and peak > 0 and abs(share - run / peak) <= share * (0.5 / run + 0.5 / peak) + 0.006, line
     assert re.search(r"target >= 0\.60: (met|NOT met)\)", line), line
     assert re.search(r"^int8 batch-16 vs torch eager [\d.]+x \(", out.stdout, re.M), out.stdout
