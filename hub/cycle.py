@@ -191,7 +191,8 @@ def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]
         if dest.exists():  # the same name was quarantined before: keep that copy beside it
             dest.rename(dest.with_name(f"{b}.{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"))
         dest.parent.mkdir(parents=True, exist_ok=True)
-        report.write(dest.parent / f"{b}.report.json")
+        report_file = dest.parent / f"{b}.report.json"
+        report.write(report_file)
         write_atomic(
             _batch_record(paths, b),
             json.dumps(
@@ -201,7 +202,7 @@ def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]
                     "at": _now(),
                     "accepted": len(report.accepted),
                     "problems": [dataclasses.asdict(r) for r in problems][:200],
-                    "report": str(dest.parent / f"{b}.report.json"),
+                    "report": str(report_file),
                 },
                 indent=2,
             ),
@@ -211,10 +212,10 @@ def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]
         alerts.notify(
             "batch_quarantined",
             f"batch {b} quarantined: {len(problems)} problem file(s), {len(report.accepted)} usable; nothing "
-            f"entered the pool (report: {dest.parent / f'{b}.report.json'})",
+            f"entered the pool (report: {report_file})",
             batch=b,
             problems=[f"{r.rel}: {r.reason}" for r in problems][:20],
-            report=str(dest.parent / f"{b}.report.json"),
+            report=str(report_file),
         )
     return good
 
