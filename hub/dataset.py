@@ -68,10 +68,59 @@ def split(
         if carved:
             logger.info("Carved the gold share of site(s) %s", ", ".join(carved))
             s.save(paths.splits)
+        if carved or dvc.tracked_hash(paths.home, SPLITS) is None:
+            dvc.track(paths.home, SPLITS)
         return s, bool(carved)
     s = make_split(entries, gold_frac, val_frac, seed)
     s.save(paths.splits)
+    dvc.track(paths.home, SPLITS)  # versioned like the pool: what a worker elsewhere pulls (``checkout``)
     return s, True
+
+
+SPLITS = "splits.json"  # the persisted split's DVC target (``HubPaths.splits``)
+
+
+def ref(paths: HubPaths, push: bool = True) -> dict:
+    """The current dataset version as it travels between workers: its content fingerprint and the DVC
+    hashes of the pool and the split, pushed to the DVC remote when one is set (``push``)."""
+    view = training_view(paths)
+    if dvc.tracked_hash(paths.home, SPLITS) is None:  # a split made before the split was DVC-tracked
+        dvc.track(paths.home, SPLITS)
+    out = {"version": view.version, "pool": view.dvc_hash, "splits": dvc.tracked_hash(paths.home, SPLITS)}
+    if push:
+        dvc.push(paths.home, "pool", SPLITS)
+    return out
+
+
+@exclusive
+def checkout(paths: HubPaths, dataset: dict) -> TrainingView:
+    """Exactly the dataset version ``dataset`` (a ``ref``) in this home: already here, or pulled from the
+    DVC remote by its hashes and checked by content fingerprint. Never anything else: a worker whose
+    pool differs and that cannot fetch the version, or fetches other content, raises ``DataError``."""
+    try:
+        view = training_view(paths)
+    except DataError:
+        view = None  # a worker's empty home: everything comes from the remote
+    if view is not None and view.version == dataset["version"]:
+        return view
+    have = view.version if view else "no dataset"
+    url = dvc.remote_url()
+    if not url:
+        raise DataError(
+            f"This worker's hub home {paths.home} holds {have}, the run is for {dataset['version']}, and no "
+            "DVC remote is set to fetch it: set PNEUMO_DVC_REMOTE (the same on every worker) or share PNEUMO_HOME"
+        )
+    if not (dataset.get("pool") and dataset.get("splits")):
+        raise DataError(f"Dataset {dataset['version']} names no DVC hashes to fetch it by: {dataset}")
+    logger.info("Fetching dataset %s (pool %s) from %s", dataset["version"], dataset["pool"], url)
+    dvc.pull(paths.home, {"pool": dataset["pool"], SPLITS: dataset["splits"]})
+    view = training_view(paths)
+    if view.version != dataset["version"]:
+        raise DataError(
+            f"The pool fetched from {url} by DVC hash {dataset['pool']} is dataset {view.version}, not "
+            f"{dataset['version']}: refusing to train or score on it"
+        )
+    return view
 
 
 @dataclasses.dataclass
