@@ -6,8 +6,15 @@ score challenger and champion on the same gold set → decide → promote → ex
 State lives in files under ``PNEUMO_HOME`` so a re-run finds what is already done:
 ``batches/<id>.json`` (one record per batch: ingested or quarantined) and
 ``cycles/<dataset-version>.json`` (challenger run, scores, decision, published feed version).
-Steps exchange only small values (ids, paths, versions), as Airflow's XCom should. Every step that
-writes runs under the hub lock (``hub.lock``): one writer at a time per hub home.
+Steps exchange only small values (ids, versions, the dataset ``ref``), as Airflow's XCom should.
+Every step that writes runs under the hub lock (``hub.lock``): one writer at a time per hub home.
+
+On workers without a shared disk (Celery) the cycle file is only this worker's cache: what one step
+needs from another comes from MLflow (``_state``: the challenger run found by its tags, its
+``cycle/scores.json`` and ``decision.json`` artifacts, its review tag, the registry version's feed
+version), and the dataset from the DVC remote by its hashes (``hub.dataset.checkout``, given the
+``ref`` that ``pending_dataset`` hands on). The feed and its keys stay on one host: promote,
+publish and feed refresh run there (docs/deploy.md, "Scaling out").
 
 Longer than most modules: the steps and the two state files they share read best side by side;
 each step is a few dozen lines.
@@ -48,14 +55,15 @@ class CycleConfig:
     target_sensitivity: float = 0.95
 
     @classmethod
-    def from_env(cls, paths: HubPaths, overrides: dict | None = None) -> CycleConfig:
-        """Defaults, the hub settings file (``hub.settings``, written on first use), env vars, then
-        ``overrides`` (a run's settings): later wins. Any bad value is a ``SettingsError``."""
+    def from_env(cls, paths: HubPaths, overrides: dict | None = None, base: dict | None = None) -> CycleConfig:
+        """Defaults, the hub settings file (``hub.settings``, written on first use; or ``base``, the
+        settings as the run read them on the hub's host), env vars, then ``overrides`` (a run's
+        settings): later wins. Any bad value is a ``SettingsError``."""
         if not isinstance(overrides or {}, dict):
             raise SettingsError(f"Cycle settings must be a JSON object, got {overrides!r}")
         from hub import settings
 
-        o = settings.load(paths)
+        o = json.loads(json.dumps(base)) if base is not None else settings.load(paths)
         policy = o.pop("policy", {})
         if env_value("PNEUMO_POLICY"):
             try:
@@ -117,6 +125,87 @@ def _write_cycle(paths: HubPaths, version: str, **updates) -> dict:
     state = read_cycle(paths, version) | updates
     write_atomic(_cycle_file(paths, version), json.dumps(state, indent=2, default=float))
     return state
+
+
+def _challenger_run(version: str):
+    """The newest finished challenger run trained on ``version`` (MLflow, found by its tags), or None."""
+    import mlflow
+
+    from hub.config import EXPERIMENT
+
+    runs = mlflow.search_runs(
+        experiment_names=[EXPERIMENT],
+        filter_string=f"tags.`cycle.role` = 'challenger' and tags.`cycle.dataset_version` = '{version}' "
+        "and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    return runs[0] if runs else None
+
+
+def _state(paths: HubPaths, version: str, need: str) -> dict:
+    """The cycle state, completed from MLflow when this home lacks ``need``: what a step on another
+    worker recorded (the challenger run and version, scores, decision, review, feed version)."""
+    state = read_cycle(paths, version)
+    if need in state:
+        return state
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from hub.tracking import setup
+
+    setup(paths)
+    run = _challenger_run(version)
+    if run is None:
+        return state
+    run_id, tags, found = run.info.run_id, run.data.tags, {}
+    found["challenger_run_id"] = run_id
+    ref = registry.version_of_run(run_id)
+    if ref:
+        found["challenger_version"] = ref.version
+    client = MlflowClient()
+    with tempfile.TemporaryDirectory() as tmp:
+        names = {a.path for a in client.list_artifacts(run_id)} | {
+            a.path for a in client.list_artifacts(run_id, "cycle")
+        }
+        if "cycle/scores.json" in names and "scores" not in state:
+            f = paths.cycles / version / "scores.json"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(client.download_artifacts(run_id, "cycle/scores.json", tmp), f)
+            found["scores"] = str(f)
+        if "decision.json" in names and "promotion.decision" in tags:
+            found["decision"] = json.loads(Path(client.download_artifacts(run_id, "decision.json", tmp)).read_text())
+    if "promotion.review" in tags:
+        verdict, _, by = tags["promotion.review"].partition(" by ")
+        found["review"] = {"approved": verdict == "approved", "by": by, "at": None}
+    if ref:
+        try:
+            mv = client.get_model_version(registry.REGISTERED_MODEL, ref.version)
+        except MlflowException:
+            mv = None
+        if mv is not None and mv.tags.get("pneumoscan.feed_version"):
+            found |= {
+                "promoted_version": ref.version,
+                "feed_version": int(mv.tags["pneumoscan.feed_version"]),
+                "feed_version_recorded": True,
+            }
+    updates = {k: v for k, v in found.items() if k not in state}
+    if updates:
+        logger.info("Cycle %s: %s recorded elsewhere, read from MLflow", version, ", ".join(sorted(updates)))
+        state = _write_cycle(paths, version, **updates)
+    return state
+
+
+def _dataset(paths: HubPaths, ds: str | dict) -> str:
+    """The version of ``ds``, made present in this home: a ``ref`` (a DAG run) is fetched when this
+    worker lacks it; a plain version (a run on one machine) must be the pool's."""
+    if isinstance(ds, dict):
+        return dataset.checkout(paths, ds).version
+    have = dataset.training_view(paths).version
+    if have != ds:
+        raise DataError(f"The pool is dataset {have} now, not {ds}: a batch was imported meanwhile; run again")
+    return ds
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,23 +335,38 @@ def pending(paths: HubPaths) -> str | None:
     except DataError as e:  # empty pool, no split yet, an empty split
         logger.info("Nothing to train on yet: %s", e)
         return None
-    state = read_cycle(paths, version)
+    state = _state(paths, version, "decision")
     if "decision" not in state:
         return version
-    if state["decision"]["promote"] and "feed_version" not in state:
-        return version
+    if state["decision"]["promote"] and "feed_version" not in _state(paths, version, "feed_version"):
+        if _state(paths, version, "review").get("review", {}).get("approved", True):
+            return version  # promoted but not yet published (a person's "Reject" ends it: ``review``)
     return None
 
 
+def pending_dataset(paths: HubPaths) -> dict | None:
+    """``pending`` as the DAG hands it on: the dataset ``ref`` (pushed to the DVC remote, if set) and
+    the hub settings automatic runs use, read here once so that every worker trains and judges the same."""
+    from hub import settings
+
+    version = pending(paths)
+    if version is None:
+        return None
+    return dataset.ref(paths) | {"settings": settings.load(paths)}
+
+
 @exclusive
-def train_challenger(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
-    """Train (or find the already trained) challenger for ``version``; returns its MLflow run id."""
+def train_challenger(paths: HubPaths, cfg: CycleConfig, version: str | dict) -> str:
+    """Train (or find the already trained) challenger for ``version`` (or a dataset ``ref``, fetched
+    here when this worker lacks it); returns its MLflow run id."""
     from hub.experiment import train_and_evaluate
     from hub.tracking import resolve_trained_model, setup
 
-    state = read_cycle(paths, version)
+    ref, version = version, version["version"] if isinstance(version, dict) else version
+    state = _state(paths, version, "challenger_run_id")
     if state.get("challenger_run_id"):
         return state["challenger_run_id"]
+    _dataset(paths, ref)
     setup(paths)
     train_cfg = cfg.train
     champion = registry.get_alias(registry.CHAMPION)
@@ -290,18 +394,21 @@ def train_challenger(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
 
 
 @exclusive
-def score_pair(paths: HubPaths, version: str) -> str:
-    """Score challenger and current champion on the same gold set in one go; returns the scores file."""
+def score_pair(paths: HubPaths, version: str | dict) -> str:
+    """Score challenger and current champion on the same gold set in one go; returns the scores file
+    (also logged on the challenger run as ``cycle/scores.json``, for the steps on other workers)."""
     import mlflow
 
     from hub.experiment import log_by_site, score
     from hub.tracking import resolve_trained_model, setup
     from hub.trained_model import TrainedModel
 
-    state = read_cycle(paths, version)
+    ref, version = version, version["version"] if isinstance(version, dict) else version
+    state = _state(paths, version, "scores")
     if state.get("scores"):
         return state["scores"]
     setup(paths)
+    _dataset(paths, ref)
     view = dataset.training_view(paths)
     run_id = state["challenger_run_id"]
     champion = registry.get_alias(registry.CHAMPION)
@@ -328,6 +435,7 @@ def score_pair(paths: HubPaths, version: str) -> str:
     f = paths.cycles / version / "scores.json"
     f.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(f, json.dumps(out))
+    mlflow.MlflowClient().log_artifact(run_id, str(f), "cycle")
     _write_cycle(paths, version, scores=str(f))
     return str(f)
 
@@ -337,7 +445,7 @@ def judge(paths: HubPaths, cfg: CycleConfig, version: str) -> bool:
     """Apply the promotion policy; record decision, inputs and reasons on the run and in the cycle file."""
     from hub.tracking import setup
 
-    state = read_cycle(paths, version)
+    state = _state(paths, version, "decision")
     if "decision" in state:
         return state["decision"]["promote"]
     scores = json.loads(Path(state["scores"]).read_text())
@@ -368,6 +476,84 @@ def judge(paths: HubPaths, cfg: CycleConfig, version: str) -> bool:
             reasons=d["reasons"],
         )
     return d["promote"]
+
+
+APPROVE, REJECT = "Approve", "Reject"  # the approval step's options (Airflow's ApprovalOperator spelling)
+
+
+def approval_request(paths: HubPaths, version: str) -> str:
+    """What a reviewer reads before a promotion is approved (Markdown: the optional approval step's
+    body): the policy's reasons and both models' gold figures per site, with 95 % CIs."""
+    from hub.evaluate import site_table
+
+    state = read_cycle(paths, version)
+    scores = json.loads(Path(state["scores"]).read_text())
+    lines = [
+        f"The promotion policy would promote the challenger trained on dataset `{version}` "
+        f"(MLflow run `{state['challenger_run_id']}`, registered version {state.get('challenger_version')}):",
+        "",
+        *[f"- {r}" for r in state["decision"]["reasons"]],
+        "",
+        "**Challenger** on the gold set (95 % patient-level bootstrap CIs):",
+        "",
+        site_table(scores["challenger"]["metrics"]["sites"]),
+    ]
+    if scores.get("champion"):
+        lines += [
+            "",
+            f"**Champion** (registered version {scores['champion_version']}) on the same gold set:",
+            "",
+            site_table(scores["champion"]["metrics"]["sites"]),
+        ]
+    lines += [
+        "",
+        f"**{APPROVE}** moves `champion` to the challenger and publishes it to every clinic's feed. "
+        f"**{REJECT}**, or no answer in time, keeps the current champion and the feed as they are.",
+    ]
+    return "\n".join(lines)
+
+
+@exclusive
+def review(paths: HubPaths, cfg: CycleConfig, version: str, answer: dict) -> bool:
+    """Record a person's answer to the approval step (``answer``: the HITL result: ``chosen_options``,
+    ``responded_by_user``, ``responded_at``) on the cycle, the run and the registry version; True to
+    promote. A rejected promotion is final for this dataset version (``pending`` stops offering it)."""
+    from hub.tracking import setup
+
+    state = _state(paths, version, "review")
+    if "review" in state:  # a retry of this step, here or on another worker
+        return state["review"]["approved"]
+    chosen = list(answer.get("chosen_options") or [])
+    user = answer.get("responded_by_user") or {}
+    by = (user.get("name") or user.get("id")) if isinstance(user, dict) else str(user)
+    by = by or "nobody (no answer in time: the default)"
+    approved = chosen == [APPROVE]
+    at = answer.get("responded_at")
+    rec = {"approved": approved, "by": by, "at": at.isoformat() if hasattr(at, "isoformat") else str(at or _now())}
+    setup(paths)
+    from mlflow import MlflowClient
+
+    MlflowClient().set_tag(
+        state["challenger_run_id"], "promotion.review", f"{'approved' if approved else 'rejected'} by {by}"
+    )
+    if state.get("challenger_version"):
+        registry.describe_version(
+            state["challenger_version"],
+            decision="promoted" if approved else "rejected",
+            review=f"{'approved' if approved else 'rejected'} by {by}",
+        )
+    _write_cycle(paths, version, review=rec)
+    logger.info("Promotion of %s %s by %s", version, "approved" if approved else "rejected", by)
+    if not approved:
+        alerts.notify(
+            "promotion_rejected",
+            f"the promotion of the challenger trained on {version} was rejected by {by}: the champion and "
+            "the feed are unchanged",
+            dataset_version=version,
+            run_id=state["challenger_run_id"],
+            registered_version=state.get("challenger_version"),
+        )
+    return approved
 
 
 def _feed_champion(cfg: CycleConfig) -> int | None:
@@ -409,15 +595,18 @@ def _publish(cfg: CycleConfig, package: Path) -> int:
 
 
 @exclusive
-def promote(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
+def promote(paths: HubPaths, cfg: CycleConfig, version: str | dict) -> str:
     """Export and verify the challenger first; only then move ``champion`` to it (old one → ``previous``).
 
-    A model whose export is refused is never promoted.
+    A model whose export is refused is never promoted. Runs on the feed's host: the package it builds
+    is what ``publish_step`` signs.
     """
     from hub.tracking import setup
 
+    ref, version = version, version["version"] if isinstance(version, dict) else version
     setup(paths)
-    state = read_cycle(paths, version)
+    _dataset(paths, ref)  # the export verifies on this dataset's gold images
+    state = _state(paths, version, "challenger_run_id")
     ref = registry.version_of_run(state["challenger_run_id"])
     if ref is None:
         raise RuntimeError(f"Challenger run {state['challenger_run_id']} has no registered model version")
@@ -430,9 +619,15 @@ def promote(paths: HubPaths, cfg: CycleConfig, version: str) -> str:
 @exclusive
 def publish_step(paths: HubPaths, cfg: CycleConfig, version: str) -> int:
     """Publish the verified package of the promoted challenger (idempotent)."""
-    state = read_cycle(paths, version)
+    state = _state(paths, version, "feed_version")
     if "feed_version" not in state:
-        state = _write_cycle(paths, version, feed_version=_publish(cfg, Path(state["package"])))
+        package = Path(state.get("package") or paths.packages / "?")
+        if not (package / "model.json").exists():
+            raise RuntimeError(
+                f"The verified package of {version} is not in this hub home ({package}): promote and publish "
+                "must run on the feed's host (PNEUMO_HUB_QUEUE, docs/deploy.md)"
+            )
+        state = _write_cycle(paths, version, feed_version=_publish(cfg, package))
     if not state.get("feed_version_recorded"):
         from hub.tracking import setup
 

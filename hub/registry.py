@@ -96,5 +96,7 @@ def describe_version(version: str, **tags: str) -> None:
     mv = client.get_model_version(REGISTERED_MODEL, str(version))
     known = {k.removeprefix("pneumoscan."): v for k, v in mv.tags.items() if k.startswith("pneumoscan.")}
     parts = [f"{known['decision']} on {known.get('dataset_version', '?')}"] if "decision" in known else []
-    parts += [f"{k.replace('_', ' ')}: {known[k]}" for k in ("reasons", "feed_version", "rollback") if k in known]
+    parts += [
+        f"{k.replace('_', ' ')}: {known[k]}" for k in ("reasons", "review", "feed_version", "rollback") if k in known
+    ]
     client.update_model_version(REGISTERED_MODEL, str(version), description="; ".join(parts)[:5000])

@@ -184,6 +184,12 @@ def up(paths: HubPaths, ports: Ports | None = None, out=sys.stdout) -> int:
             file=out,
         )
         print(f"automatic runs train and judge with {settings_path}   logs: {logs}", file=out)
+        if (env.get("PNEUMO_REQUIRE_APPROVAL") or "").strip().lower() in ("1", "true", "yes", "on"):
+            print(
+                "promotions wait for a person: Airflow › Browse › Required Actions "
+                f"({urls['Airflow']}/required_actions)",
+                file=out,
+            )
         print("Ctrl-C stops everything.", file=out, flush=True)
         while not stop["now"]:
             if any(p.poll() is not None for p in procs):

@@ -36,6 +36,19 @@ def test_dagbag_imports_and_graph(airflow_db):
     assert [t.task_id for t in bag.get_dag("feed_refresh").tasks] == ["refresh"]
 
 
+def test_with_approval_required_a_person_answers_between_judge_and_promote(airflow_db, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("PNEUMO_REQUIRE_APPROVAL", "1")
+    monkeypatch.setenv("PNEUMO_APPROVAL_HOURS", "2")
+    dag = DagBag(dag_folder=str(ROOT / "dags")).get_dag("continuous_training")
+    graph = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
+    assert graph["judge"] == ["approve"] and graph["approve"] == ["review"] and graph["review"] == ["promote"]
+    ask = dag.get_task("approve")
+    assert ask.options == ["Approve", "Reject"] and ask.defaults == ["Reject"]  # no answer: the champion stays
+    assert ask.response_timeout.total_seconds() == 7200
+
+
 def test_parsing_uses_no_database_network_or_torch():
     """Parse in a fresh interpreter whose database URL points nowhere and whose sockets refuse to open."""
     code = f"""
@@ -53,8 +66,15 @@ assert set(retries.values()) == {{2}}, retries  # the production default, with P
 """
     env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:////nonexistent-dir/never/airflow.db"}
     env.pop("PNEUMO_DAG_RETRIES", None)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 0, r.stderr[-2000:]
+    for approval in ("", "1"):
+        r = subprocess.run(
+            [sys.executable, "-c", code.replace("{2}", "{0, 2}" if approval else "{2}")],
+            capture_output=True,
+            text=True,
+            env={**env, "PNEUMO_REQUIRE_APPROVAL": approval},
+            timeout=120,
+        )
+        assert r.returncode == 0, (approval, r.stderr[-2000:])
 
 
 def test_the_watch_finds_a_batch_without_loading_torch(tmp_path):

@@ -9,34 +9,14 @@ import os
 import shutil
 import signal
 import time
-import urllib.request
 
 import pytest
 
 from feed.client import FeedClient
-from hub import settings
-from hub.config import HubPaths
 from tests.conftest import SAMPLE, free_port
-from tests.e2e.hub_up import start_up, wait_ready
+from tests.e2e.hub_up import api, start_up, tiny_settings, token, wait_ready
 
 pytestmark = pytest.mark.slow
-
-
-def _api(base: str, path: str, token: str) -> dict:
-    req = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
-
-
-def _token(base: str, password: str) -> str:
-    req = urllib.request.Request(
-        base + "/auth/token",
-        method="POST",
-        data=json.dumps({"username": "admin", "password": password}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())["access_token"]
 
 
 def test_a_dropped_batch_becomes_a_feed_version_with_no_manual_step(tmp_path):
@@ -44,26 +24,7 @@ def test_a_dropped_batch_becomes_a_feed_version_with_no_manual_step(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PNEUMO_", "MLFLOW_TRACKING"))}
     env.update({"TORCH_HOME": str(tmp_path / "torch"), "PNEUMO_WATCH_SECONDS": "15"})
     home = tmp_path / "home"
-    # the file `up` would write, with this machine's weights (none: no ImageNet file here), made tiny
-    os.environ["TORCH_HOME"], before = env["TORCH_HOME"], os.environ.get("TORCH_HOME")
-    try:
-        path, created = settings.ensure(HubPaths(home))
-    finally:
-        os.environ.pop("TORCH_HOME") if before is None else os.environ.__setitem__("TORCH_HOME", before)
-    text = path.read_text()
-    assert created and 'weights = "none"' in text
-    for old, new in (
-        ("epochs = 10", "epochs = 3"),
-        ("batch_size = 32", "batch_size = 16"),
-        ("image_size = 224", "image_size = 64"),
-        ("num_workers = 1", "num_workers = 0"),
-        ("settle_seconds = 60.0", "settle_seconds = 2.0"),
-        ("min_recall = 0.9", "min_recall = 0.6"),
-        ("min_accuracy = 0.8", "min_accuracy = 0.5"),
-    ):
-        assert old in text, old
-        text = text.replace(old, new)
-    path.write_text(text)
+    path = tiny_settings(home, env)
 
     started = time.monotonic()
     proc = start_up(home, ports, env)
@@ -92,12 +53,12 @@ def test_a_dropped_batch_becomes_a_feed_version_with_no_manual_step(tmp_path):
             time.sleep(5)
         password = out.split("Airflow login: admin / ")[1].split()[0]
         base = f"http://127.0.0.1:{ports['airflow']}"
-        token = _token(base, password)
-        runs = _api(base, "/api/v2/dags/continuous_training/dagRuns", token)["dag_runs"]
+        tok = token(base, password)
+        runs = api(base, "/api/v2/dags/continuous_training/dagRuns", tok)["dag_runs"]
         settle = time.monotonic() + 90  # publish is the last task: its run ends a moment after the feed has it
         while time.monotonic() < settle and any(r["state"] in ("queued", "running") for r in runs):
             time.sleep(3)
-            runs = _api(base, "/api/v2/dags/continuous_training/dagRuns", token)["dag_runs"]
+            runs = api(base, "/api/v2/dags/continuous_training/dagRuns", tok)["dag_runs"]
         assert offer is not None and offer.version == 1, (
             runs,
             (home / "logs" / "airflow.log").read_text()[-4000:],
