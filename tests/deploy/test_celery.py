@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.services import _stop  # the group of each, as `pneumo-hub up` stops its services
 from tests.conftest import SAMPLE, free_port
 from tests.deploy.test_postgres import _required, fresh_database
 from tests.e2e.hub_up import api, tiny_settings, token
@@ -44,24 +44,6 @@ RUNS = "/api/v2/dags/continuous_training/dagRuns"
 def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     out = open(log, "ab")
     return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for p in procs:
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 40
-    for p in procs:
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
 
 
 def _wait_http(url: str, procs: list[subprocess.Popen], logs: Path, seconds: float = 240) -> None:
