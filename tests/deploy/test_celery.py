@@ -113,7 +113,10 @@ def _run(tmp_path: Path, db_url: str) -> None:
         "PNEUMO_DAG_RETRIES": "0",
         "PNEUMO_DVC_REMOTE": str(tmp_path / "dvc-remote"),
     }
-    tiny_settings(hub_home, env)  # the hub's settings; they travel with each run to the training worker
+    settings_file = tiny_settings(hub_home, env)  # the hub's; they travel with each run to the training worker
+    # one DataLoader worker, as the defaults have: a Celery prefork worker is daemonic and may not start
+    # children, so training must load in-process there instead of crashing (hub.train)
+    settings_file.write_text(settings_file.read_text().replace("num_workers = 0", "num_workers = 1"))
 
     def worker(home: Path, name: str) -> dict[str, str]:
         return {
@@ -212,6 +215,8 @@ def _run(tmp_path: Path, db_url: str) -> None:
         assert _md5(train_home / "pool.dvc") == _md5(hub_home / "pool.dvc")
         assert _md5(train_home / "splits.json.dvc") == _md5(hub_home / "splits.json.dvc")
         assert any((train_home / "runs").rglob("*.pt")), "no checkpoint on the training worker"
+        train_logs = "".join(f.read_text(errors="replace") for f in (tmp_path / "af-train").rglob("*.log"))
+        assert "loading images in-process" in train_logs, "the daemonic-worker fallback did not run"
         assert not (hub_home / "runs").exists() or not any((hub_home / "runs").rglob("*.pt"))
 
         # the published model is the one trained there, on the dataset version the hub recorded
