@@ -12,10 +12,11 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def replacing(path: str | os.PathLike, mode: int = 0o644) -> Iterator[Path]:
+def replacing(path: str | os.PathLike, mode: int = 0o644, sync_folder: bool = True) -> Iterator[Path]:
     """A temporary file name beside ``path``, for writers that want a name (torch.save, a copy, a
     tar file). When the block ends without error the file is fsync'd, chmod'd ``mode`` and renamed
-    over ``path``; on any error it is removed and ``path`` is untouched."""
+    over ``path``, and (``sync_folder``) the folder fsync'd so that the rename survives a power cut;
+    on any error it is removed and ``path`` is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -30,10 +31,26 @@ def replacing(path: str | os.PathLike, mode: int = 0o644) -> Iterator[Path]:
             os.close(fd)
         os.chmod(tmp, mode)  # mkstemp makes 0600; e.g. the feed's web server must be able to read it
         os.replace(tmp, path)
+        if sync_folder:
+            sync_folder_entries(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def sync_folder_entries(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX: fsync the directory); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # Windows: a directory cannot be opened; NTFS journals the rename
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str, mode: int = 0o644) -> None:

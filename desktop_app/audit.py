@@ -9,6 +9,13 @@ batch sent the row's image to the hub, with which label and as which file (sha25
 image): the hub refuses a batch with nothing new or with an image it already holds under the other
 label, so an image is sent once. Older audit files get the later columns on first open.
 
+A damaged audit file (not a database, or failing SQLite's integrity check) is never written over:
+``AuditLog.open_or_recover`` (the viewer's and ``predict``'s way in) moves it aside as
+``<name>.damaged-<time>`` with its ``-wal``/``-shm`` files, copies into a new log every row that can
+still be read from it, and says so in ``problem``; if even that fails, the results of the session are
+kept in memory only and ``problem`` says they are not being recorded. The plain constructor raises
+``AuditError`` instead (``pneumo-desktop self-test`` reports it and leaves the file alone).
+
 One connection is shared by the GUI thread and the workers (prediction, triage, export), so every
 access holds one lock. Listeners (``add_listener``) hear of each new or changed row, from whichever
 thread made the change: a Qt listener should emit a signal, which Qt queues to the GUI thread.
@@ -111,20 +118,104 @@ def result_record(prediction: Prediction, file: str | os.PathLike) -> dict:
     }
 
 
+class AuditError(RuntimeError):
+    """The audit file cannot be opened as an audit log; the message says which file and why."""
+
+
 class AuditLog:
     """``record`` a prediction, ``confirm`` a row, read ``rows()`` or ``export_csv``."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.problem = ""  # what went wrong opening it (``open_or_recover``), for the user; "" when fine
         self._lock = threading.RLock()
         self._listeners: list[Callable[[dict], None]] = []
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        with self._db:
-            self._db.execute(_SCHEMA)
-        self._migrate()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+        except (OSError, sqlite3.Error) as e:
+            raise AuditError(f"Cannot open the audit log {self.path}: {e}") from None
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check: {check}")
+            with self._db:
+                self._db.execute(_SCHEMA)
+            self._migrate()
+        except sqlite3.Error as e:
+            self._db.close()
+            raise AuditError(f"The audit log {self.path} is damaged ({e})") from None
+
+    @classmethod
+    def open_or_recover(cls, path: str | os.PathLike) -> AuditLog:
+        """The audit log at ``path``; a damaged one is set aside, its readable rows copied into a new
+        one, and ``problem`` says what happened (module docstring). Never raises."""
+        path = Path(path)
+        try:
+            return cls(path)
+        except AuditError as e:
+            damage = str(e)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        aside = path.with_name(f"{path.name}.damaged-{stamp}")
+        n = 1
+        while aside.exists():  # never over an earlier damaged copy
+            n += 1
+            aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                part = Path(f"{path}{suffix}")
+                if part.exists():
+                    os.replace(part, Path(f"{aside}{suffix}"))
+            log = cls(path)
+        except (OSError, AuditError) as e:
+            logger.error("%s; cannot set it aside (%s): results are kept in memory only", damage, e)
+            log = cls(":memory:")
+            log.problem = f"{damage}. It could not be set aside ({e}): results are NOT being recorded"
+            return log
+        saved, lost = log._salvage(aside)
+        log.problem = f"{damage}. It was set aside as {aside.name}; " + (
+            f"{saved} earlier result{'s' * (saved != 1)} recovered into a new log" if saved else "a new log was started"
+        )
+        if lost:
+            log.problem += f" ({lost} could not be read: they are only in the set-aside file, if anywhere)"
+        logger.error("%s", log.problem)
+        return log
+
+    def _salvage(self, damaged: Path) -> tuple[int, int]:
+        """Copy every row of ``damaged`` that still reads into this (new, empty) log: (copied, unreadable)."""
+        saved = 0
+        try:
+            old = sqlite3.connect(f"{damaged.resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return 0, 0
+        # Row by row, by id, up to the highest id the file still tells: a damaged page loses the rows on
+        # it, not the ones after it (a scan stops at the first bad page).
+        top = 0
+        for sql in ("SELECT seq FROM sqlite_sequence WHERE name = 'results'", "SELECT max(id) FROM results"):
+            try:
+                top = max(top, int(old.execute(sql).fetchone()[0] or 0))
+            except (sqlite3.Error, TypeError, ValueError):
+                continue
+        old.row_factory = sqlite3.Row
+        ids = range(1, top + 1)
+        try:
+            with self._lock, self._db:
+                for row_id in ids:
+                    try:
+                        row = old.execute("SELECT * FROM results WHERE id = ?", (row_id,)).fetchone()
+                        rec = {k: row[k] for k in row.keys() if k in COLUMNS}
+                        self._db.execute(
+                            f"INSERT INTO results ({', '.join(rec)}) VALUES ({', '.join('?' * len(rec))})",
+                            tuple(rec.values()),
+                        )
+                    except (sqlite3.Error, TypeError):
+                        continue  # a damaged page or row: it is lost, the others are kept
+                    saved += 1
+        finally:
+            old.close()
+        return saved, top - saved  # rows are never deleted: every id up to the top was a result
 
     def _migrate(self) -> None:
         """Add the columns an audit file made by an older version lacks (existing rows keep their values)."""

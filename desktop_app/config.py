@@ -193,9 +193,46 @@ class AppPaths:
         return self.data_dir / "logs" / "pneumoscan.log"
 
 
+_TOML_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)\s*$")
+_TOML_KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
+MAX_BAD_LINES = 20  # more than that and the file is not an admin config with a typo: ignore it whole
+
+
+def _parse_admin(text: str, path: Path, problems: list[str]) -> tuple[dict, list[str]]:
+    """The TOML ``text`` as a dict, its lines that do not parse left out: ``(values, bad keys)``.
+
+    One bad line (a URL without quotes, a duplicated key) used to drop the whole file, and with it the
+    feed, the trusted root and the locks. Each line the parser stops at is reported with its key and
+    blanked, and the rest parsed again; an error with no line (or more than ``MAX_BAD_LINES``) ignores
+    the file as before. Raises ``tomllib.TOMLDecodeError`` then.
+    """
+    lines = text.splitlines()
+    bad: list[str] = []
+    first_error: tomllib.TOMLDecodeError | None = None
+    while True:
+        try:
+            raw = tomllib.loads("\n".join(lines))
+        except tomllib.TOMLDecodeError as e:
+            first_error = first_error or e
+            m = _TOML_LINE.search(str(e))
+            n = int(m.group(1)) if m else 0
+            if not 1 <= n <= len(lines) or not lines[n - 1].strip() or len(bad) == MAX_BAD_LINES:
+                raise first_error from None
+            key = _TOML_KEY.match(lines[n - 1])
+            bad.append(key.group(1) if key else "")
+            what = f"setting {key.group(1)!r}" if key else repr(lines[n - 1].strip()[:60])
+            problems.append(
+                f"Admin config {path} line {n}: {what} is not valid TOML ({_TOML_LINE.sub('', str(e))}); "
+                "ignored, the rest of the file applies"
+            )
+            lines[n - 1] = ""
+            continue
+        return raw, bad
+
+
 def _read_admin(path: Path, settings: Settings) -> None:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw, bad = _parse_admin(path.read_text(encoding="utf-8"), path, settings.problems)
     except FileNotFoundError:
         settings.problems.append(f"Admin config {path} does not exist")
         return
@@ -203,6 +240,10 @@ def _read_admin(path: Path, settings: Settings) -> None:
         settings.problems.append(f"Admin config {path} is unreadable and was ignored: {e}")
         return
     settings.admin_file = str(path)
+    if "locked" in bad:  # fail safe: the admin meant to lock something; users change nothing
+        raw.pop("locked", None)
+        settings.locked = USER_KEYS
+        settings.problems.append(f"Admin config {path}: locked is unreadable, so every user setting is locked")
     for key, value in raw.items():
         if key in ("admin_file", "user_file", "problems"):
             settings.problems.append(f"Admin config {path}: unknown setting {key!r} ignored")
@@ -210,8 +251,12 @@ def _read_admin(path: Path, settings: Settings) -> None:
         try:
             value = _check(key, value)
         except ConfigError as e:
-            settings.problems.append(f"Admin config {path}: {e}; ignored")
-            continue
+            if key == "locked":
+                value = USER_KEYS
+                settings.problems.append(f"Admin config {path}: {e}; every user setting is locked instead")
+            else:
+                settings.problems.append(f"Admin config {path}: {e}; ignored")
+                continue
         if key in PATH_KEYS and value:
             value = str((path.parent / Path(value).expanduser()).resolve())
         setattr(settings, key, value)

@@ -86,6 +86,7 @@ class ImageMeta:
     frames: int = 1  # frames in the file (only the first is shown and read)
     bits_stored: int | None = None  # DICOM Bits Stored: the range ``gray`` is scaled over
     colourfulness: float | None = None  # ``colourfulness`` of an RGB/RGBA image; None for grayscale ones
+    window_problem: str | None = None  # why the file's stored window was not used (width 0, not a number)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,8 +134,19 @@ def load_image(
     look at the pixels; skip the full-resolution decode where the model does not need it.
     """
     path = Path(path)
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise ImageError("cannot read file: permission denied (this user may not read it; ask IT)") from None
+    except IsADirectoryError:
+        raise ImageError(f"cannot read file: {path} is a folder, not a file") from None
+    except FileNotFoundError:
+        raise ImageError(f"cannot read file: {path} does not exist") from None
+    except OSError as e:
+        raise ImageError(f"cannot read file: {e.strerror or e}") from None
     if not path.is_file():
-        raise ImageError(f"cannot read file: {path} does not exist or is not a file")
+        raise ImageError(f"cannot read file: {path} is not a regular file")
     if is_dicom(path):
         return _load_dicom(path, max_pixels, model_size, display)
     model_img = read_image(path, max_pixels, reduce_for=model_size) if model_size else None
@@ -194,7 +206,10 @@ def _stored_window(ds, lo: float, hi: float) -> tuple[float, float] | None:
         if int(ds.get("PixelRepresentation", 0)) == 1 and first > 32767:
             first -= 65536  # the first mapped value is signed when the pixels are
         ramp = np.arange(first, first + entries, dtype=np.int64)
-        out = np.asarray(apply_voi_lut(ramp, ds, index=0), dtype=np.float64)
+        try:
+            out = np.asarray(apply_voi_lut(ramp, ds, index=0), dtype=np.float64)
+        except Exception as e:  # pydicom raises many types for a malformed table
+            raise _BadWindow(f"its VOI LUT cannot be applied ({str(e).splitlines()[0]})") from None
         if out.max() <= out.min():
             return None
         bottom = int(np.argmax(out > out.min())) - 1  # the last input at the lowest output before the rise
@@ -204,10 +219,22 @@ def _stored_window(ds, lo: float, hi: float) -> tuple[float, float] | None:
         low, high = first + max(bottom, 0), first + top
         return ((low + high) / 2 - lo) / span, (high - low) / span
     if "WindowCenter" in ds and "WindowWidth" in ds:
-        centre, width = (float(v[0] if isinstance(v, MultiValue) else v) for v in (ds.WindowCenter, ds.WindowWidth))
-        if width > 0:
-            return (centre - lo) / span, width / span
+        try:
+            centre, width = (float(v[0] if isinstance(v, MultiValue) else v) for v in (ds.WindowCenter, ds.WindowWidth))
+        except (TypeError, ValueError, IndexError):
+            raise _BadWindow(
+                f"its stored window (centre {ds.WindowCenter!r}, width {ds.WindowWidth!r}) is not a number"
+            ) from None
+        if not (np.isfinite(centre) and np.isfinite(width)):
+            raise _BadWindow(f"its stored window (centre {centre:g}, width {width:g}) is not finite")
+        if width <= 0:
+            raise _BadWindow(f"its stored window width is {width:g} (must be above 0)")
+        return (centre - lo) / span, width / span
     return None
+
+
+class _BadWindow(ValueError):
+    """A stored VOI window that cannot be used; the image opens at its full range and says why."""
 
 
 def _text(ds, keyword: str) -> str | None:
@@ -284,7 +311,11 @@ def _load_dicom(path: Path, max_pixels: int, model_size: int | None = None, disp
     if k > 1:  # reduced once, early: the model's resize then starts from ~2x its size, not the full film
         model_gray = np.asarray(Image.fromarray(model_gray, mode="F").reduce(k), dtype=np.float32)
         gray = model_gray if gray is None else gray
-    window = _stored_window(ds, lo, hi)
+    try:
+        window = _stored_window(ds, lo, hi)
+    except _BadWindow as e:
+        window = None
+        meta = dataclasses.replace(meta, window_problem=f"{e}: shown at the full range")
     if invert and window is not None:
         window = (1.0 - window[0], window[1])
     return LoadedImage(path, gray, Image.fromarray(model_gray), "dicom", model_gray, meta, window)

@@ -132,7 +132,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         engine = open_engine(args.model_dir, args.variant, settings)
     except (EngineError, StoreError) as e:
         return _fail(f"{e} (or pass --model-dir)" if isinstance(e, StoreError) else str(e))
-    audit = AuditLog(args.audit) if args.audit else None
+    audit = AuditLog.open_or_recover(args.audit) if args.audit else None
+    if audit is not None and audit.problem:
+        print(f"pneumo-desktop: warning: {audit.problem}", file=sys.stderr)
     show_withheld = args.show_withheld or settings.show_withheld
     failed = 0
     for f in args.files:

@@ -6,7 +6,11 @@ Layout, in the per-user data folder (the install folder is never written)::
     models/state.json     {"active": 9, "history": [7, 8], "skipped": []}
 
 ``history`` is the stack "roll back to previous model" pops; a version rolled back from goes into
-``skipped`` so the updater does not switch to it again (a newer version is taken as usual).
+``skipped`` so the updater does not switch to it again (a newer version is taken as usual). The
+state is written twice, ``state.json`` then ``state.backup.json``, each atomically and fsync'd with
+its folder: a damaged or truncated ``state.json`` is read from the backup (and rewritten), so a
+rollback decision survives one damaged file. When neither copy reads, the newest model is used and
+``open_engine`` says the choices were lost (``ModelStore.state_problem``).
 ``open_engine`` loads the active version and, if it fails its checks, falls back to the newest
 version that passes, saying so.
 """
@@ -26,6 +30,7 @@ from desktop_app.config import write_json_atomic
 logger = logging.getLogger(__name__)
 
 STATE = "state.json"
+STATE_BACKUP = "state.backup.json"  # the same content, written after STATE
 
 
 class StoreError(RuntimeError):
@@ -37,6 +42,7 @@ class ModelStore:
         self.root = Path(root)
         self.builtin = Path(builtin) if builtin else None
         self.site = site  # whose operating point the engines it opens use (``Engine``'s ``site``)
+        self.state_problem = ""  # set by every read of the state: why the choices were lost, or ""
 
     @classmethod
     def from_settings(cls, settings) -> ModelStore:
@@ -64,16 +70,15 @@ class ModelStore:
                         found[pkg.version] = d
         return dict(sorted(found.items()))
 
-    def _state(self) -> dict:
-        """``{"active": int | None, "history": [int], "skipped": [int]}``; a damaged file reads as empty."""
-        empty = {"active": None, "history": [], "skipped": []}
+    @staticmethod
+    def _read_state(path: Path) -> dict | None:
+        """The state in ``path``; None when it does not exist; ValueError (saying why) when damaged."""
         try:
-            raw = json.loads((self.root / STATE).read_text(encoding="utf-8"))
+            raw = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return empty
+            return None
         except (OSError, ValueError) as e:
-            logger.warning("Model state file unreadable (%s); using the newest model", e)
-            return empty
+            raise ValueError(f"{path} is unreadable ({e})") from None
 
         def ints(value: object) -> bool:
             return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
@@ -84,12 +89,40 @@ class ModelStore:
             or not ints(raw.get("history", []))
             or not ints(raw.get("skipped", []))
         ):
-            logger.warning("Model state file %s is malformed; using the newest model", self.root / STATE)
-            return empty
+            raise ValueError(f"{path} is malformed")
         return {"active": active, "history": list(raw.get("history", [])), "skipped": list(raw.get("skipped", []))}
+
+    def _state(self) -> dict:
+        """``{"active": int | None, "history": [int], "skipped": [int]}`` from ``state.json``, else from its
+        backup (which then replaces it); both missing or damaged read as empty (``state_problem`` says)."""
+        self.state_problem = ""
+        problems = []
+        for name in (STATE, STATE_BACKUP):
+            try:
+                state = self._read_state(self.root / name)
+            except ValueError as e:
+                problems.append(str(e))
+                continue
+            if state is None:
+                continue
+            if problems:  # the main copy was damaged: the backup holds the same decisions
+                logger.warning("Model state: %s; using its backup %s", problems[0], self.root / name)
+                try:
+                    write_json_atomic(self.root / STATE, state)
+                except OSError as e:
+                    logger.warning("Cannot repair %s: %s", self.root / STATE, e)
+            return state
+        if problems:
+            self.state_problem = (
+                "The record of your model choices is damaged (" + "; ".join(problems) + "): using the newest "
+                "model; if it is one you rolled back from, roll back again"
+            )
+            logger.warning("%s", self.state_problem)
+        return {"active": None, "history": [], "skipped": []}
 
     def _save(self, state: dict) -> None:
         write_json_atomic(self.root / STATE, state)
+        write_json_atomic(self.root / STATE_BACKUP, state)
 
     def _usable(self, state: dict, installed: dict[int, Path]) -> list[int]:
         """Installed versions not rolled back from, oldest first (all of them if every one was)."""
@@ -203,6 +236,21 @@ class ModelStore:
         except (StoreError, PackageError):
             return []
 
+    def damage(self, version: int) -> str:
+        """Why the installed copy of ``version`` is damaged (a file whose size or sha256 is not the
+        card's), or "" when it is sound or not installed (an unreadable card is not installed at all)."""
+        folder = self.installed().get(version)
+        if folder is None:
+            return ""
+        try:
+            ModelPackage.load(folder, verify=False).verify_present()
+        except (PackageError, OSError) as e:
+            return str(e)
+        return ""
+
+    def is_skipped(self, version: int) -> bool:
+        return version in self._state()["skipped"]
+
     def activate(self, version: int) -> None:
         """Make ``version`` the active model; the one in use before goes on the rollback history."""
         state, installed = self._state(), self.installed()
@@ -256,7 +304,7 @@ class ModelStore:
         active = self._active(state, installed)
         # Fall back to the newest that passes, never to a version the user rolled back from.
         order = [active] + [v for v in reversed(installed) if v != active and v not in state["skipped"]]
-        warnings: list[str] = []
+        warnings: list[str] = [self.state_problem] if self.state_problem else []
         for v in order:
             # The variant asked for, else the other one when only that was downloaded (the variant was
             # changed since): the same model in its other form beats an older model.

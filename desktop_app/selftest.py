@@ -131,10 +131,13 @@ def check_data_dir(settings: Settings) -> Check:
 
 def check_audit(settings: Settings) -> Check:
     """The audit log opens and takes a write lock; nothing is written into it."""
-    from desktop_app.audit import AuditLog
+    from desktop_app.audit import AuditError, AuditLog
 
     path = settings.paths().audit_db
-    AuditLog(path).close()  # creates the file and table on first use
+    try:
+        AuditLog(path).close()  # creates the file and table on first use
+    except AuditError as e:
+        return Check("audit log", FAILED, f"{e}: the app sets it aside and starts a new log when it next opens")
     db = sqlite3.connect(path, timeout=2)
     try:
         db.execute("BEGIN IMMEDIATE")

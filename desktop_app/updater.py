@@ -20,7 +20,7 @@ from pathlib import Path
 from contract.package import CARD
 from desktop_app.engine import Engine, EngineError
 from desktop_app.models import ModelStore, StoreError
-from feed.client import FeedClient, FeedClientError, FeedUnreachable, UpdateRefused
+from feed.client import DISK_FULL, FeedClient, FeedClientError, FeedUnreachable, UpdateRefused
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,11 @@ class ModelUpdater:
             offer = client.check(known)
             if offer is None:
                 logger.info("Model feed %s: nothing newer than version %s", self.feed_url, known)
-                return self._complete_active(client) or Outcome(Status.UP_TO_DATE, self.store.active_version())
+                return (
+                    self._repair(client, known)
+                    or self._complete_active(client)
+                    or Outcome(Status.UP_TO_DATE, self.store.active_version())
+                )
             logger.info(
                 "Model feed %s offers version %d (%d bytes as %s); downloading",
                 self.feed_url,
@@ -106,6 +110,18 @@ class ModelUpdater:
             return self._failed(Status.REFUSED, str(e))
         except FeedClientError as e:  # the trusted root or the proxy setting is unusable
             return self._failed(Status.NOT_CONFIGURED, str(e))
+
+    def _repair(self, client: FeedClient, version: int | None) -> Outcome | None:
+        """The installed copy of the feed's champion ``version`` is damaged on disk (the app fell back to
+        an older model): download it again and reinstall it over the damaged copy. None when it is
+        sound, not installed, or rolled back from (a rejected model is not repaired)."""
+        if version is None or self.store.is_skipped(version):
+            return None
+        damage = self.store.damage(version)
+        if not damage:
+            return None
+        logger.warning("Installed model version %d is damaged (%s); downloading it again", version, damage)
+        return self._switch_to(client.download(None, self.variant))
 
     def _complete_active(self, client: FeedClient) -> Outcome | None:
         """The active model lacks the file of the variant now set (it was downloaded as the other one):
@@ -132,7 +148,10 @@ class ModelUpdater:
         previous = self.store.active_version()
         try:
             version = self.store.install(downloaded, self.variant)  # activate() puts ``previous`` on the history
-        except (StoreError, OSError) as e:
+        except OSError as e:
+            full = " (the disk is full: free some space, the next check tries again)" if e.errno in DISK_FULL else ""
+            return self._failed(Status.REFUSED, f"Cannot install the new model: {e.strerror or e}{full}")
+        except StoreError as e:
             return self._failed(Status.REFUSED, f"Cannot install the new model: {e}")
         try:
             # what the app will run: the store's copy

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
@@ -35,6 +36,7 @@ from contract.package import CARD, MAX_PACKAGE_BYTES, ModelPackage, PackageError
 from feed import CHAMPION
 
 logger = logging.getLogger(__name__)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left, or over the user's quota
 
 
 class FeedClientError(RuntimeError):
@@ -463,3 +465,11 @@ class FeedClient:
             ) from None
         except tuf_errors.RepositoryError as e:
             raise UpdateRefused(f"The feed's metadata failed verification: {e}") from None
+        except OSError as e:
+            if e.errno not in DISK_FULL:
+                raise
+            free = shutil.disk_usage(self.cache_dir).free if self.cache_dir.is_dir() else 0
+            raise UpdateRefused(
+                f"The disk filled up while downloading from the feed ({free / 2**20:.0f} MiB free in "
+                f"{self.cache_dir}): nothing was installed; free some space, the next check tries again"
+            ) from None

@@ -38,7 +38,7 @@ from hub import alerts, dataset, registry
 from hub.config import HubPaths, SettingsError, TrainConfig, env_value
 from hub.lock import exclusive, hub_lock
 from hub.policy import Policy, decide
-from hub.pool import GOLD, DataError, Rejection, ValidationReport
+from hub.pool import GOLD, DataError, Pool, Rejection, ValidationReport
 
 logger = logging.getLogger(__name__)
 
@@ -261,9 +261,12 @@ def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]
     """Validate each batch; quarantine a bad one (any rejected file, or nothing usable) with its report.
 
     Returns the good batches. Exact duplicates (of the pool or within the batch, same label) are
-    skipped without making a batch bad; the same image under two labels does.
+    skipped without making a batch bad; the same image under two labels does. A batch whose images
+    are all in the pool already *from this batch* (an ingest killed half-way, then retried) is good:
+    its ingest finishes the DVC version instead of the batch being quarantined as "nothing new".
     """
     good = []
+    sources = {e.source for e in Pool(paths.pool).entries()}
     for b in batches:
         src = cfg.incoming / b
         if not src.is_dir():  # handled by an earlier try of this step
@@ -274,6 +277,12 @@ def validate(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> list[str]
             report = ValidationReport(src, "batch", [], [Rejection(".", str(e))], [])
         problems = [r for r in report.rejected if not r.reason.startswith("duplicate of")]
         if report.accepted and not problems:
+            good.append(b)
+            continue
+        if not problems and b in sources:
+            # Its images are in the pool already, put there by an ingest of this very batch that was
+            # killed before it finished (in `dvc add`, say): not "nothing new" but work to finish.
+            logger.warning("Batch %s was partly ingested by an interrupted run; finishing its ingest", b)
             good.append(b)
             continue
         dest = paths.quarantine / b

@@ -41,7 +41,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from contract.atomic import replacing, write_atomic
+from contract.atomic import replacing, sync_folder_entries, write_atomic
 from contract.package import CLASSES, sha256_of
 from contract.preprocess import ImageError, read_image
 from contract.suitability import raster_problem
@@ -382,13 +382,16 @@ class Pool:
                 name = f"{rec.path.stem}__{rec.sha256[:8]}{rec.path.suffix}"
             dest = self.root / rec.label / name
             dest.parent.mkdir(parents=True, exist_ok=True)
-            with replacing(dest) as tmp:
+            # thousands per import: each folder is synced once below, before the manifest names the files
+            with replacing(dest, sync_folder=False) as tmp:
                 shutil.copyfile(rec.path, tmp)
             entry = PoolEntry(
                 f"{rec.label}/{name}", rec.label, rec.sha256, rec.patient, source, rec.width, rec.height, rec.site
             )
             taken.add(entry.file)
             added.append(entry)
+        for folder in {(self.root / e.file).parent for e in added}:
+            sync_folder_entries(folder)
         if added:
             buf = io.StringIO()
             w = csv.DictWriter(buf, fieldnames=MANIFEST_FIELDS, delimiter="\t", lineterminator="\n")

@@ -854,6 +854,10 @@
 %1</translation>
     </message>
     <message>
+        <source>Audit log damaged</source>
+        <translation>Journal d’audit endommagé</translation>
+    </message>
+    <message>
         <source>Configuration problem: %1</source>
         <translation>Problème de configuration : %1</translation>
     </message>

@@ -95,7 +95,7 @@ def run_viewer(
     Without ``model_dir`` the model is the store's active one (the newest verified feed model, or the
     one installed with the app); without ``audit_path`` the audit log is the per-user one.
     """
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     from desktop_app.audit import AuditLog
     from desktop_app.config import load_settings
@@ -120,10 +120,17 @@ def run_viewer(
     except (EngineError, StoreError) as e:
         print(f"pneumo-desktop: {e}" + (" (or pass --model-dir)" if isinstance(e, StoreError) else ""), file=sys.stderr)
         return 2
-    audit = AuditLog(audit_path or settings.paths().audit_db)
+    audit = AuditLog.open_or_recover(audit_path or settings.paths().audit_db)
     window = build_window(engine, audit, settings, managed_model=model_dir is None)
     window.show()
-    if settings.problems:
+    if audit.problem:  # the results already shown are kept, where they could be read; say where they are
+        print(f"pneumo-desktop: warning: {audit.problem}", file=sys.stderr)
+        title = QApplication.translate("app", "Audit log damaged")
+        box = QMessageBox(QMessageBox.Icon.Warning, title, audit.problem, QMessageBox.StandardButton.Ok, window)
+        box.open()  # not modal for the event loop: the window works behind it
+    elif warnings:
+        window.statusBar().showMessage(warnings[0], 30_000)
+    elif settings.problems:
         window.statusBar().showMessage(
             QApplication.translate("app", "Configuration problem: %1").replace("%1", settings.problems[0]), 30_000
         )

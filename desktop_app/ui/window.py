@@ -407,9 +407,13 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self.file_label.setText(path.name)
         self.file_label.setToolTip(str(path))
-        if not path.is_file():
+        try:
+            path.stat()
+        except (FileNotFoundError, NotADirectoryError):
             self._fail(self.tr("Cannot open %1: no such file").replace("%1", str(path)))
             return False
+        except OSError:
+            pass  # permission denied and the like: the worker's load says exactly what
         self._request += 1
         request = self._request
         worker = PredictWorker(request, path, self.engine, self.audit, superseded=self._superseded(request))
@@ -463,7 +467,7 @@ class MainWindow(QMainWindow):
         self.view.fit()
         self._show_prediction(result.prediction)
         self._show_error(None)
-        self.statusBar().showMessage(
+        status = (
             self.tr("%1 — %2 × %3 px — %4")
             .replace("%1", result.path.name)
             .replace("%2", str(w))
@@ -473,6 +477,9 @@ class MainWindow(QMainWindow):
                 label_text(result.prediction.label) if result.prediction.suitable else self.tr("no result (withheld)"),
             )
         )
+        if result.image.meta.window_problem:  # a DICOM whose stored window is unusable: say what was done
+            status += f" — {result.image.meta.window_problem}"
+        self.statusBar().showMessage(status)
         self._update_actions()
         self.resultShown.emit(result)
 

@@ -9,10 +9,11 @@ Usage: uninstall.sh [--prefix DIR] [--purge [--user NAME]...] [--keep-app] [--dr
 
   --prefix DIR   the prefix given to install.sh (default: the one this script is installed in)
   --purge        also delete a user's PneumoScan data: in their data folder the audit log
-                 (audit.sqlite*), models/, feed/ and logs/, and their settings.json; any other
-                 file there is kept, and so is the folder then. Whose data: the account running
-                 this; as root, only the accounts named with --user. Refused (nothing is changed)
-                 when the admin config sets data_dir: that folder may be every user's.
+                 (audit.sqlite*, set-aside damaged copies too), models/, feed/ and logs/, and
+                 their settings.json; any other file there is kept, and so is the folder then.
+                 Whose data: the account running this; as root, only the accounts named with
+                 --user. Refused (nothing is changed) when the admin config sets data_dir: that
+                 folder may be every user's.
   --user NAME    as root: purge the data of account NAME (repeatable; implies --purge); it is
                  deleted as that account, in the default places under its home folder
   --keep-app     only purge the data, leave the install (implies --purge)
@@ -96,6 +97,7 @@ plan_own_purge() {  # fills `doomed` and `folders` for the running account, or d
             [[ ! -e "$data/$name" && ! -L "$data/$name" ]] || doomed+=("$data/$name")
         done
         doomed+=("$data"/.selftest-*)  # left by a self-test that was killed
+        doomed+=("$data"/audit.sqlite.damaged-*)  # damaged audit logs the app set aside (desktop_app/audit.py)
     fi
     for f in "$settings" "$(dirname "$settings")/.$(basename "$settings")".*.tmp; do
         [[ ! -e "$f" && ! -L "$f" ]] || doomed+=("$f")

@@ -47,8 +47,37 @@ def test_bad_values_and_files_are_reported_not_fatal(tmp_path):
     assert (s.variant, s.check_interval_hours, s.feed_url) == ("fp32", 6.0, "")  # defaults kept
     text = "\n".join(s.problems)
     assert "variant" in text and "check_interval_hours" in text and "feed_url" in text and "settings.json" in text
-    broken = write(tmp_path / "broken.toml", "feed_url = [unclosed\n")
-    assert "unreadable" in load_settings(broken, tmp_path / "none.json").problems[0]
+    broken = write(tmp_path / "broken.toml", 'feed_url = "https://x\nvariant = """int8\n')
+    assert "unreadable" in load_settings(broken, tmp_path / "none.json").problems[-1]  # no line to leave out
+
+
+def test_one_bad_line_in_the_admin_config_is_reported_and_the_rest_applies(tmp_path):
+    """One unquoted URL used to drop the whole admin file: the feed, the trusted root and the locks."""
+    admin = write(
+        tmp_path / "etc" / "config.toml",
+        'trusted_root = "root.json"\n'
+        "proxy = http://proxy.hospital:3128\n"  # not quoted: not TOML
+        'feed_url = "https://hub.example.org/feed"\n'
+        'variant = "int8"\n'
+        'variant = "fp32"\n'  # a key given twice
+        'locked = ["feed_url"]\n',
+    )
+    user = write(tmp_path / "user" / "settings.json", json.dumps({"feed_url": "http://evil.example/feed"}))
+    s = load_settings(admin, user)
+    assert s.feed_url == "https://hub.example.org/feed" and s.locked == ("feed_url",) and s.variant == "int8"
+    assert s.trusted_root == str((tmp_path / "etc" / "root.json").resolve()) and s.proxy == ""
+    assert len(s.problems) == 2
+    assert "line 2: setting 'proxy' is not valid TOML" in s.problems[0]
+    assert "line 5: setting 'variant'" in s.problems[1] and "the rest of the file applies" in s.problems[1]
+
+
+@pytest.mark.parametrize("locked", ["locked = [feed_url]", 'locked = ["feed_url", "colour"]'])
+def test_an_unreadable_lock_list_locks_every_user_setting(tmp_path, locked):
+    admin = write(tmp_path / "config.toml", f'feed_url = "https://hub.example.org/feed"\n{locked}\n')
+    user = write(tmp_path / "settings.json", json.dumps({"feed_url": "http://evil.example/feed", "language": "fr"}))
+    s = load_settings(admin, user)
+    assert s.feed_url == "https://hub.example.org/feed" and s.language == "auto"  # the user changes nothing
+    assert any("every user setting is locked" in p for p in s.problems)
 
 
 def test_user_settings_are_saved_atomically_and_validated(tmp_path):
@@ -146,6 +175,27 @@ def test_a_rolled_back_version_never_comes_back(package_dir, tmp_path):
     onnx.write_bytes(onnx.read_bytes()[:-4] + b"rot!")
     engine, warnings = store.open_engine()
     assert engine.version == 7 and any("version 8" in w for w in warnings)
+
+
+def test_a_rollback_survives_a_truncated_state_file(package_dir, tmp_path):
+    """A truncated state.json silently brought back the model the radiologist had rolled back from."""
+    models = tmp_path / "models"
+    store = ModelStore(models, builtin=package_dir)
+    store.install(renumbered(package_dir, tmp_path / "dl" / "8", 8))
+    store.activate(8)
+    assert store.rollback() == 7  # 8 is rejected
+    state = models / "state.json"
+    state.write_bytes(state.read_bytes()[: len(state.read_bytes()) // 2])  # a torn write, a bad sector
+    restarted = ModelStore(models, builtin=package_dir)  # the next start of the app
+    assert restarted.active_version() == 7 and restarted.newest_known() == 8  # 8 stays rejected
+    engine, warnings = restarted.open_engine()
+    assert engine.version == 7 and warnings == []
+    assert json.loads(state.read_text())["skipped"] == [8]  # repaired from the backup
+    # Both copies damaged: the newest model, and the app says the choices were lost.
+    for name in ("state.json", "state.backup.json"):
+        (models / name).write_text('{"active": 7, "skipped": [')
+    engine, warnings = ModelStore(models, builtin=package_dir).open_engine()
+    assert engine.version == 8 and "record of your model choices is damaged" in warnings[0]
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 
@@ -17,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,7 @@ from desktop_app.ui.update_controller import UpdateController
 from desktop_app.ui.window import MainWindow
 from desktop_app.updater import ModelUpdater, Status
 from feed.repository import init_feed, publish
-from feed.server import serve
+from feed.server import FeedServer, serve
 from tests.conftest import free_port
 from tests.desktop.conftest import make_package
 
@@ -162,6 +164,61 @@ def test_model_failing_its_reference_check_is_refused_before_install(feed, store
     assert store_files(store) == before and store.active_version() == 7 and not (store.root / "8").exists()
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 160 MiB filesystem (tmpfs) at ``tmp_path / "disk"``; skipped where mounting is not allowed."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here (needs root): {mounted.stderr.decode().strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+class _FillsTheDisk(SimpleHTTPRequestHandler):
+    """Serves the feed; before sending a model file, something else on the PC fills the disk."""
+
+    def do_GET(self) -> None:
+        if self.path.endswith("model.onnx") and self.server.fill:
+            self.server.fill = False
+            free = shutil.disk_usage(self.server.filler.parent).free
+            with open(self.server.filler, "wb") as f:
+                f.write(b"\0" * (free - 256 * 1024))
+        super().do_GET()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_disk_that_fills_up_during_a_download_gives_exit_4_and_installs_nothing(
+    feed, tmp_path, package_v8, small_disk
+):
+    """Before: a traceback. The free-space check passes; the disk then fills while the model downloads."""
+    feed.publish(package_v8)
+    server = FeedServer(feed.dir, "127.0.0.1", 0, _FillsTheDisk)
+    server.filler, server.fill = small_disk / "someone-else.bin", True
+    server.start()
+    data = small_disk / "user-data"
+    env = {**os.environ, "PNEUMO_DESKTOP_DATA": str(data)}
+    cmd = [sys.executable, "-m", "desktop_app.main", "update", "--feed-url", server.url, "--root", str(feed.root)]
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, timeout=120)
+        assert out.returncode == 4 and "Traceback" not in out.stderr, out.stderr
+        result = json.loads(out.stdout)
+        assert result["status"] == "refused" and result["version"] is None  # no model from the feed yet
+        assert "disk filled up" in result["reason"] and "nothing was installed" in result["reason"]
+        assert not (data / "models" / "8").exists()
+        assert not list((data / "feed" / "packages").glob(".incoming-*"))  # no half-written download left
+        server.filler.unlink()  # space is freed: the next check installs it
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, timeout=120)
+        assert out.returncode == 0 and json.loads(out.stdout)["status"] == "updated", out.stderr
+        assert ModelStore(data / "models", None).active_version() == 8
+    finally:
+        server.close()
+
+
 def test_dead_server_is_offline_quickly_and_changes_nothing(feed, store, tmp_path):
     up = updater(store, f"http://127.0.0.1:{free_port()}", feed.root, tmp_path)
     start = time.monotonic()
@@ -192,6 +249,31 @@ def test_rolled_back_version_is_not_taken_again_but_a_newer_one_is(feed, store, 
     feed.publish(nine)
     outcome = up.update_once()
     assert outcome.status is Status.UPDATED and outcome.version == 9 and store.active_version() == 9
+
+
+def test_a_model_damaged_on_disk_is_downloaded_again_by_the_next_check(feed, store, tmp_path, package_v8, jpeg):
+    """Before: the app fell back to the older model, and `update` said "up to date" for ever."""
+    up = updater(store, feed.url, feed.root, tmp_path)
+    feed.publish(package_v8)
+    assert up.update_once().status is Status.UPDATED
+    good = store_files(store)
+    onnx = store.root / "8" / "model.onnx"
+    data = bytearray(onnx.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a bad sector, an antivirus, a careless hand
+    onnx.write_bytes(bytes(data))
+    engine, warnings = store.open_engine()
+    assert engine.version == 7 and any("version 8" in w for w in warnings)  # falls back, says so
+    outcome = up.update_once()
+    assert outcome.status is Status.UPDATED and outcome.version == 8, outcome.reason
+    assert store_files(store) == good  # the damaged file replaced by the verified one
+    engine, warnings = store.open_engine()
+    assert engine.version == 8 and warnings == []
+    assert probability(outcome.engine, jpeg) == probability(Engine(package_v8), jpeg)
+    assert up.update_once().status is Status.UP_TO_DATE
+    # A version rolled back from is not repaired: it stays out of use.
+    up.roll_back()
+    onnx.write_bytes(bytes(data))
+    assert up.update_once().status is Status.UP_TO_DATE and store.active_version() == 7
 
 
 class _ForwardProxy(BaseHTTPRequestHandler):

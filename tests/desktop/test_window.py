@@ -307,6 +307,53 @@ def test_dicom_opens_at_its_stored_window_reaches_beyond_it_and_r_returns_there(
     assert window.window_level() == (0.5, 1.0)
 
 
+@pytest.mark.parametrize(
+    ("width", "said"), [(0, "window width is 0"), (-400, "window width is -400"), ("abc", "is not a number")]
+)
+def test_a_dicom_with_an_unusable_stored_window_opens_at_full_range_and_says_why(
+    qtbot, window, engine, tmp_path, width, said
+):
+    from pydicom import dcmread
+
+    from tests.desktop.conftest import gray8, write_dicom
+
+    values = gray8(sample_files("NORMAL", 1, offset=7)[0]).astype(np.uint16) * 16
+    path = write_dicom(tmp_path / "bad-window.dcm", values, bits_stored=12, WindowCenter=1200, WindowWidth=800)
+    ds = dcmread(path)
+    ds["WindowWidth"].VR, ds.WindowWidth = ("LO", width) if isinstance(width, str) else ("DS", width)
+    ds.save_as(path)
+    result = open_and_wait(qtbot, window, path)
+    assert window.window_level() == (0.5, 1.0)  # the full range, as for a file without a window
+    message = window.statusBar().currentMessage()
+    assert said in message and "shown at the full range" in message, message
+    assert result.prediction.probability == engine.predict(load_image(path)).probability
+
+
+@pytest.mark.parametrize("name", ["film.dcm", "film.png"])
+def test_a_file_this_user_may_not_read_says_permission_denied(qtbot, window, jpeg, tmp_path, name):
+    """Before: a DICOM the user may not read was reported as "header corrupt or truncated"."""
+    from tests.desktop.conftest import gray8, write_dicom
+
+    path = tmp_path / name
+    if name.endswith(".dcm"):
+        write_dicom(path, gray8(jpeg))
+    else:
+        path.write_bytes(jpeg.read_bytes())
+    path.chmod(0)
+    as_root = os.geteuid() == 0
+    if as_root:  # permissions do not stop root: read as another user, as a clinic's radiologist would
+        os.seteuid(65534)
+    try:
+        with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT_MS) as blocker:
+            window.open_file(path)
+    finally:
+        if as_root:
+            os.seteuid(0)
+    message = blocker.args[0]
+    assert name in message and "permission denied" in message and "corrupt" not in message, message
+    open_and_wait(qtbot, window, jpeg)  # the app carries on
+
+
 @pytest.mark.parametrize("case", ["dicom-monochrome1", "png16", "rgb"])
 def test_other_image_kinds_display_and_predict(qtbot, window, engine, tmp_path, case):
     from tests.desktop.conftest import gray8, write_dicom

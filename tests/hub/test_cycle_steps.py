@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
+import psutil
 import pytest
 
-from hub import cycle
+from hub import cycle, dvc
 from hub.pool import Pool
-from tests.conftest import sample_files
+from tests.conftest import ROOT, sample_files
 
 
 @pytest.fixture
@@ -52,3 +58,60 @@ def test_bad_settings_are_refused_with_the_setting_named(hub_paths):
             cycle.CycleConfig.from_env(hub_paths, bad)
         assert needle in str(e.value)
     assert cycle.CycleConfig.from_env(hub_paths, {"warm_start": "false"}).warm_start is False
+
+
+VALIDATE_AND_INGEST = """
+import sys
+from pathlib import Path
+from hub import cycle
+from hub.config import HubPaths
+paths = HubPaths(Path(sys.argv[1]))
+cfg = cycle.CycleConfig.from_env(paths, {"incoming": sys.argv[2], "settle_seconds": 0})
+cycle.ingest(paths, cfg, cycle.validate(paths, cfg, cycle.detect(paths, cfg)))
+"""
+
+
+def _pool_dvc_current(home) -> bool:
+    return "up to date" in dvc._dvc(home, "status", "pool.dvc")
+
+
+def test_a_cycle_killed_in_dvc_add_finishes_the_batch_when_run_again(hub_paths, cfg):
+    """Before: the retry found the images in the pool, quarantined the batch as "nothing new", and
+    pool.dvc stayed out of date for good."""
+    from PIL import Image, ImageOps
+
+    before = len(Pool(hub_paths.pool).entries())
+    batch = cfg.incoming / "clinic-7" / "PNEUMONIA"
+    batch.mkdir(parents=True)
+    for i, f in enumerate(sample_files("PNEUMONIA", 3, offset=4)):
+        ImageOps.mirror(Image.open(f)).save(batch / f"person{81000 + i}_virus_1.jpeg")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", VALIDATE_AND_INGEST, str(hub_paths.home), str(cfg.incoming)],
+        cwd=ROOT,
+        env=os.environ,
+        start_new_session=True,
+    )
+    deadline, seen = time.monotonic() + 120, None
+    while seen is None and time.monotonic() < deadline and proc.poll() is None:
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        seen = next((k for k in kids if "add" in k.cmdline() and "dvc" in " ".join(k.cmdline())), None)
+        time.sleep(0.01)
+    assert seen is not None, "the ingest never ran dvc add"
+    os.killpg(proc.pid, signal.SIGKILL)  # the worker dies: OOM killer, power, a pod evicted
+    proc.wait(timeout=30)
+    gone, alive = psutil.wait_procs([seen], timeout=30)  # reaped by init: DVC then frees its lock
+    assert not alive
+    # The state the crash left: the images copied in, the DVC version not made.
+    assert len(Pool(hub_paths.pool).entries()) == before + 3
+    assert not _pool_dvc_current(hub_paths.home)
+    assert (cfg.incoming / "clinic-7").is_dir() and not (hub_paths.home / "batches" / "clinic-7.json").exists()
+
+    # Airflow's retry (or the next cycle) runs the same steps again: they converge.
+    good = cycle.validate(hub_paths, cfg, cycle.detect(hub_paths, cfg))
+    assert good == ["clinic-7"]
+    cycle.ingest(hub_paths, cfg, good)
+    record = json.loads((hub_paths.home / "batches" / "clinic-7.json").read_text())
+    assert record["status"] == "ingested"
+    assert len(Pool(hub_paths.pool).entries()) == before + 3  # nothing twice
+    assert _pool_dvc_current(hub_paths.home)
+    assert not (hub_paths.quarantine / "clinic-7").exists()

@@ -385,6 +385,7 @@ def test_uninstall_keeps_the_audit_log_and_purge_deletes_only_the_apps_files(unp
     (data / "feed").mkdir()
     (data / "feed" / "timestamp.json").write_text("{}")
     (data / "audit.sqlite-wal").write_bytes(b"")
+    (data / "audit.sqlite.damaged-20261201T101500Z").write_bytes(b"set aside by the app")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "pneumoscan.log").write_text("not the app's to delete")
