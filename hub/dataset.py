@@ -32,8 +32,9 @@ logger = logging.getLogger(__name__)
 
 def validate_folder(root: Path, paths: HubPaths | None = None, site: str | None = None) -> ValidationReport:
     """Validate a folder (against the pool's content too, when a hub home is given)."""
-    known = Pool(paths.pool).known_hashes() if paths else None
-    return scan(root, known=known, site=site)
+    pool = Pool(paths.pool) if paths else None
+    known = pool.known_hashes() if pool else None
+    return scan(root, known=known, site=site, near=pool.near_index() if pool else None)
 
 
 @exclusive

@@ -14,7 +14,9 @@ and a **patient**, from the manifest or from a known file-name pattern (Kermany 
 patient could put one patient's films in train and gold at once. Patient keys are scoped by site
 (``<site>:<patient>`` outside the default site), so two hospitals' patient 42 never meet.
 
-Every file found is either accepted or rejected with a reason; nothing is dropped silently.
+Every file found is either accepted or rejected with a reason; nothing is dropped silently. A
+near-duplicate (a copy re-encoded, resized or cropped by a pixel: ``hub.near_dup``) of a pooled image,
+or of another file of the same import, is a duplicate too; labelled otherwise, a label conflict.
 The pool (``$PNEUMO_HOME/pool/<LABEL>/<file>`` + ``MANIFEST.tsv``) is the training data the hub
 owns; it only grows, is DVC-tracked, and is split by *patient* into train / val / gold test.
 The split is persisted in ``splits.json``: once made, the gold set never moves; patients that
@@ -45,6 +47,7 @@ from contract.atomic import replacing, sync_folder_entries, write_atomic
 from contract.package import CLASSES, sha256_of
 from contract.preprocess import ImageError, read_image
 from contract.suitability import raster_problem
+from hub import near_dup
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +143,7 @@ class ImageRecord:
     width: int
     height: int
     site: str = DEFAULT_SITE
+    phash: int = 0  # ``near_dup.perceptual_hash`` of the decoded image
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,14 +238,18 @@ _SPLIT_PRIORITY = {"test": 0, "val": 1, "train": 2, "batch": 3}
 
 
 def scan(
-    root: str | os.PathLike, known: dict[str, tuple[str, str]] | None = None, site: str | None = None
+    root: str | os.PathLike,
+    known: dict[str, tuple[str, str]] | None = None,
+    site: str | None = None,
+    near: near_dup.NearIndex | None = None,
 ) -> ValidationReport:
     """Validate every file under ``root`` (its images come from ``site``, or the manifest's).
 
     ``known`` maps sha256 → (place, label) of images already owned (the pool); a file with the same
     content is rejected as a duplicate, or as a label conflict when its label differs. Across splits,
     the copy in the most protected split (test, then val, then train) is kept. The same content
-    under both labels rejects every copy.
+    under both labels rejects every copy. ``near`` (the pool's perceptual hashes) does the same for
+    near-duplicates, which are also looked for among the files of ``root`` themselves.
     """
     root = Path(root).resolve()
     layout = detect_layout(root)
@@ -271,7 +279,18 @@ def scan(
         patient = manifest.patients.get(rel) or patient_id(f.name)
         key = patient_key(manifest.site, patient) if patient else ""  # "": none (rejected below unless a duplicate)
         candidates.append(
-            ImageRecord(f, rel, split, label, sha256_of(f), key, img.width, img.height, site=manifest.site)
+            ImageRecord(
+                f,
+                rel,
+                split,
+                label,
+                sha256_of(f),
+                key,
+                img.width,
+                img.height,
+                site=manifest.site,
+                phash=near_dup.perceptual_hash(img),
+            )
         )
     listed = set(manifest.patients) - {c.rel for c in candidates} - {r.rel for r in rejected}
     rejected += [Rejection(rel, f"listed in {BATCH_MANIFEST} but not in the batch") for rel in sorted(listed)]
@@ -306,11 +325,39 @@ def scan(
             rejected.append(Rejection(recs[0].rel, NO_PATIENT))
         rejected += [Rejection(r.rel, f"duplicate of {recs[0].rel} (same content)") for r in recs[1:]]
 
+    keep, near_rejected = _drop_near_duplicates(keep, near or near_dup.NearIndex())
+    rejected += near_rejected
     keep.sort(key=lambda r: r.rel)
     rejected.sort(key=lambda r: r.rel)
     accepted = [r for r in keep if r.split != "test"]
     kept_aside = [r for r in keep if r.split == "test"]
     return ValidationReport(root, layout, accepted, rejected, kept_aside)
+
+
+def _drop_near_duplicates(
+    records: list[ImageRecord], near: near_dup.NearIndex
+) -> tuple[list[ImageRecord], list[Rejection]]:
+    """``records`` without near-duplicates of ``near`` (the pool) or of each other; the most protected
+    split's copy is kept, as for exact duplicates. Same label: a duplicate (skipped, the batch stays
+    good); the other label: a label conflict."""
+    near = near_dup.NearIndex(list(near.hashes), list(near.places), list(near.labels))  # the caller's stays
+    keep, rejected = [], []
+    for rec in sorted(records, key=lambda r: (_SPLIT_PRIORITY[r.split], r.rel)):
+        hit = near.nearest(rec.phash)
+        if hit is None:
+            keep.append(rec)
+            near.add(rec.phash, rec.rel, rec.label)
+            continue
+        d, place, label = hit
+        how = f"{d} of {near_dup.BITS} bits apart: a re-encoded, resized or slightly cropped copy"
+        if label == rec.label:
+            where = "already in the pool" if place.startswith("pool/") else "(same image, not byte for byte)"
+            rejected.append(Rejection(rec.rel, f"duplicate of {place} {where}; {how}"))
+        else:
+            rejected.append(
+                Rejection(rec.rel, f"near-copy of {place}, which is labelled {label}: a label conflict ({how})")
+            )
+    return keep, rejected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,6 +408,49 @@ class Pool:
         """sha256 → (where in the pool, label)."""
         return {e.sha256: (f"pool/{e.file}", e.label) for e in self.entries()}
 
+    @property
+    def phash_file(self) -> Path:
+        """sha256 → perceptual hash of every pooled image: derived data beside the pool (not in it, so
+        not part of its DVC version), rebuilt from the images for any entry it lacks."""
+        return self.root.parent / f"{self.root.name}.phash.tsv"
+
+    def _read_phashes(self) -> dict[str, int]:
+        try:
+            lines = self.phash_file.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return {}
+        out = {}
+        for line in lines:
+            sha, _, h = line.partition("\t")
+            try:
+                out[sha] = near_dup.from_hex(h)
+            except ValueError:
+                continue  # a damaged line: that image is hashed again
+        return out
+
+    def _write_phashes(self, hashes: dict[str, int]) -> None:
+        write_atomic(self.phash_file, "".join(f"{k}\t{near_dup.to_hex(v)}\n" for k, v in sorted(hashes.items())))
+
+    def near_index(self) -> near_dup.NearIndex:
+        """The perceptual hashes of the pool (``scan``'s ``near``); images not hashed yet are, once."""
+        entries = self.entries()
+        hashes = self._read_phashes()
+        missing = [e for e in entries if e.sha256 not in hashes]
+        for e in missing:
+            try:
+                hashes[e.sha256] = near_dup.perceptual_hash(read_image(self.root / e.file))
+            except (ImageError, OSError) as err:
+                logger.warning("Cannot hash pooled image %s for near-duplicates: %s", e.file, err)
+        if missing:
+            try:
+                self._write_phashes(hashes)
+            except OSError as err:
+                logger.warning("Cannot save %s: %s", self.phash_file, err)
+        have = [e for e in entries if e.sha256 in hashes]
+        return near_dup.NearIndex(
+            [hashes[e.sha256] for e in have], [f"pool/{e.file}" for e in have], [e.label for e in have]
+        )
+
     def add(self, records: list[ImageRecord], source: str) -> list[PoolEntry]:
         """Copy accepted images in, then publish them by rewriting the manifest atomically.
 
@@ -399,6 +489,12 @@ class Pool:
             for e in entries + added:
                 w.writerow(dataclasses.asdict(e))
             write_atomic(self.manifest, buf.getvalue())
+            hashes = self._read_phashes()
+            hashes.update({rec.sha256: rec.phash for rec in records if rec.phash})
+            try:
+                self._write_phashes(hashes)
+            except OSError as err:  # derived data: rebuilt by the next near_index
+                logger.warning("Cannot save %s: %s", self.phash_file, err)
         return added
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 from hub import dataset
 from hub.config import HubPaths
 from hub.pool import DataError, Pool, scan
-from tests.conftest import sample_files
+from tests.conftest import SAMPLE, sample_files
 
 
 @pytest.fixture
@@ -172,3 +172,44 @@ def test_the_hub_refuses_what_the_app_would_withhold_and_keeps_real_xrays(tmp_pa
     assert "too small to read: 100×100" in reasons["PNEUMONIA/person9003_bacteria_1.jpeg"]
     assert all(r.startswith("not fit for the model: ") for r in reasons.values())
     assert [r.rel for r in report.accepted] == [f"PNEUMONIA/{xray.name}"]
+
+
+def test_a_reencoded_or_cropped_copy_of_a_gold_image_never_enters_the_pool(hub_paths, tmp_path):
+    """Before: a gold image saved again at JPEG quality 70 (or cropped by a pixel) and renamed went into
+    train, so the model was then judged on an image it had trained on."""
+    import io
+
+    from hub.pool import Split
+
+    split = Split.load(hub_paths.splits)
+    by_sha = {e.sha256: e for e in Pool(hub_paths.pool).entries()}
+    gold = [by_sha[sha] for sha in sorted(split.gold)][:2]
+    batch = tmp_path / "clinic-9"
+    for i, entry in enumerate(gold):
+        img = Image.open(hub_paths.pool / entry.file).convert("L")
+        (batch / entry.label).mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=70)
+        (batch / entry.label / f"person{90000 + i}_virus_1.jpeg").write_bytes(buf.getvalue())
+        img.crop((1, 1, img.width - 1, img.height - 1)).save(batch / entry.label / f"person{90100 + i}_virus_1.png")
+    other = "PNEUMONIA" if gold[0].label == "NORMAL" else "NORMAL"
+    (batch / other).mkdir(exist_ok=True)
+    Image.open(hub_paths.pool / gold[0].file).convert("L").save(batch / other / "person90200_virus_1.jpeg", quality=80)
+    # a film the pool does not hold (another hospital's) is still taken
+    new = sorted((SAMPLE.parent / "site_b" / "NORMAL").iterdir())[0]
+    (batch / "NORMAL").mkdir(exist_ok=True)
+    shutil.copy(new, batch / "NORMAL" / "person90300_virus_1.jpeg")
+
+    report = dataset.validate_folder(batch, hub_paths)
+    reasons = {r.rel: r.reason for r in report.rejected}
+    for i, entry in enumerate(gold):
+        for name in (f"person{90000 + i}_virus_1.jpeg", f"person{90100 + i}_virus_1.png"):
+            reason = reasons[f"{entry.label}/{name}"]
+            assert reason.startswith(f"duplicate of pool/{entry.file}") and "re-encoded, resized" in reason, reason
+    assert "label conflict" in reasons[f"{other}/person90200_virus_1.jpeg"]
+    assert [r.rel for r in report.accepted] == ["NORMAL/person90300_virus_1.jpeg"]
+    before = len(Pool(hub_paths.pool).entries())
+    _, added = dataset.import_data(hub_paths, batch)
+    assert [e.file for e in added] == ["NORMAL/person90300_virus_1.jpeg"]
+    assert len(Pool(hub_paths.pool).entries()) == before + 1
+    assert Pool(hub_paths.pool).phash_file.is_file()  # the pool's hashes are kept, not recomputed per batch

@@ -50,6 +50,16 @@ def _answer(base: str, tok: str, request: dict, option: str) -> None:
     )
 
 
+def _why_failed(home: Path) -> str:
+    """The end of every failed task's log and of the scheduler's and triggerer's, for the assertion message."""
+    parts = []
+    for log in sorted((home / "airflow").rglob("*.log")) + sorted((home / "logs").glob("*.log")):
+        text = log.read_text(errors="replace")
+        if "ERROR" in text or "failed" in text.lower() or log.parent.name == "logs":
+            parts.append(f"--- {log.relative_to(home)}\n{text[-3000:]}")
+    return "\n".join(parts)[-30000:]
+
+
 def _wait_runs_done(base: str, tok: str, n: int, timeout_s: float = 300) -> list[dict]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -97,7 +107,7 @@ def test_a_promotion_waits_for_a_person_and_records_the_answer(tmp_path, alert_s
 
         _answer(base, tok, request, "Approve")
         runs = _wait_runs_done(base, tok, 1)
-        assert [r["state"] for r in runs] == ["success"], runs
+        assert [r["state"] for r in runs] == ["success"], f"{runs}\n{_why_failed(home)}"
         offer = client.check()
         assert offer is not None and offer.version == 1
 
@@ -120,7 +130,7 @@ def test_a_promotion_waits_for_a_person_and_records_the_answer(tmp_path, alert_s
         request = _pending_request(base, tok)
         _answer(base, tok, request, "Reject")
         runs = _wait_runs_done(base, tok, 2)
-        assert [r["state"] for r in runs] == ["success", "success"], runs
+        assert [r["state"] for r in runs] == ["success", "success"], f"{runs}\n{_why_failed(home)}"
         assert ml.get_model_version_by_alias("pneumoscan-resnet18", "champion").version == v1.version
         assert client.check().version == 1  # the feed still offers the approved model
         rejected = [v for v in ml.search_model_versions("name = 'pneumoscan-resnet18'") if v.version != v1.version]
