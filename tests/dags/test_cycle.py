@@ -49,13 +49,23 @@ def make_batch(incoming: Path, name: str, items: list[tuple[Path, str]]) -> Path
 
 
 def make_flipped_batch(incoming: Path, name: str, items: list[tuple[Path, str]], copies: int = 2) -> Path:
-    """Labels flipped on re-encoded copies (new content, new patient ids): outnumbers the true labels."""
+    """Labels flipped on cropped, re-encoded copies (new content, new patient ids): outnumbers the true
+    labels. Cropped by 5 % and more, so that no validation catches them (a re-encoded copy alone is a
+    near-duplicate, and relabelled a label conflict: tests/data/test_validation.py): the gate must."""
     for i, (f, label) in enumerate(items):
         flipped = "NORMAL" if label == "PNEUMONIA" else "PNEUMONIA"
         (incoming / name / flipped).mkdir(parents=True, exist_ok=True)
         img = Image.open(f)
         for c in range(copies):
-            img.save(incoming / name / flipped / f"person{70000 + i * copies + c}_bacteria_1.jpeg", quality=80 + c)
+            m = 5 + 4 * c  # per cent cut from each side: each copy another crop
+            box = (
+                img.width * m // 100,
+                img.height * m // 100,
+                img.width * (100 - m) // 100,
+                img.height * (100 - m) // 100,
+            )
+            copy = img.crop(box).resize(img.size, Image.Resampling.BILINEAR)  # the size the sample films have
+            copy.save(incoming / name / flipped / f"person{70000 + i * copies + c}_bacteria_1.jpeg", quality=80)
     return incoming / name
 
 
