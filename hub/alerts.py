@@ -63,9 +63,13 @@ def task_failed(context) -> None:
     error = context.get("exception")
     dag_id = getattr(ti, "dag_id", "?")
     task_id = getattr(ti, "task_id", "?")
+    if error is None:  # failed outside the task's code (killed, lost, or marked failed by Airflow)
+        why = "marked failed by Airflow, not by its code (see the task's and the scheduler's log)"
+    else:
+        why = " ".join(str(error).split())[:500] or type(error).__name__
     notify(
         "task_failed",
-        f"{dag_id}.{task_id} failed: {' '.join(str(error).split())[:500] or type(error).__name__}",
+        f"{dag_id}.{task_id} failed: {why}",
         dag_id=dag_id,
         task_id=task_id,
         run_id=getattr(ti, "run_id", None),
