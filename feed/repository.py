@@ -5,9 +5,13 @@ Layout (docs/model-package.md, "Feed")::
     <feed>/metadata/  1.root.json, N.targets.json, N.snapshot.json, timestamp.json, root.json
     <feed>/targets/   models/<version>/<sha256>.<file>   and   <sha256>.champion.json
 
-One ed25519 key per top-level role, threshold 1, private keys as PEM files in the keys folder.
-Only ``init_feed`` and a root re-sign need the root key; ``publish`` and ``refresh`` use the
-online keys (targets, snapshot, timestamp), so the root key can live offline.
+One ed25519 key per top-level role, threshold 1, private keys as PEM files. The online keys
+(targets, snapshot, timestamp) sit in the keys folder, 0600, and are refused when other users can
+read them; ``publish`` and ``refresh`` need only those. The root key is written apart, to
+``offline_key_path`` (``<keys>-offline/root.pem``), encrypted with a passphrase when one is given
+(``feed init`` asks for one): it signs root only (``init_feed``, a root re-sign, ``rotate`` of the
+online keys) and belongs off the hub. ``rotate`` replaces online keys through a new root version that
+installed apps follow from the root they shipped with.
 
 Longer than most modules: init, publish, refresh and status share the signing and metadata helpers
 of one TUF repository.
@@ -27,7 +31,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.hazmat.primitives.serialization import (
+    BestAvailableEncryption,
+    Encoding,
+    PrivateFormat,
+    load_pem_private_key,
+)
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import (
     TOP_LEVEL_ROLE_NAMES,
@@ -40,7 +49,7 @@ from tuf.api.metadata import (
     Timestamp,
 )
 
-from contract.atomic import write_atomic
+from contract.atomic import sync_folder_entries, write_atomic
 from contract.package import CARD, ModelPackage, PackageError
 from feed import CHAMPION
 
@@ -144,30 +153,123 @@ def _publish_lock(feed_dir: Path) -> Iterator[None]:
 # ---- keys -------------------------------------------------------------------------------------
 
 
-def _write_key(keys_dir: Path, role: str, signer: CryptoSigner) -> None:
-    path = keys_dir / f"{role}.pem"
+ONLINE = ("targets", "snapshot", "timestamp")
+ROOT_PASSPHRASE_ENV = "PNEUMO_FEED_ROOT_PASSPHRASE"
+MIN_PASSPHRASE = 12  # characters; the root key's file may be copied anywhere once it is offline
+
+
+def offline_key_path(keys_dir: Path) -> Path:
+    """Where ``init_feed`` writes the root key: a folder beside the online keys, to be taken away."""
+    keys_dir = Path(keys_dir)
+    return keys_dir.parent / f"{keys_dir.name}-offline" / "root.pem"
+
+
+def env_passphrase() -> bytes | None:
+    """``PNEUMO_FEED_ROOT_PASSPHRASE``, for automatic feed creation and unattended root re-signs."""
+    value = os.environ.get(ROOT_PASSPHRASE_ENV)
+    return value.encode() if value else None
+
+
+def check_passphrase(passphrase: bytes) -> None:
+    if len(passphrase.decode(errors="replace").strip()) < MIN_PASSPHRASE:
+        raise FeedError(f"The root key's passphrase must have at least {MIN_PASSPHRASE} characters")
+
+
+def key_is_encrypted(key_file: Path) -> bool:
+    try:
+        return b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in Path(key_file).read_bytes()[:200]
+    except OSError:
+        return False
+
+
+def _pem(signer: CryptoSigner, passphrase: bytes | None) -> bytes:
+    if passphrase is None:
+        return signer.private_bytes
+    check_passphrase(passphrase)
+    key = load_pem_private_key(signer.private_bytes, None)
+    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(passphrase))
+
+
+def _write_key(path: Path, signer: CryptoSigner, passphrase: bytes | None = None) -> None:
+    """A new private key file, 0600 from its creation, durable before anything refers to it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(signer.private_bytes)
+        f.write(_pem(signer, passphrase))
+        f.flush()
+        os.fsync(f.fileno())
+    sync_folder_entries(path.parent)
 
 
-def _load_signer(key_file: Path, root: Root, role: str) -> CryptoSigner:
-    """Load a PEM key and check it is one of ``role``'s keys in the feed's current root."""
+def _load_signer(key_file: Path, root: Root, role: str, passphrase: bytes | None = None) -> CryptoSigner:
+    """Load a PEM key (decrypted with ``passphrase`` when it is encrypted) and check it is one of
+    ``role``'s keys in the feed's current root."""
     try:
-        private = load_pem_private_key(Path(key_file).read_bytes(), None)
+        data = Path(key_file).read_bytes()
     except FileNotFoundError:
         hint = " (the root key belongs offline: pass its path)" if role == "root" else ""
         raise FeedError(f"No {role} key at {key_file}{hint}") from None
-    except (ValueError, TypeError) as e:
-        raise FeedError(f"{key_file} is not an unencrypted PEM private key ({e})") from None
+    encrypted = key_is_encrypted(key_file)
+    if encrypted and passphrase is None:
+        raise FeedError(
+            f"{key_file} is encrypted: give its passphrase (on the terminal, --passphrase-file or "
+            f"{ROOT_PASSPHRASE_ENV})"
+        )
+    try:
+        private = load_pem_private_key(data, passphrase if encrypted else None)
+    except ValueError as e:
+        if encrypted:
+            raise FeedError(f"Wrong passphrase for {key_file} (or the file is damaged)") from None
+        raise FeedError(f"{key_file} is not a PEM private key ({e})") from None
+    except TypeError as e:
+        raise FeedError(f"{key_file} is not a PEM private key ({e})") from None
     signer = CryptoSigner(private)
     if signer.public_key.keyid not in root.roles[role].keyids:
         raise FeedError(f"{key_file} is not a {role} key of this feed (keyid {signer.public_key.keyid[:12]}…)")
     return signer
 
 
+def _check_private(path: Path) -> None:
+    """The online keys sign what every clinic installs: readable by the hub's service user only."""
+    if os.name != "posix":
+        return
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return  # said by _load_signer
+    if mode & 0o077:
+        raise FeedError(
+            f"{path} can be read or written by other users (mode {oct(mode & 0o777)}): the feed's online keys "
+            f"must be private to the hub's service user. Run: chmod 600 {path}"
+        )
+
+
+def _finish_rotation(keys_dir: Path, root: Root, role: str) -> None:
+    """A ``rotate`` killed between writing the new root and putting the new key in place: finish it
+    (the new key is the root's), or drop a new key that the root never took (killed before it)."""
+    new = Path(keys_dir) / f"{role}.pem.new"
+    if not new.exists():
+        return
+    try:
+        keyid = CryptoSigner(load_pem_private_key(new.read_bytes(), None)).public_key.keyid
+    except (OSError, ValueError, TypeError):
+        keyid = None
+    if keyid in root.roles[role].keyids:
+        os.replace(new, Path(keys_dir) / f"{role}.pem")
+        logger.warning("Finished an interrupted rotation of the %s key", role)
+    else:
+        new.unlink()
+    sync_folder_entries(Path(keys_dir))
+
+
 def _signers(keys_dir: Path, root: Root, roles: tuple[str, ...]) -> dict[str, CryptoSigner]:
-    return {r: _load_signer(Path(keys_dir) / f"{r}.pem", root, r) for r in roles}
+    out = {}
+    for r in roles:
+        _finish_rotation(keys_dir, root, r)
+        path = Path(keys_dir) / f"{r}.pem"
+        _check_private(path)
+        out[r] = _load_signer(path, root, r)
+    return out
 
 
 # ---- reading the current state ----------------------------------------------------------------
@@ -266,13 +368,23 @@ def _canonical(value):
 # ---- public API -------------------------------------------------------------------------------
 
 
-def init_feed(feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), now: datetime | None = None) -> Path:
-    """Create an empty feed: one ed25519 key per role (0600 files in ``keys_dir``) and signed v1 metadata.
+def init_feed(
+    feed_dir: Path,
+    keys_dir: Path,
+    expiry: Expiry = Expiry(),
+    now: datetime | None = None,
+    root_passphrase: bytes | None = None,
+    root_key_path: Path | None = None,
+) -> Path:
+    """Create an empty feed: one ed25519 key per role and signed v1 metadata.
 
-    Returns the path of the trust root (``<feed>/metadata/root.json``) that the installer ships.
-    Refuses to touch an existing feed or existing keys.
+    The online keys go to ``keys_dir`` (0600); the root key to ``root_key_path`` (default
+    ``offline_key_path(keys_dir)``), encrypted with ``root_passphrase`` when given (PKCS#8, the best
+    encryption ``cryptography`` offers). Returns the path of the trust root
+    (``<feed>/metadata/root.json``) that the installer ships. Refuses to touch an existing feed or keys.
     """
     feed_dir, keys_dir = Path(feed_dir).resolve(), Path(keys_dir).resolve()
+    root_key_path = Path(root_key_path or offline_key_path(keys_dir)).resolve()
     meta = metadata_dir(feed_dir)
     if meta.exists() and any(meta.iterdir()):
         raise FeedError(f"{feed_dir} already holds a feed; refusing to overwrite it")
@@ -281,15 +393,26 @@ def init_feed(feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), now: da
             f"The keys folder {keys_dir} is inside the feed folder {feed_dir}, which is served to "
             "everyone; choose a keys folder outside it"
         )
-    existing = [f"{r}.pem" for r in ROLES if (keys_dir / f"{r}.pem").exists()]
+    if feed_dir == root_key_path.parent or feed_dir in root_key_path.parents:
+        raise FeedError(
+            f"The root key {root_key_path} would be inside the feed folder {feed_dir}; choose another place"
+        )
+    existing = [str(keys_dir / f"{r}.pem") for r in ROLES if (keys_dir / f"{r}.pem").exists()]
+    existing += [str(root_key_path)] if root_key_path.exists() else []
     if existing:
-        raise FeedError(f"{keys_dir} already holds {', '.join(existing)}; refusing to overwrite keys")
+        raise FeedError(
+            f"Keys already exist ({', '.join(existing)}): the keys folder already holds keys; "
+            "refusing to overwrite them"
+        )
+    if root_passphrase is not None:
+        check_passphrase(root_passphrase)
     now = now or datetime.now(UTC)
 
     signers = {r: CryptoSigner.generate_ed25519() for r in ROLES}
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for role, signer in signers.items():
-        _write_key(keys_dir, role, signer)
+    for role in ONLINE:
+        _write_key(keys_dir / f"{role}.pem", signers[role])
+    _write_key(root_key_path, signers["root"], root_passphrase)
 
     root = Metadata(Root(expires=now + expiry.root, consistent_snapshot=True))
     for role in TOP_LEVEL_ROLE_NAMES:
@@ -301,7 +424,7 @@ def init_feed(feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), now: da
     _targets_dir(feed_dir).mkdir(parents=True, exist_ok=True)
     state = _State(root, Metadata(Targets()), Metadata(Snapshot()), Metadata(Timestamp()))
     _write_metadata(feed_dir, _sign_top_level(state, signers, expiry, now, new_targets=True, bump=False))
-    logger.info("Created feed %s (keys in %s)", feed_dir, keys_dir)
+    logger.info("Created feed %s (online keys in %s, root key in %s)", feed_dir, keys_dir, root_key_path)
     return meta / "root.json"
 
 
@@ -329,7 +452,7 @@ def publish(
                 f"Refusing to publish version {pkg.version}: the feed's champion is already version "
                 f"{current['version']} (versions only go up)"
             )
-        signers = _signers(keys_dir, state.root.signed, ("targets", "snapshot", "timestamp"))
+        signers = _signers(keys_dir, state.root.signed, ONLINE)
 
         # Read and check every file, build and sign all metadata in memory; write only when all of that passed.
         names = sorted({*pkg.card["files"], CARD})
@@ -371,7 +494,12 @@ def _read_checked(pkg: ModelPackage, name: str) -> bytes:
 
 
 def refresh(
-    feed_dir: Path, keys_dir: Path, expiry: Expiry = Expiry(), root_key: Path | None = None, now: datetime | None = None
+    feed_dir: Path,
+    keys_dir: Path,
+    expiry: Expiry = Expiry(),
+    root_key: Path | None = None,
+    now: datetime | None = None,
+    passphrase: bytes | None = None,
 ) -> FeedStatus:
     """Re-sign snapshot and timestamp with fresh expiry dates (run daily, well before timestamp expiry).
 
@@ -383,12 +511,81 @@ def refresh(
     with _publish_lock(feed_dir):
         state = _load_state(feed_dir)
         if root_key is not None:
-            _resign_root(feed_dir, state.root, _load_signer(Path(root_key), state.root.signed, "root"), expiry, now)
-        signers = _signers(keys_dir, state.root.signed, ("targets", "snapshot", "timestamp"))
+            signer = _load_signer(Path(root_key), state.root.signed, "root", passphrase)
+            _resign_root(feed_dir, state.root, signer, expiry, now)
+        signers = _signers(keys_dir, state.root.signed, ONLINE)
         new_targets = state.targets.signed.expires - now < expiry.targets / 2
         _write_metadata(feed_dir, _sign_top_level(state, signers, expiry, now, new_targets=new_targets))
     logger.info("Refreshed %s: timestamp v%d", feed_dir, state.timestamp.signed.version)
     return status(feed_dir)
+
+
+def rotate(
+    feed_dir: Path,
+    keys_dir: Path,
+    root_key: Path,
+    roles: tuple[str, ...] = ONLINE,
+    expiry: Expiry = Expiry(),
+    passphrase: bytes | None = None,
+    now: datetime | None = None,
+) -> FeedStatus:
+    """Replace the online keys of ``roles`` (one suspected stolen, a person leaving, a schedule).
+
+    New keys are written beside the old ones (``<role>.pem.new``), root is re-signed as version N+1
+    with the root key naming the new keys instead of the old, the new keys replace the old files,
+    and targets, snapshot and timestamp are re-signed with them. Installed apps follow root N → N+1
+    from the root they shipped with and from then on refuse anything the old keys sign. Killed at any
+    point, the next publish, refresh or rotate finishes it or leaves the old keys valid.
+    """
+    bad = sorted(set(roles) - set(ONLINE))
+    if bad or not roles:
+        raise FeedError(f"Only the online keys rotate ({', '.join(ONLINE)}); not {', '.join(bad) or 'none'}")
+    feed_dir, keys_dir = Path(feed_dir), Path(keys_dir)
+    now = now or datetime.now(UTC)
+    with _publish_lock(feed_dir):
+        state = _load_state(feed_dir)
+        root_signer = _load_signer(Path(root_key), state.root.signed, "root", passphrase)
+        _signers(keys_dir, state.root.signed, ONLINE)  # an earlier rotation finished, the current keys sound
+        new = {r: CryptoSigner.generate_ed25519() for r in roles}
+        for r, signer in new.items():
+            (keys_dir / f"{r}.pem.new").unlink(missing_ok=True)
+            _write_key(keys_dir / f"{r}.pem.new", signer)
+        root = state.root.signed
+        for r, signer in new.items():
+            for keyid in list(root.roles[r].keyids):
+                root.revoke_key(keyid, r)
+            root.add_key(signer.public_key, r)
+        _resign_root(feed_dir, state.root, root_signer, expiry, now)
+        for r in new:  # the root names them now: killed before this, ``_finish_rotation`` does it
+            os.replace(keys_dir / f"{r}.pem.new", keys_dir / f"{r}.pem")
+        sync_folder_entries(keys_dir)
+        signers = _signers(keys_dir, root, ONLINE)
+        _write_metadata(feed_dir, _sign_top_level(state, signers, expiry, now, new_targets=True))
+    logger.warning("Rotated the %s key(s) of %s: root v%d", ", ".join(roles), feed_dir, state.root.signed.version)
+    return status(feed_dir)
+
+
+def protect_root_key(key_file: Path, passphrase: bytes, out: Path | None = None) -> Path:
+    """Encrypt an unencrypted root key (a feed the cycle created unattended) with ``passphrase``: the
+    encrypted copy replaces it (or goes to ``out``, and the plain file is deleted either way)."""
+    key_file = Path(key_file)
+    if key_is_encrypted(key_file):
+        raise FeedError(f"{key_file} is encrypted already")
+    try:
+        signer = CryptoSigner(load_pem_private_key(key_file.read_bytes(), None))
+    except FileNotFoundError:
+        raise FeedError(f"No key at {key_file}") from None
+    except (ValueError, TypeError) as e:
+        raise FeedError(f"{key_file} is not a PEM private key ({e})") from None
+    dest = Path(out or key_file)
+    tmp = dest.with_name(dest.name + ".encrypting")
+    tmp.unlink(missing_ok=True)
+    _write_key(tmp, signer, passphrase)
+    os.replace(tmp, dest)
+    sync_folder_entries(dest.parent)
+    if dest.resolve() != key_file.resolve():
+        key_file.unlink()
+    return dest
 
 
 def _resign_root(feed_dir: Path, root: Metadata[Root], signer: CryptoSigner, expiry: Expiry, now: datetime) -> None:

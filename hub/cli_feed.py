@@ -6,12 +6,28 @@ A thin layer over ``feed.repository``; errors are ``feed.repository.FeedError`` 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
+import sys
 from datetime import timedelta
 from pathlib import Path
 
-from feed.repository import Expiry, init_feed, publish, refresh, status
+from feed.repository import (
+    ONLINE,
+    ROOT_PASSPHRASE_ENV,
+    Expiry,
+    FeedError,
+    env_passphrase,
+    init_feed,
+    key_is_encrypted,
+    offline_key_path,
+    protect_root_key,
+    publish,
+    refresh,
+    rotate,
+    status,
+)
 from feed.server import serve
 from hub.config import HubPaths
 
@@ -21,16 +37,49 @@ _DEFAULTS = Expiry()
 
 ROOT_KEY_GUIDANCE = """\
 Next steps — the root key:
-  {keys}/root.pem signs only the feed's root of trust; `feed publish` and `feed refresh` never use it.
-  Move it off this machine now (two copies: e.g. an encrypted USB stick in a safe and a password
-  manager), then delete it here:  shred -u {keys}/root.pem
-  Anyone holding it can make every clinic trust a model of their choosing.
+  {root_key} ({protection}) signs only the feed's root of trust;
+  `feed publish` and `feed refresh` never use it. Move it off this machine now (two copies: e.g. a USB
+  stick in a safe and a second one elsewhere), then delete it here:  shred -u {root_key}
+  Anyone holding it{unlocked} can make every clinic trust a model of their choosing.
   Root expires on {root_expires:%Y-%m-%d}. Before then, re-sign it with the key brought back briefly:
       pneumo-hub feed refresh --root-key /media/usb/root.pem
-  This writes the next N.root.json; installed apps follow the chain from the root they shipped with.
+  If an online key may have leaked, replace it:  pneumo-hub feed rotate --root-key /media/usb/root.pem
+  Either writes the next N.root.json; installed apps follow the chain from the root they shipped with.
 Ship {trust_root} with the desktop installer as the trusted root.
-Keep {keys}/targets.pem, snapshot.pem and timestamp.pem on the hub (0600) for publishing, and run
-`pneumo-hub feed refresh` daily (cron): clients refuse a timestamp older than {timestamp_days} days."""
+Keep {keys}/targets.pem, snapshot.pem and timestamp.pem on the hub, readable by the hub's service user
+only (0600; other modes are refused), and run `pneumo-hub feed refresh` daily (the feed_refresh DAG does):
+clients refuse a timestamp older than {timestamp_days} days."""
+
+PASSPHRASE_HELP = "file holding the root key's passphrase (default: ${env}, else asked on the terminal)".replace(
+    "{env}", ROOT_PASSPHRASE_ENV
+)
+
+
+def _passphrase(args, confirm: bool = False) -> bytes:
+    """The root key's passphrase: ``--passphrase-file``, ``$PNEUMO_FEED_ROOT_PASSPHRASE``, or the terminal."""
+    if getattr(args, "passphrase_file", None):
+        try:
+            value = Path(args.passphrase_file).read_bytes().rstrip(b"\r\n")
+        except OSError as e:
+            raise FeedError(f"Cannot read the passphrase file {args.passphrase_file}: {e.strerror}") from None
+    elif env_passphrase() is not None:
+        value = env_passphrase()
+    elif sys.stdin.isatty():
+        value = getpass.getpass("Root key passphrase: ").encode()
+        if confirm and getpass.getpass("Again: ").encode() != value:
+            raise FeedError("The two passphrases differ; nothing was written")
+    else:
+        raise FeedError(
+            f"The root key needs a passphrase and there is no terminal to ask on: use --passphrase-file FILE or "
+            f"set {ROOT_PASSPHRASE_ENV}" + (" (or --no-passphrase, not recommended)" if confirm else "")
+        )
+    if not value:
+        raise FeedError("The passphrase is empty")
+    return value
+
+
+def _root_key_passphrase(args, key: Path) -> bytes | None:
+    return _passphrase(args) if key_is_encrypted(key) else None
 
 
 def _days(s: str) -> timedelta:
@@ -90,12 +139,21 @@ def add_feed_parser(subparsers) -> argparse.ArgumentParser:
         parents=[common],
         help="create an empty feed and one ed25519 key per role",
         description="Create an empty feed: one ed25519 key per TUF role (root, targets, snapshot, timestamp; "
-        "threshold 1) written as 0600 PEM files into the keys folder, and signed version-1 metadata "
-        "in <feed>/metadata/, including root.json, the trust root to ship with the desktop installer. "
-        "The root key belongs OFFLINE: after init, move <keys>/root.pem off this machine (encrypted "
-        "USB stick in a safe, plus a second copy) and delete it here; publish and refresh never need "
-        "it. To re-sign root before it expires, bring the key back briefly and run "
-        "`feed refresh --root-key PATH`. Refuses to overwrite an existing feed or keys.",
+        "threshold 1) and signed version-1 metadata in <feed>/metadata/, including root.json, the trust "
+        "root to ship with the desktop installer. The online keys (targets, snapshot, timestamp) are 0600 "
+        "PEM files in the keys folder. The root key is written apart, to <keys>-offline/root.pem (or "
+        "--root-key-out), encrypted with a passphrase (asked twice on the terminal, or --passphrase-file, "
+        f"or ${ROOT_PASSPHRASE_ENV}): it belongs OFFLINE. Move it off this machine (two copies) and delete "
+        "it here; publish and refresh never need it. Bring it back briefly to re-sign root before it "
+        "expires (`feed refresh --root-key PATH`) or to replace the online keys (`feed rotate`). "
+        "Refuses to overwrite an existing feed or keys.",
+    )
+    i.add_argument("--root-key-out", type=Path, help="where to write the root key (default <keys>-offline/root.pem)")
+    i.add_argument("--passphrase-file", type=Path, help=PASSPHRASE_HELP)
+    i.add_argument(
+        "--no-passphrase",
+        action="store_true",
+        help="write the root key unencrypted (a throw-away feed; never for one clinics trust)",
     )
     _expiry_options(i, root=True)
 
@@ -120,7 +178,34 @@ def add_feed_parser(subparsers) -> argparse.ArgumentParser:
         "With --root-key, also re-sign root as its next version (use the offline root key).",
     )
     r.add_argument("--root-key", type=Path, help="the offline root key (PEM): also re-sign root")
+    r.add_argument("--passphrase-file", type=Path, help=PASSPHRASE_HELP)
     _expiry_options(r, root=True)
+
+    ro = fsub.add_parser(
+        "rotate",
+        parents=[common],
+        help="replace the online signing keys (a key may have leaked, someone left): needs the root key",
+        description="Generate new keys for the online roles (default all three), re-sign root as its next version "
+        "naming them instead of the old ones (with the offline root key), and re-sign targets, snapshot and "
+        "timestamp with them. Installed apps follow the new root and refuse from then on anything the old "
+        "keys sign. The old key files are replaced; nothing else changes for the clinics.",
+    )
+    ro.add_argument("--root-key", type=Path, required=True, help="the offline root key (PEM)")
+    ro.add_argument(
+        "--role", action="append", choices=ONLINE, help="rotate only this role's key (repeatable; default: all)"
+    )
+    ro.add_argument("--passphrase-file", type=Path, help=PASSPHRASE_HELP)
+    _expiry_options(ro, root=True)
+
+    pk = fsub.add_parser(
+        "protect-root",
+        parents=[common],
+        help="encrypt an unencrypted root key with a passphrase (a feed the cycle created unattended)",
+        description="Encrypt the root key in place (default <keys>-offline/root.pem) with a passphrase asked on the "
+        "terminal (or --passphrase-file, or $" + ROOT_PASSPHRASE_ENV + "), then take it offline.",
+    )
+    pk.add_argument("--root-key", type=Path, help="the unencrypted root key (default <keys>-offline/root.pem)")
+    pk.add_argument("--passphrase-file", type=Path, help=PASSPHRASE_HELP)
 
     s = fsub.add_parser(
         "serve",
@@ -156,23 +241,44 @@ def run_feed(args, paths: HubPaths) -> int:
     cmd = args.feed_command
     if cmd == "init":
         expiry = _expiry(args)
-        trust_root = init_feed(feed_dir, keys_dir, expiry)
-        print(f"created feed {feed_dir} (keys in {keys_dir})")
+        root_key = args.root_key_out or offline_key_path(keys_dir)
+        passphrase = None if args.no_passphrase else _passphrase(args, confirm=True)
+        trust_root = init_feed(feed_dir, keys_dir, expiry, root_passphrase=passphrase, root_key_path=root_key)
+        print(f"created feed {feed_dir} (online keys in {keys_dir}, root key {root_key})")
+        if passphrase is None:
+            print(f"WARNING: the root key is NOT encrypted: pneumo-hub feed protect-root --root-key {root_key}")
         print(
             ROOT_KEY_GUIDANCE.format(
                 keys=keys_dir,
+                root_key=root_key,
+                protection="encrypted with your passphrase" if passphrase else "NOT encrypted",
+                unlocked=" and its passphrase" if passphrase else "",
                 trust_root=trust_root,
                 timestamp_days=expiry.timestamp.days,
                 root_expires=status(feed_dir).roles["root"].expires,
             )
         )
         return 0
+    if cmd == "rotate":
+        roles = tuple(dict.fromkeys(args.role or ONLINE))
+        st = rotate(feed_dir, keys_dir, args.root_key, roles, _expiry(args), _root_key_passphrase(args, args.root_key))
+        print(
+            f"rotated the {', '.join(roles)} key(s): root is now v{st.roles['root'].version}; installed apps follow "
+            f"it at their next check. Take {args.root_key} offline again."
+        )
+        return 0
+    if cmd == "protect-root":
+        key = args.root_key or offline_key_path(keys_dir)
+        protect_root_key(key, _passphrase(args, confirm=True))
+        print(f"encrypted {key}; now take it off this machine (two copies) and delete it here: shred -u {key}")
+        return 0
     if cmd == "publish":
         version = publish(feed_dir, keys_dir, args.package, _expiry(args))
         print(f"published version {version} to {feed_dir}")
         return 0
     if cmd == "refresh":
-        st = refresh(feed_dir, keys_dir, _expiry(args), root_key=args.root_key)
+        passphrase = _root_key_passphrase(args, args.root_key) if args.root_key else None
+        st = refresh(feed_dir, keys_dir, _expiry(args), root_key=args.root_key, passphrase=passphrase)
         print(
             f"re-signed; timestamp v{st.roles['timestamp'].version} expires "
             f"{st.roles['timestamp'].expires:%Y-%m-%d %H:%M} UTC"
@@ -193,11 +299,13 @@ def run_feed(args, paths: HubPaths) -> int:
         registry, unreachable = (None, "not asked") if args.no_registry else _registry_champion(paths)
         drift = unreachable is None and registry != st.registered_version
         bad = bool(st.expired()) or drift
+        on_hub = [k for k in (offline_key_path(keys_dir), keys_dir / "root.pem") if k.exists()]
         if args.json:
             print(
                 json.dumps(
                     {
                         **st.to_dict(),
+                        "root_key_on_hub": [{"path": str(k), "encrypted": key_is_encrypted(k)} for k in on_hub],
                         "expired": st.expired(),
                         "expiring": st.expiring(),
                         "registry_champion": registry,
@@ -227,6 +335,12 @@ def run_feed(args, paths: HubPaths) -> int:
             print(
                 f"EXPIRED: {role} — clients refuse the feed until it is re-signed "
                 + ("(feed refresh --root-key)" if role == "root" else "(feed refresh)")
+            )
+        for k in on_hub:
+            print(
+                f"ROOT KEY ON THIS HUB: {k} ({'encrypted' if key_is_encrypted(k) else 'NOT encrypted'}) — take it "
+                "offline and delete it here"
+                + ("" if key_is_encrypted(k) else " (encrypt it first: `pneumo-hub feed protect-root`)")
             )
         if unreachable is not None:
             print(f"registry: not compared ({unreachable})")

@@ -99,12 +99,18 @@ def up(paths: HubPaths, ports: Ports | None = None, out=sys.stdout) -> int:
     bin_dir = Path(sys.executable).parent
     feed_dir, keys_dir = paths.feed, paths.feed_keys
     if not (feed_dir / "metadata" / "root.json").exists():
-        from feed.repository import init_feed
+        from feed.repository import ROOT_PASSPHRASE_ENV, env_passphrase, init_feed, offline_key_path
 
-        init_feed(feed_dir, keys_dir)
+        init_feed(feed_dir, keys_dir, root_passphrase=env_passphrase())
+        root_key = offline_key_path(keys_dir)
         print(
-            f"created the feed at {feed_dir} (keys in {keys_dir}: move the root key offline, see "
-            f"`pneumo-hub feed init --help`)",
+            f"created the feed at {feed_dir} (online keys in {keys_dir}); its root key is {root_key}, "
+            + (
+                "encrypted with $" + ROOT_PASSPHRASE_ENV
+                if env_passphrase()
+                else f"NOT encrypted (no ${ROOT_PASSPHRASE_ENV}): pneumo-hub feed protect-root"
+            )
+            + ", then take it offline (`pneumo-hub feed init --help`)",
             file=out,
         )
     paths.incoming.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from tuf.api.metadata import Metadata
 
 from contract.package import ModelPackage, PackageError, write_card
 from feed.client import FeedClient, FeedUnreachable, UpdateRefused
-from feed.repository import Expiry, FeedError, init_feed, publish, refresh, status
+from feed.repository import Expiry, FeedError, init_feed, offline_key_path, publish, refresh, status
 from feed.server import FeedServer, serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,7 +245,7 @@ def test_a_damaged_file_of_a_partial_download_is_not_kept(feed, served):
 def test_publish_and_refresh_need_no_root_key_and_root_can_be_resigned_offline(feed, served):
     offline = feed.tmp / "usb-stick" / "root.pem"
     offline.parent.mkdir()
-    shutil.move(feed.keys / "root.pem", offline)
+    shutil.move(offline_key_path(feed.keys), offline)
     feed.publish(1)
     app = client(feed, served(feed.dir).url)
     assert app.check().version == 1
@@ -652,11 +652,19 @@ def test_cli_init_publish_status_refresh(tmp_path, capsys, monkeypatch):
     paths = HubPaths(tmp_path / "home")
     run = lambda *argv: run_feed(parser.parse_args(["feed", *argv]), paths)  # noqa: E731
 
-    assert run("init") == 0
+    monkeypatch.delenv("PNEUMO_FEED_ROOT_PASSPHRASE", raising=False)
+    with pytest.raises(FeedError, match="no terminal to ask on"):  # pytest's stdin is no terminal
+        run("init")
+    assert not (paths.home / "feed").exists()
+    (tmp_path / "pass").write_text("correct horse battery staple\n")
+    assert run("init", "--passphrase-file", str(tmp_path / "pass")) == 0
     out = capsys.readouterr().out
-    assert "off this machine" in out and "feed refresh --root-key" in out
+    assert "off this machine" in out and "feed refresh --root-key" in out and "feed rotate" in out
     assert (paths.home / "feed" / "metadata" / "root.json").is_file()
-    assert (paths.home / "feed-keys" / "root.pem").is_file()
+    # the root key apart from the online keys, encrypted; the online keys private
+    assert not (paths.home / "feed-keys" / "root.pem").exists()
+    assert (paths.home / "feed-keys-offline" / "root.pem").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY")
+    assert {oct(k.stat().st_mode & 0o777) for k in (paths.home / "feed-keys").iterdir()} == {"0o600"}
     assert run("publish", str(make_package(tmp_path / "pkg", 1))) == 0
     assert run("refresh", "--timestamp-days", "2") == 0
     capsys.readouterr()
@@ -665,10 +673,14 @@ def test_cli_init_publish_status_refresh(tmp_path, capsys, monkeypatch):
     assert st["champion"] == 1 and st["expired"] == [] and st["roles"]["timestamp"]["version"] == 3
     # a 2-day timestamp is inside its warning window: status says so before clients refuse the feed
     assert st["expiring"] == ["timestamp"]
+    assert st["root_key_on_hub"] == [{"path": str(paths.home / "feed-keys-offline" / "root.pem"), "encrypted": True}]
     assert run("status", "--no-registry") == 0
-    assert "EXPIRES SOON: timestamp" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "EXPIRES SOON: timestamp" in out and "ROOT KEY ON THIS HUB" in out
+    shutil.move(paths.home / "feed-keys-offline" / "root.pem", tmp_path / "usb-root.pem")  # taken offline
     assert run("refresh") == 0 and run("status", "--no-registry") == 0
-    assert "EXPIRES SOON" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "EXPIRES SOON" not in out and "ROOT KEY" not in out
     with pytest.raises(FeedError, match="already version 1"):
         run("publish", str(make_package(tmp_path / "pkg-again", 1)))
 

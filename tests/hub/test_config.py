@@ -59,7 +59,8 @@ def test_feed_init_with_an_empty_feed_variable_writes_into_the_home(tmp_path):
     work = tmp_path / "cwd"
     work.mkdir()
     home = tmp_path / "home"
-    r = run_cli("--home", str(home), "feed", "init", env={"PNEUMO_FEED_DIR": "", "PNEUMO_FEED_KEYS": ""}, cwd=work)
+    env = {"PNEUMO_FEED_DIR": "", "PNEUMO_FEED_KEYS": "", "PNEUMO_FEED_ROOT_PASSPHRASE": "twelve chars or more"}
+    r = run_cli("--home", str(home), "feed", "init", env=env, cwd=work)
     assert r.returncode == 0, r.stderr
     assert (home / "feed" / "metadata" / "root.json").is_file() and (home / "feed-keys").is_dir()
     assert list(work.iterdir()) == []
