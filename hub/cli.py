@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -86,7 +87,9 @@ def _site(value: str) -> str:
 
 def _status_text(st: dict) -> str:
     """``data status`` for a person: the totals, then a table of images per site and split."""
-    lines = [f"{k}: {v}" for k, v in st.items() if k not in ("split_by_site", "sites_carved")]
+    lines = [f"{k}: {v}" for k, v in st.items() if k not in ("split_by_site", "sites_carved", "retracted")]
+    for r in st.get("retracted") or ():
+        lines.append(f"retracted: batch {r['batch']} ({r['images']} images) on {r['at']} by {r['by']}: {r['reason']}")
     by_site = st.get("split_by_site")
     if by_site:
         splits = ("train", "val", "gold", "held_out", "pending")
@@ -99,6 +102,15 @@ def _status_text(st: dict) -> str:
             carved = "" if site in st.get("sites_carved", {}) else "  (gold not carved yet: too few patients)"
             lines.append(f"  {site:16}{cells}{carved}")
     return "\n".join(lines)
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return f"uid {os.getuid()}"
 
 
 def _existing_dir(s: str) -> Path:
@@ -142,7 +154,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="discard the existing split (breaks comparability with models scored on the old gold set)",
     )
-    st = dsub.add_parser("status", help="pool size, split counts, dataset version")
+    rt = dsub.add_parser(
+        "retract",
+        help="take a harmful batch's images out of the pool again (recorded; a new DVC version)",
+        description="Take every image that came with BATCH out of the pool: recorded in pool/RETRACTED.tsv (who, "
+        "when, why; part of the pool's DVC version), the batch's folder moved from ingested/ to quarantine/, "
+        "and its images refused if they are ever sent again. The next cycle trains on the pool without them. "
+        "Safe to run again after an interruption.",
+    )
+    rt.add_argument("batch", help="the batch's name (its folder name in incoming/; `data status` lists sources)")
+    rt.add_argument("--reason", required=True, help="why, for the record (e.g. 'labels flipped, challenger refused')")
+    rt.add_argument("--by", help="who decided (default: the user running this)")
+    st = dsub.add_parser("status", help="pool size, split counts, dataset version, retracted batches")
     st.add_argument("--json", action="store_true")
 
     t = sub.add_parser("train", help="train a ResNet18, calibrate on val, score on gold, log and register in MLflow")
@@ -350,6 +373,23 @@ def run(args, paths: HubPaths) -> int:
             report, added = dataset.import_data(paths, args.folder, args.source, args.site)
             print(report.summary())
             print(f"added {len(added)} images to the pool at {paths.pool}")
+            return 0
+        if args.data_command == "retract":
+            from hub import cycle
+
+            done = cycle.retract_batch(paths, args.batch, args.reason, args.by or _user())
+            if done["already_retracted"]:
+                print(f"batch {done['batch']} was already retracted on {done['at']} by {done['by']}: {done['reason']}")
+            else:
+                print(f"retracted batch {done['batch']}: {done['images']} images out of the pool ({done['reason']})")
+            if done["gold_images"]:
+                print(
+                    f"WARNING: {done['gold_images']} of them were gold-set images: models scored before and after "
+                    "are not compared on the same gold set"
+                )
+            print(f"dataset version {done['dataset_before']} -> {done['dataset_after']} (pool DVC {done['dvc_hash']})")
+            if done.get("folder"):
+                print(f"its files: {done['folder']}")
             return 0
         if args.data_command == "split":
             s, new = dataset.split(paths, args.gold_frac, args.val_frac, args.seed, args.reset)

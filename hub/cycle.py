@@ -334,7 +334,48 @@ def ingest(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> str:
             json.dumps({"batch": b, "status": "ingested", "at": _now(), "folder": str(done)}, indent=2),
         )
     dataset.split(paths)
-    return dataset.training_view(paths).version
+    version = dataset.training_view(paths).version
+    if batches:  # which batches made this version: what a refused challenger points at (``judge``)
+        earlier = read_cycle(paths, version).get("batches", [])
+        _write_cycle(paths, version, batches=sorted({*earlier, *batches}))
+    return version
+
+
+def retract_batch(paths: HubPaths, batch: str, reason: str, by: str) -> dict:
+    """Quarantine an ingested batch after the fact (``data retract``): its images out of the pool as a
+    new DVC version (``dataset.retract``), its folder from ``ingested/`` to ``quarantine/``, its record
+    marked retracted, an alert. The next cycle trains on the pool without it."""
+    done = dataset.retract(paths, batch, reason, by)
+    src, dest = paths.ingested / batch, paths.quarantine / batch
+    if src.is_dir():
+        if dest.exists():
+            dest = dest.with_name(f"{batch}.{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(src), dest)
+    record = _batch_record(paths, batch)
+    earlier = json.loads(record.read_text()) if record.exists() else {"batch": batch}
+    if earlier.get("status") != "retracted" or src.is_dir():
+        write_atomic(
+            record,
+            json.dumps(
+                earlier
+                | {
+                    "status": "retracted",
+                    "retracted": {k: done[k] for k in ("at", "by", "reason", "dataset_before", "dataset_after")},
+                    "folder": str(dest) if dest.is_dir() else earlier.get("folder"),
+                },
+                indent=2,
+            ),
+        )
+    if not done["already_retracted"]:
+        alerts.notify(
+            "batch_retracted",
+            f"batch {batch} retracted by {by}: {done['images']} image(s) out of the pool ({reason}); "
+            f"dataset {done['dataset_before']} -> {done['dataset_after']}",
+            batch=batch,
+            **{k: done[k] for k in ("images", "gold_images", "dataset_before", "dataset_after")},
+        )
+    return done | {"folder": str(dest) if dest.is_dir() else None}
 
 
 def pending(paths: HubPaths) -> str | None:
@@ -476,9 +517,17 @@ def judge(paths: HubPaths, cfg: CycleConfig, version: str) -> bool:
     _write_cycle(paths, version, decision=d)
     logger.info("Decision for %s: %s — %s", version, "PROMOTE" if d["promote"] else "reject", "; ".join(d["reasons"]))
     if not d["promote"]:
+        batches = state.get("batches") or read_cycle(paths, version).get("batches") or []
+        hint = (
+            f" New batch(es) in this version: {', '.join(batches)}; if one of them is wrong (flipped or bad labels), "
+            "`pneumo-hub data retract <batch> --reason ...` takes its images out of the pool for every later training."
+            if batches
+            else ""
+        )
         alerts.notify(
             "challenger_rejected",
-            f"the challenger trained on {version} was not promoted: " + "; ".join(d["reasons"])[:800],
+            f"the challenger trained on {version} was not promoted: " + "; ".join(d["reasons"])[:800] + hint,
+            batches=batches,
             dataset_version=version,
             run_id=state["challenger_run_id"],
             registered_version=state.get("challenger_version"),
@@ -569,10 +618,17 @@ def _feed_champion(cfg: CycleConfig) -> int | None:
     from feed import repository as feed
 
     if not (cfg.feed_dir / "metadata" / "root.json").exists():
+        passphrase = feed.env_passphrase()
         logger.warning(
-            "No feed at %s: creating one with keys in %s (move the root key offline)", cfg.feed_dir, cfg.keys_dir
+            "No feed at %s: creating one with online keys in %s and the root key at %s, %s; take it offline",
+            cfg.feed_dir,
+            cfg.keys_dir,
+            feed.offline_key_path(cfg.keys_dir),
+            f"encrypted with ${feed.ROOT_PASSPHRASE_ENV}"
+            if passphrase
+            else f"NOT encrypted (set ${feed.ROOT_PASSPHRASE_ENV}, or run `pneumo-hub feed protect-root`)",
         )
-        feed.init_feed(cfg.feed_dir, cfg.keys_dir)
+        feed.init_feed(cfg.feed_dir, cfg.keys_dir, root_passphrase=passphrase)
     return feed.status(cfg.feed_dir).champion
 
 

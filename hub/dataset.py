@@ -32,9 +32,10 @@ logger = logging.getLogger(__name__)
 
 def validate_folder(root: Path, paths: HubPaths | None = None, site: str | None = None) -> ValidationReport:
     """Validate a folder (against the pool's content too, when a hub home is given)."""
-    pool = Pool(paths.pool) if paths else None
-    known = pool.known_hashes() if pool else None
-    return scan(root, known=known, site=site, near=pool.near_index() if pool else None)
+    if paths is None:
+        return scan(root, site=site)
+    pool = Pool(paths.pool)
+    return scan(root, known=pool.known_hashes(), site=site, near=pool.near_index(), retracted=pool.retracted())
 
 
 @exclusive
@@ -51,6 +52,60 @@ def import_data(
         # also when nothing was added: a retry after a crash between copy and `dvc add` catches up
         dvc.track(paths.home, "pool")
     return report, added
+
+
+@exclusive
+def retract(paths: HubPaths, batch: str, reason: str, by: str) -> dict:
+    """Take batch ``batch``'s images out of the pool, on record, as a new DVC version of the pool.
+
+    Returns what was done: the images taken out (0 when a retraction was already complete, which
+    then only makes sure the DVC version is up to date), how many of them were in the gold set, and
+    the dataset version before and after. Raises ``DataError`` for a batch the pool never had.
+    """
+    pool = Pool(paths.pool)
+    before = _version_or_none(paths)
+    gold = set()
+    if paths.splits.exists():
+        gold = {e.sha256 for e in Split.load(paths.splits).assign(pool.entries())[GOLD]}
+    taken = pool.retract(batch, reason, by)
+    earlier = [r for r in pool.retractions() if r.source == batch]
+    if not taken and not earlier:
+        sources = sorted({e.source for e in pool.entries()})
+        raise DataError(
+            f"No image in the pool came with batch {batch!r}; the pool's batches and imports are: "
+            + (", ".join(sources[-20:]) or "none")
+        )
+    dvc.track(paths.home, "pool")  # also on a re-run after a crash: the DVC version catches up
+    after = _version_or_none(paths)
+    logger.warning("Retracted batch %s: %d image(s) out of the pool (%s)", batch, len(taken), reason)
+    return {
+        "batch": batch,
+        "images": len(taken),
+        "gold_images": sum(e.sha256 in gold for e in taken),
+        "already_retracted": not taken,
+        "at": earlier[0].at,
+        "by": earlier[0].by,
+        "reason": earlier[0].reason,
+        "dataset_before": before,
+        "dataset_after": after,
+        "dvc_hash": dvc.tracked_hash(paths.home),
+    }
+
+
+def _version_or_none(paths: HubPaths) -> str | None:
+    try:
+        return training_view(paths).version
+    except DataError:
+        return None
+
+
+def retractions(paths: HubPaths) -> list[dict]:
+    """Each retracted batch once: when, by whom, why, how many images (``data status``, lineage)."""
+    out: dict[str, dict] = {}
+    for r in Pool(paths.pool).retractions():
+        row = out.setdefault(r.source, {"batch": r.source, "at": r.at, "by": r.by, "reason": r.reason, "images": 0})
+        row["images"] += 1
+    return list(out.values())
 
 
 @exclusive
@@ -177,6 +232,7 @@ def status(paths: HubPaths) -> dict:
         "pool_by_label": dict(Counter(e.label for e in entries)),
         "pool_by_site": dict(Counter(e.site for e in entries)),
         "dvc_hash": dvc.tracked_hash(paths.home),
+        "retracted": retractions(paths),
         "split": None,
     }
     if entries and paths.splits.exists():

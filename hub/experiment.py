@@ -18,7 +18,7 @@ from hub import evaluate as ev
 from hub import tracking
 from hub.config import HubPaths, TrainConfig
 from hub.dataset import TrainingView, training_view
-from hub.pool import GOLD, TRAIN, VAL
+from hub.pool import GOLD, TRAIN, VAL, Pool
 from hub.precision import choose
 from hub.train import XrayDataset, compute_environment, fit, make_loader, predict_logits, resolve_device
 from hub.trained_model import ARTIFACT, ModelInfo, TrainedModel
@@ -174,6 +174,8 @@ def train_and_evaluate(
                 "mlflow.source.git.commit": tracking.git_commit() or "unknown",
                 "dataset_version": view.version,
                 "dvc_md5": view.dvc_hash or "",
+                # lineage: batches taken out of the pool before this version (``data retract``)
+                "dataset_retracted": ",".join(sorted({r.source for r in Pool(view.pool_root).retractions()})),
                 "checkpoint_dir": str(ckpt_dir),
                 **(tags or {}),
                 **_compute_tags(config.device, config.precision),

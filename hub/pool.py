@@ -28,6 +28,7 @@ Longer than most modules: validation, the pool and the split share one record of
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import fcntl
@@ -242,6 +243,7 @@ def scan(
     known: dict[str, tuple[str, str]] | None = None,
     site: str | None = None,
     near: near_dup.NearIndex | None = None,
+    retracted: dict[str, str] | None = None,
 ) -> ValidationReport:
     """Validate every file under ``root`` (its images come from ``site``, or the manifest's).
 
@@ -249,7 +251,8 @@ def scan(
     content is rejected as a duplicate, or as a label conflict when its label differs. Across splits,
     the copy in the most protected split (test, then val, then train) is kept. The same content
     under both labels rejects every copy. ``near`` (the pool's perceptual hashes) does the same for
-    near-duplicates, which are also looked for among the files of ``root`` themselves.
+    near-duplicates, which are also looked for among the files of ``root`` themselves. ``retracted``
+    (sha256 → why, ``Pool.retracted``) refuses what was taken out of the pool before: never again.
     """
     root = Path(root).resolve()
     layout = detect_layout(root)
@@ -299,8 +302,12 @@ def scan(
     for rec in candidates:
         groups[rec.sha256].append(rec)
     keep: list[ImageRecord] = []
+    retracted = retracted or {}
     for sha, recs in groups.items():
         recs.sort(key=lambda r: (_SPLIT_PRIORITY[r.split], r.rel))
+        if sha in retracted:
+            rejected += [Rejection(r.rel, retracted[sha]) for r in recs]
+            continue
         if sha in known:
             place, pool_label = known[sha]
             rejected += [
@@ -378,14 +385,103 @@ class PoolEntry:
     site: str = DEFAULT_SITE  # pools written before sites existed: every image is the first site's
 
 
+RETRACTION_FIELDS = ("sha256", "file", "label", "patient", "site", "source", "at", "by", "reason")
+
+
+@dataclasses.dataclass(frozen=True)
+class Retraction:
+    """One image taken out of the pool with its batch (``Pool.retract``), kept on record for good."""
+
+    sha256: str
+    file: str
+    label: str
+    patient: str
+    site: str
+    source: str  # the batch (or import) it came with
+    at: str  # UTC, ISO 8601
+    by: str
+    reason: str
+
+
 class Pool:
-    """The hub's own copy of every accepted image, with a manifest. Append-only."""
+    """The hub's own copy of every accepted image, with a manifest. It only grows, except by
+    ``retract``: a whole batch taken out again, on record in ``RETRACTED.tsv`` (inside the pool, so
+    each retraction is part of the pool's next DVC version) and refused if it is ever sent again."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
         self.manifest = self.root / "MANIFEST.tsv"
+        self.retraction_file = self.root / "RETRACTED.tsv"
 
     def entries(self) -> list[PoolEntry]:
+        """The pooled images, less any retracted (a retraction is recorded before the manifest changes)."""
+        gone = {r.sha256 for r in self.retractions()}
+        return [e for e in self._manifest_entries() if e.sha256 not in gone]
+
+    def retractions(self) -> list[Retraction]:
+        if not self.retraction_file.exists():
+            return []
+        with open(self.retraction_file, newline="", encoding="utf-8") as f:
+            return [
+                Retraction(**{k: r.get(k) or "" for k in RETRACTION_FIELDS}) for r in csv.DictReader(f, delimiter="\t")
+            ]
+
+    def retracted(self) -> dict[str, str]:
+        """sha256 → why that image is refused (``scan``'s ``retracted``)."""
+        return {
+            r.sha256: f"retracted from the pool on {r.at[:10]} with batch {r.source} ({r.reason}): not taken again"
+            for r in self.retractions()
+        }
+
+    def retract(self, source: str, reason: str, by: str) -> list[PoolEntry]:
+        """Take every image that came with ``source`` (a batch) out of the pool; return them.
+
+        Recorded first (``RETRACTED.tsv``), then the manifest is rewritten without them, then their
+        files are deleted: killed at any point, the images are already out of every training view, and
+        running it again finishes the job. Returns ``[]`` when nothing of ``source`` is left in the pool.
+        """
+        with self._locked():
+            listed = [e for e in self._manifest_entries() if e.source == source]
+            done = {r.sha256 for r in self.retractions()}
+            at = datetime.now(UTC).isoformat(timespec="seconds")
+            new = [
+                Retraction(e.sha256, e.file, e.label, e.patient, e.site, e.source, at, by, reason)
+                for e in listed
+                if e.sha256 not in done
+            ]
+            if new:
+                self._write_tsv(self.retraction_file, RETRACTION_FIELDS, self.retractions() + new)
+            keep = [e for e in self._manifest_entries() if e.source != source]
+            if listed:
+                self._write_tsv(self.manifest, MANIFEST_FIELDS, keep)
+            # its files, also those a killed earlier try left (else DVC would version them again)
+            named = {e.file for e in keep}
+            files = {r.file for r in self.retractions() if r.source == source} - named
+            for rel in files:
+                (self.root / rel).unlink(missing_ok=True)
+            for folder in {(self.root / rel).parent for rel in files}:
+                if folder.is_dir():
+                    sync_folder_entries(folder)
+            return listed
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as lock:
+            # one writer at a time: the DAG, `data import` and `cycle` may run side by side
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    @staticmethod
+    def _write_tsv(path: Path, fields: tuple[str, ...], rows: list) -> None:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=fields, delimiter="\t", lineterminator="\n")
+        w.writeheader()
+        for row in rows:
+            w.writerow(dataclasses.asdict(row))
+        write_atomic(path, buf.getvalue())
+
+    def _manifest_entries(self) -> list[PoolEntry]:
         if not self.manifest.exists():
             return []
         with open(self.manifest, newline="", encoding="utf-8") as f:
@@ -456,15 +552,11 @@ class Pool:
 
         A crash mid-way leaves at most unreferenced files, never a manifest naming a missing file.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as lock:
-            # one writer at a time: the DAG, `data import` and `cycle` may run side by side
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self._locked():
             return self._add(records, source)
 
     def _add(self, records: list[ImageRecord], source: str) -> list[PoolEntry]:
-        entries = self.entries()
-        taken = {e.file for e in entries}
+        taken = {e.file for e in self._manifest_entries()}
         added = []
         for rec in records:
             name = rec.path.name
@@ -483,12 +575,7 @@ class Pool:
         for folder in {(self.root / e.file).parent for e in added}:
             sync_folder_entries(folder)
         if added:
-            buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=MANIFEST_FIELDS, delimiter="\t", lineterminator="\n")
-            w.writeheader()
-            for e in entries + added:
-                w.writerow(dataclasses.asdict(e))
-            write_atomic(self.manifest, buf.getvalue())
+            self._write_tsv(self.manifest, MANIFEST_FIELDS, self._manifest_entries() + added)
             hashes = self._read_phashes()
             hashes.update({rec.sha256: rec.phash for rec in records if rec.phash})
             try:

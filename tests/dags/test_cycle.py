@@ -13,6 +13,7 @@ from PIL import Image
 
 from feed.client import FeedClient
 from feed.server import FeedServer
+from hub import dataset
 from hub.config import HubPaths
 from hub.pool import Pool, patient_id
 from tests.conftest import SAMPLE
@@ -113,7 +114,9 @@ def _mlflow():
     return MlflowClient(), REGISTERED_MODEL
 
 
-def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_server, monkeypatch, tmp_path, capsys):
+def test_cycles_champion_then_challenger_then_harmful_batch(
+    cycle_env, mlflow_server, monkeypatch, tmp_path, capsys, alert_sink
+):
     paths, incoming = cycle_env
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     import mlflow
@@ -207,6 +210,18 @@ def test_cycles_champion_then_challenger_then_harmful_batch(cycle_env, mlflow_se
     back = client.get_model_version(name, champ.version).tags
     assert back["pneumoscan.feed_version"] == str(feed_after_2 + 1) and "pneumoscan.rollback" in back
     assert _feed_status(capsys)[0] == 0
+
+    # -- the harmful batch retracted after the fact, as the refusal's alert suggests: out of the pool as
+    # a new DVC version; the pool is cycle 2's data again, which has its decision, so nothing retrains
+    (refused,) = [a for a in alert_sink if a["event"] == "challenger_rejected"]
+    assert "batch-flipped" in refused["summary"] and "pneumo-hub data retract" in refused["summary"]
+    dvc_before = (paths.home / "pool.dvc").read_text()
+    assert main(["data", "retract", "batch-flipped", "--reason", "labels flipped"]) == 0
+    assert not [e for e in Pool(paths.pool).entries() if e.source == "batch-flipped"]
+    assert (paths.home / "pool.dvc").read_text() != dvc_before
+    assert dataset.training_view(paths).version == c2["dataset_version"]
+    dr, states = run_dag()
+    assert dr.state == "success" and states["train"] == "skipped", states
 
 
 def test_corrupt_batch_is_quarantined_and_nothing_trains(cycle_env, tmp_path, alert_sink):
