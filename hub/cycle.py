@@ -341,6 +341,7 @@ def ingest(paths: HubPaths, cfg: CycleConfig, batches: list[str]) -> str:
     return version
 
 
+@exclusive
 def retract_batch(paths: HubPaths, batch: str, reason: str, by: str) -> dict:
     """Quarantine an ingested batch after the fact (``data retract``): its images out of the pool as a
     new DVC version (``dataset.retract``), its folder from ``ingested/`` to ``quarantine/``, its record
