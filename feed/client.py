@@ -39,6 +39,18 @@ logger = logging.getLogger(__name__)
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left, or over the user's quota
 
 
+class _QuietRetries(logging.Filter):
+    """urllib3 logs a WARNING for each retry of a failed connection ("Retrying (Retry(total=2…" three
+    times for a feed host that does not resolve); the client ends with one ``FeedUnreachable`` that
+    says it, so those lines only bury it (self-test, ``install.sh --verify``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.WARNING and str(record.msg).startswith("Retrying ("))
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_QuietRetries())
+
+
 class FeedClientError(RuntimeError):
     """Base class: no update happened; the message says why."""
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from desktop_app.main import main
 from feed.repository import init_feed, publish
 from feed.server import serve
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 
 
 @pytest.fixture
@@ -46,3 +48,20 @@ def test_update_check_offline_is_one_clear_line(feed, tmp_path, capsys):
     assert main(args) == 3
     err = capsys.readouterr().err.strip()
     assert err.startswith("pneumo-desktop: Cannot reach the feed") and "\n" not in err
+
+
+def test_a_feed_host_that_does_not_resolve_is_one_line_without_retry_warnings(feed, tmp_path):
+    """Before: three urllib3 "Retrying (Retry(total=2 …" warnings came first (self-test, install.sh --verify)."""
+    _, root = feed
+    args = ["update", "--check", "--feed-url", "http://pneumo-feed.invalid", "--root", str(root)]
+    out = subprocess.run(
+        [sys.executable, "-m", "desktop_app.main", *args, "--cache", str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert out.returncode == 3, out.stderr
+    err = out.stderr.strip()
+    assert err.startswith("pneumo-desktop: Cannot reach the feed at http://pneumo-feed.invalid"), err
+    assert "\n" not in err and "Retrying" not in err
