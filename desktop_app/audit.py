@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from contract.package import CLASSES, sha256_of
+from desktop_app.config import make_private
 from desktop_app.engine import Prediction
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,18 @@ def result_record(prediction: Prediction, file: str | os.PathLike) -> dict:
     }
 
 
+INVESTIGATIONAL = "For investigational use — not a diagnosis"
+
+
+def csv_notice(what: str) -> str:
+    """The first line of every CSV the app exports (spreadsheets show it as the first row; readers
+    skip it as a ``#`` comment): the results are investigational, and when and by what they were made."""
+    from desktop_app import __version__
+
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    return f"# {INVESTIGATIONAL}. PneumoScan {__version__}, {what}, exported {stamp}\n"
+
+
 class AuditError(RuntimeError):
     """The audit file cannot be opened as an audit log; the message says which file and why."""
 
@@ -132,6 +145,14 @@ class AuditLog:
         self._listeners: list[Callable[[dict], None]] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # private from creation: SQLite gives its -wal and -shm files the database file's mode
+            for f in (
+                self.path,
+                self.path.with_name(self.path.name + "-wal"),
+                self.path.with_name(self.path.name + "-shm"),
+            ):
+                if f == self.path or f.exists():
+                    make_private(f)
             self._db = sqlite3.connect(self.path, check_same_thread=False)
         except (OSError, sqlite3.Error) as e:
             raise AuditError(f"Cannot open the audit log {self.path}: {e}") from None
@@ -341,9 +362,11 @@ class AuditLog:
         return rows
 
     def export_csv(self, path: str | os.PathLike) -> Path:
-        """Write every row to ``path`` (header = ``COLUMNS``)."""
+        """Write every row to ``path``: the investigational-use line (``csv_notice``), then the header
+        (``COLUMNS``) and the rows."""
         path = Path(path)
         with open(path, "w", newline="", encoding="utf-8") as f:
+            f.write(csv_notice("audit log"))
             w = csv.DictWriter(f, fieldnames=COLUMNS)
             w.writeheader()
             w.writerows(self.rows())

@@ -158,6 +158,27 @@ def _default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / APP
 
 
+def make_private(path: Path, folder: bool = False) -> None:
+    """Create ``path`` (a folder, or an empty file) readable by this user only — 0700 / 0600 whatever
+    the umask — or tighten it if it exists, is ours and others could read it. The data folder holds
+    the audit log, whose file names carry patient names. Best effort: a folder that cannot be
+    created here is reported by whatever writes into it."""
+    if os.name != "posix":
+        return  # Windows: the per-user profile folder's ACL already keeps other users out
+    try:
+        if folder:
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        elif not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        st = path.stat()
+        want = 0o700 if folder else 0o600
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            path.chmod(want)
+    except OSError:
+        pass
+
+
 @dataclasses.dataclass(frozen=True)
 class AppPaths:
     """The per-user data folder: models from the feed, the feed's metadata cache, audit log, logs."""
@@ -169,7 +190,9 @@ class AppPaths:
         """``$PNEUMO_DESKTOP_DATA`` (one process: a test, ``install.sh --verify``), else the admin
         config's ``data_dir``, else the per-user default."""
         env = os.environ.get(DATA_ENV)
-        return cls(Path(env or configured or _default_data_dir()).expanduser())
+        paths = cls(Path(env or configured or _default_data_dir()).expanduser())
+        make_private(paths.data_dir, folder=True)
+        return paths
 
     @property
     def models(self) -> Path:

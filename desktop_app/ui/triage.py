@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from contract.package import sha256_of
 from contract.preprocess import ImageError
+from desktop_app.audit import csv_notice
 from desktop_app.engine import POSITIVE, Engine
 from desktop_app.images import IMAGE_SUFFIXES, is_dicom
 from desktop_app.ui.format import SORT_ROLE, RowsTableModel, label_text, percent, reason_text
@@ -413,11 +414,12 @@ class TriageDialog(QDialog):
         return [[self.proxy.index(r, c).data() or "" for c in cols] for r in range(self.proxy.rowCount())]
 
     def export_csv(self, path: str | os.PathLike) -> Path:
-        """Write the table's rows in the displayed order; the shown columns first, then the exact
-        probability, the sha256 and the full path."""
+        """Write the table's rows in the displayed order, after the investigational-use line: the shown
+        columns first, then the exact probability, the sha256 and the full path."""
         path = Path(path)
         m = self.model
         with open(path, "w", newline="", encoding="utf-8") as f:
+            f.write(csv_notice(f"triage of {self.folder}"))
             w = csv.writer(f)
             w.writerow(CSV_COLUMNS)
             for r in range(self.proxy.rowCount()):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -132,3 +133,30 @@ def test_an_audit_log_that_cannot_be_set_aside_keeps_the_session_in_memory(tmp_p
     log = AuditLog.open_or_recover(audit)
     assert "results are NOT being recorded" in log.problem
     assert audit.read_bytes() == GARBAGE and log.rows() == []
+
+
+def test_the_data_folder_and_audit_log_are_private_under_a_permissive_umask(tmp_path, package_dir, jpeg, monkeypatch):
+    """Before: 755/644 under umask 022, while the audit holds names like DOE_JANE_PID-12345_chest.dcm."""
+    from desktop_app.config import AppPaths
+
+    data = tmp_path / "fresh" / "pneumoscan"
+    old = os.umask(0o022)
+    try:
+        monkeypatch.setenv("PNEUMO_DESKTOP_DATA", str(data))
+        paths = AppPaths.resolve()  # what every command and the viewer resolve first
+        named = tmp_path / "DOE_JANE_PID-12345_chest.jpeg"
+        shutil.copyfile(jpeg, named)
+        out = run_predict(str(named), "--audit", str(paths.audit_db), "--model-dir", str(package_dir))
+        assert out.returncode == 0, out.stderr
+    finally:
+        os.umask(old)
+    mode = lambda p: oct(p.stat().st_mode & 0o777)  # noqa: E731
+    assert mode(data) == "0o700"
+    audit_files = [p for p in data.iterdir() if p.name.startswith("audit.sqlite")]
+    assert paths.audit_db in audit_files and {mode(p) for p in audit_files} == {"0o600"}
+    # an install made before: its folder and log are tightened the next time the app opens them
+    data.chmod(0o755)
+    paths.audit_db.chmod(0o644)
+    AppPaths.resolve()
+    AuditLog(paths.audit_db).close()
+    assert (mode(data), mode(paths.audit_db)) == ("0o700", "0o600")

@@ -243,6 +243,7 @@ def test_audit_log_records_exports_and_confirms(engine, jpeg, tmp_path, package_
         with pytest.raises(ValueError, match="Supported: NORMAL, PNEUMONIA"):
             log.confirm(rows[0]["id"], "maybe")
         with open(log.export_csv(tmp_path / "audit.csv"), newline="") as f:
+            assert f.readline().startswith("# For investigational use — not a diagnosis. PneumoScan ")
             exported = list(csv.DictReader(f))
         assert [list(r) for r in exported][0] == list(COLUMNS)
         assert exported == [{k: "" if v is None else str(v) for k, v in r.items()} for r in log.rows()]

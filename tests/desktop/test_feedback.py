@@ -701,6 +701,7 @@ def test_audit_dialog_lists_confirms_filters_and_exports_a_batch_the_hub_accepts
 
     # CSV export holds every row with the reads.
     with open(dialog.export_csv(tmp_path / "audit.csv"), newline="") as f:
+        assert f.readline().startswith("# For investigational use — not a diagnosis. PneumoScan ")
         exported = {int(r["id"]): r["confirmed_label"] for r in csv.DictReader(f)}
     assert exported == {k: v or "" for k, v in reads.items()}
 

@@ -127,7 +127,9 @@ def test_triage_of_a_sample_folder_fills_sorts_exports_and_audits(qtbot, engine,
     # The CSV is the table, in the displayed order.
     out = dialog.export_csv(tmp_path / "triage.csv")
     with open(out, newline="", encoding="utf-8") as f:
+        notice = f.readline()
         table = list(csv.reader(f))
+    assert notice.startswith("# For investigational use — not a diagnosis.") and "triage of" in notice
     assert tuple(table[0]) == CSV_COLUMNS
     assert [line[:4] for line in table[1:]] == text
     assert [line[6] for line in table[1:]] == [str(r.path) for r in rows]
@@ -162,7 +164,7 @@ def test_cancel_stops_the_run_and_the_dialog_stays_usable(qtbot, engine, tmp_pat
     assert "Cancelled" in dialog.status_label.text()
     assert not dialog.cancel_button.isEnabled() and dialog.export_button.isEnabled()
     with open(dialog.export_csv(tmp_path / "partial.csv"), newline="") as f:
-        assert len(list(csv.reader(f))) == n + 1
+        assert len(list(csv.reader(f))) == n + 2  # the investigational-use line, the header, the rows
     ARTIFACTS.mkdir(exist_ok=True)
     dialog.grab().save(str(ARTIFACTS / "triage-cancelled.png"))
     # Still usable: a fresh run over the same folder completes.

@@ -245,6 +245,7 @@ def test_triage_puts_withheld_images_in_their_own_group_with_the_reason(qtbot, p
     assert "CT" in cells[1][3]
     out = dialog.export_csv(tmp_path / "triage.csv")
     with open(out, newline="") as f:
+        assert f.readline().startswith("# For investigational use")
         by_file = {r["file"]: r for r in csv.DictReader(f)}
     assert by_file["head-ct.dcm"]["p_pneumonia"] == "" and "Withheld" in by_file["head-ct.dcm"]["status"]
     assert float(by_file["chest.jpeg"]["p_pneumonia"]) >= 0
