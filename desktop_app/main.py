@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
         "with --check only report what the feed offers",
     )
     up.add_argument("--check", action="store_true", help="only report what the feed offers")
+    up.add_argument(
+        "--allow",
+        type=int,
+        metavar="VERSION",
+        help="use a version this computer rolled back from again (installed: at once; else from the feed)",
+    )
     up.add_argument("--feed-url", help="default: the settings' feed_url")
     up.add_argument("--root", metavar="ROOT_JSON", help="trusted TUF root.json (default: the installed one)")
     up.add_argument(
@@ -175,16 +181,29 @@ def cmd_update(args: argparse.Namespace) -> int:
         except PackageError as e:
             return _fail(f"installed model unreadable: {e}")
     else:
-        installed = ModelStore.from_settings(settings).newest_known()
+        store = ModelStore.from_settings(settings)
+        installed = store.active_version()
     cache = Path(args.cache) if args.cache else settings.paths().feed_cache
     if not args.check:
-        return update_now(settings, feed_url, root, cache)
+        return update_now(settings, feed_url, root, cache, allow=args.allow)
+    # versions rolled back from count as known: the feed offering one is no update
+    known = installed if args.model_dir else store.newest_known()
     try:
-        offer = FeedClient(Path(root), feed_url, cache, proxy=settings.proxy or None).check(installed)
+        client = FeedClient(Path(root), feed_url, cache, proxy=settings.proxy or None)
+        offer = client.check(known)
+        champion = client.check(None) if offer is None and known != installed else None
     except FeedClientError as e:
         return _fail(str(e).splitlines()[0], 3)
     if offer is None:
-        print(json.dumps({"update": False, "installed_version": installed}))
+        out = {"update": False, "installed_version": installed}
+        if champion is not None and not args.model_dir and store.is_skipped(champion.version):
+            out["rolled_back"] = champion.version  # the feed's model, rolled back from here
+            print(
+                f"pneumo-desktop: the feed's model is version {champion.version}, which was rolled back on this "
+                f"computer; `pneumo-desktop update --allow {champion.version}` takes it again",
+                file=sys.stderr,
+            )
+        print(json.dumps(out))
     else:
         print(
             json.dumps(
@@ -204,7 +223,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     return 0
 
 
-def update_now(settings, feed_url: str, root: str, cache: Path) -> int:
+def update_now(settings, feed_url: str, root: str, cache: Path, allow: int | None = None) -> int:
     """Download, verify, install and activate the feed's newer champion in the per-user model store.
 
     Prints one JSON line (status, active version, reason); exit code 0 updated or up to date,
@@ -214,8 +233,12 @@ def update_now(settings, feed_url: str, root: str, cache: Path) -> int:
     from desktop_app.updater import ModelUpdater, Status
 
     store = ModelStore.from_settings(settings)
-    outcome = ModelUpdater(store, feed_url, root, cache, settings.variant, settings.proxy or None).update_once()
-    print(json.dumps({"status": outcome.status.value, "version": outcome.version, "reason": outcome.reason}))
+    updater = ModelUpdater(store, feed_url, root, cache, settings.variant, settings.proxy or None)
+    outcome = updater.update_once() if allow is None else updater.allow_again(allow)
+    out = {"status": outcome.status.value, "version": outcome.version, "reason": outcome.reason}
+    if outcome.rolled_back is not None:
+        out["rolled_back"] = outcome.rolled_back
+    print(json.dumps(out))
     if outcome.reason:
         print(f"pneumo-desktop: {outcome.reason}", file=sys.stderr)
     return {Status.UPDATED: 0, Status.UP_TO_DATE: 0, Status.OFFLINE: 3, Status.REFUSED: 4}.get(outcome.status, 2)

@@ -269,6 +269,14 @@ class ModelStore:
         state["active"] = version
         self._save(state)
 
+    def allow(self, version: int) -> None:
+        """Take ``version`` again after a rollback from it: no longer skipped by updates; installed,
+        it is the newest usable model again (``active_version``)."""
+        state = self._state()
+        if version in state["skipped"]:
+            state["skipped"] = [v for v in state["skipped"] if v != version]
+            self._save(state)
+
     def skip(self, version: int) -> None:
         """Never use ``version`` unless chosen again (an installed copy that failed its checks)."""
         state = self._state()

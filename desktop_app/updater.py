@@ -39,6 +39,7 @@ class Outcome:
     version: int | None = None  # the store's active version after this step
     reason: str = ""  # one line for the user (tooltip, log); empty when all went well
     engine: Engine | None = None  # the new model, loaded and self-checked (UPDATED only)
+    rolled_back: int | None = None  # the feed's champion, a version this PC rolled back from (UP_TO_DATE)
 
 
 class ModelUpdater:
@@ -91,11 +92,7 @@ class ModelUpdater:
             offer = client.check(known)
             if offer is None:
                 logger.info("Model feed %s: nothing newer than version %s", self.feed_url, known)
-                return (
-                    self._repair(client, known)
-                    or self._complete_active(client)
-                    or Outcome(Status.UP_TO_DATE, self.store.active_version())
-                )
+                return self._repair(client, known) or self._complete_active(client) or self._up_to_date(client, known)
             logger.info(
                 "Model feed %s offers version %d (%d bytes as %s); downloading",
                 self.feed_url,
@@ -110,6 +107,34 @@ class ModelUpdater:
             return self._failed(Status.REFUSED, str(e))
         except FeedClientError as e:  # the trusted root or the proxy setting is unusable
             return self._failed(Status.NOT_CONFIGURED, str(e))
+
+    def _up_to_date(self, client: FeedClient, known: int | None) -> Outcome:
+        """Nothing newer; said plainly when the feed's champion is a version this PC rolled back from
+        (before, "up to date" while the feed served it and the app ran an older one)."""
+        active = self.store.active_version()
+        if known is not None and known != active and self.store.is_skipped(known):
+            offer = client.check(None)
+            if offer is not None and offer.version == known:
+                reason = (
+                    f"The feed's model is version {known}, which was rolled back on this computer: the app keeps "
+                    f"version {active}. To take version {known} again: Model › Allow version {known} again "
+                    f"(or `pneumo-desktop update --allow {known}`)"
+                )
+                return Outcome(Status.UP_TO_DATE, active, reason, rolled_back=known)
+        return Outcome(Status.UP_TO_DATE, active)
+
+    def allow_again(self, version: int) -> Outcome:
+        """Undo a rollback from ``version``: use it again (installed: at once; else from the feed)."""
+        self.store.allow(version)
+        if version not in self.store.installed():
+            return self.update_once()
+        try:
+            engine = Engine(self.store.path(version), self.variant, site=self.store.site)
+            self.store.activate(version)
+        except (StoreError, EngineError, OSError) as e:
+            return self._failed(Status.REFUSED, f"Cannot use model version {version} again: {e}")
+        logger.info("Model version %d allowed again and active", version)
+        return Outcome(Status.UPDATED, version, engine=engine)
 
     def _repair(self, client: FeedClient, version: int | None) -> Outcome | None:
         """The installed copy of the feed's champion ``version`` is damaged on disk (the app fell back to

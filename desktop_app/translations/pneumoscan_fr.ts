@@ -467,6 +467,14 @@
         <translation>version %1 du %2</translation>
     </message>
     <message>
+        <source>This result is from model version %1 (%2); the model is now version %3 (%4).</source>
+        <translation>Ce résultat vient du modèle version %1 (%2) ; le modèle est maintenant la version %3 (%4).</translation>
+    </message>
+    <message>
+        <source>Analyse again with version %1</source>
+        <translation>Analyser de nouveau avec la version %1</translation>
+    </message>
+    <message>
         <source>Open chest X-ray</source>
         <translation>Ouvrir une radiographie thoracique</translation>
     </message>
@@ -477,6 +485,10 @@
     <message>
         <source>Open folder for triage</source>
         <translation>Ouvrir un dossier pour le tri</translation>
+    </message>
+    <message>
+        <source>%1 (%2 / %3) — PneumoScan</source>
+        <translation>%1 (%2 / %3) — PneumoScan</translation>
     </message>
     <message>
         <source>Cannot open %1: no such file</source>
@@ -783,6 +795,14 @@
         <translation>Passage à la version %1 du modèle (auparavant %2) ; elle sera utilisée dès la prochaine analyse.</translation>
     </message>
     <message>
+        <source>Model version %1 — version %2 rolled back</source>
+        <translation>Modèle version %1 — version %2 annulée</translation>
+    </message>
+    <message>
+        <source>The feed&apos;s model is version %2, which was rolled back on this computer, so the app keeps version %1. Model › Allow version %2 again takes it back.</source>
+        <translation>Le modèle du flux est la version %2, annulée sur cet ordinateur : l&apos;application garde la version %1. Modèle › Autoriser de nouveau la version %2 la reprend.</translation>
+    </message>
+    <message>
         <source>Model version %1 — up to date</source>
         <translation>Version du modèle %1 — à jour</translation>
     </message>
@@ -811,6 +831,10 @@
         <translation>Les mises à jour automatiques du modèle sont désactivées : %1</translation>
     </message>
     <message>
+        <source>Switching back to model version %1…</source>
+        <translation>Retour au modèle version %1…</translation>
+    </message>
+    <message>
         <source>Rolling back to the previous model…</source>
         <translation>Retour au modèle précédent…</translation>
     </message>
@@ -837,6 +861,10 @@
     <message>
         <source>Model reload failed — using model version %1</source>
         <translation>Échec du rechargement du modèle — modèle version %1 utilisé</translation>
+    </message>
+    <message>
+        <source>Allow version %1 again</source>
+        <translation>Autoriser de nouveau la version %1</translation>
     </message>
 </context>
 <context>

@@ -53,6 +53,10 @@ class UpdateController(QObject):
         self.check_action.triggered.connect(self.check_now)
         self.rollback_action = QAction(self.tr("Roll back to previous model"), self)
         self.rollback_action.triggered.connect(self.roll_back)
+        # shown once a check finds that the feed's model is one this PC rolled back from
+        self.allow_action = QAction(self)
+        self.allow_action.setVisible(False)
+        self.allow_action.triggered.connect(self.allow_again)
 
     @classmethod
     def from_settings(
@@ -66,7 +70,7 @@ class UpdateController(QObject):
         self.window = window
         if self.parent() is None:
             self.setParent(window)
-        window.model_menu.addActions([self.check_action, self.rollback_action])
+        window.model_menu.addActions([self.check_action, self.rollback_action, self.allow_action])
         window.installEventFilter(self)
         self._refresh_actions()
 
@@ -171,6 +175,17 @@ class UpdateController(QObject):
 
     def _status_text(self, outcome: Outcome, version: int) -> tuple[str, str]:
         v = str(version)
+        if outcome.status is Status.UP_TO_DATE and outcome.rolled_back is not None:
+            n = str(outcome.rolled_back)
+            return (
+                self.tr("Model version %1 — version %2 rolled back").replace("%1", v).replace("%2", n),
+                self.tr(
+                    "The feed's model is version %2, which was rolled back on this computer, so the app keeps "
+                    "version %1. Model › Allow version %2 again takes it back."
+                )
+                .replace("%1", v)
+                .replace("%2", n),
+            )
         if outcome.status is Status.UP_TO_DATE:
             return self.tr("Model version %1 — up to date").replace("%1", v), ""
         if outcome.status is Status.OFFLINE:
@@ -191,6 +206,15 @@ class UpdateController(QObject):
             self.tr("Model version %1 — updates off").replace("%1", v),
             self.tr("Automatic model updates are off: %1").replace("%1", outcome.reason),
         )
+
+    @Slot()
+    def allow_again(self) -> bool:
+        """Take back the rolled-back version the last check named; False while another job runs."""
+        version = self.last_outcome.rolled_back if self.last_outcome is not None else None
+        if version is None or not self._run(lambda: self.updater.allow_again(version), self._on_checked):
+            return False
+        self._set_status(self.tr("Switching back to model version %1…").replace("%1", str(version)))
+        return True
 
     # ----- rollback -----------------------------------------------------------------------------
     @Slot()
@@ -293,3 +317,8 @@ class UpdateController(QObject):
     def _refresh_actions(self) -> None:
         self.check_action.setEnabled(not self._busy)
         self.rollback_action.setEnabled(not self._busy and self.updater.store.previous_version() is not None)
+        rolled = self.last_outcome.rolled_back if self.last_outcome is not None else None
+        self.allow_action.setVisible(rolled is not None)
+        self.allow_action.setEnabled(rolled is not None and not self._busy)
+        if rolled is not None:
+            self.allow_action.setText(self.tr("Allow version %1 again").replace("%1", str(rolled)))

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QPushButton,
     QSlider,
     QSplitter,
     QVBoxLayout,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.engine import POSITIVE, Engine, Prediction
+from desktop_app.images import IMAGE_SUFFIXES
 from desktop_app.ui.format import label_text, model_date, percent, reason_text
 from desktop_app.ui.heatmap import WL_STEPS, window_lut
 from desktop_app.ui.image_view import ZOOM_STEP, ColourBar, ImageView, qimage
@@ -35,6 +37,15 @@ from desktop_app.ui.triage import TriageDialog
 from desktop_app.ui.worker import PredictWorker, ViewResult
 
 logger = logging.getLogger(__name__)
+
+
+def folder_images(folder: Path) -> list[Path]:
+    """The images directly in ``folder`` (what the viewer opens, by suffix), in name order; [] if unreadable."""
+    try:
+        found = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")]
+    except OSError:
+        return []
+    return sorted((p for p in found if p.is_file()), key=lambda p: (p.name.lower(), p.name))
 
 
 class MainWindow(QMainWindow):
@@ -206,6 +217,19 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.threshold_label)
         lay.addWidget(caption(self.tr("Model")))
         lay.addWidget(self.model_label)
+        # after a model update: the result shown is the previous model's (``set_engine``)
+        self.stale_label = QLabel()
+        self.stale_label.setObjectName("stale-result")
+        self.stale_label.setWordWrap(True)
+        self.stale_label.setStyleSheet(
+            "color: #5d4200; background: #fff4ce; border: 1px solid #e0c060; border-radius: 4px; padding: 6px;"
+        )
+        self.stale_label.setVisible(False)
+        self.reanalyse_button = QPushButton()
+        self.reanalyse_button.setVisible(False)
+        self.reanalyse_button.clicked.connect(self.reanalyse)
+        lay.addWidget(self.stale_label)
+        lay.addWidget(self.reanalyse_button)
         lay.addWidget(self.error_label)
         # Where the confirm / correct controls go (``desktop_app.ui.feedback``).
         self.feedback_layout = QVBoxLayout()
@@ -287,6 +311,8 @@ class MainWindow(QMainWindow):
         )
 
     def _show_prediction(self, pred: Prediction | None) -> None:
+        self.stale_label.setVisible(False)
+        self.reanalyse_button.setVisible(False)
         grey = "font-size: 24px; font-weight: bold; color: #888; border: 1px solid #ccc; border-radius: 4px;"
         if pred is None:
             for w in (self.result_label, self.probability_label, self.threshold_label, self.model_label):
@@ -334,11 +360,31 @@ class MainWindow(QMainWindow):
 
     # ----- the model ----------------------------------------------------------------------------
     def set_engine(self, engine: Engine) -> None:
-        """Use ``engine`` from the next prediction on (a running one finishes with the old model)."""
+        """Use ``engine`` from the next prediction on (a running one finishes with the old model). A result
+        on screen from another model says so, with a button to analyse the image again with this one."""
         self.engine = engine
         self.set_model_status(self.tr("Model version %1").replace("%1", str(engine.version)))
         self._show_heat_scale()
+        shown = self.current.prediction if self.current is not None else None
+        if shown is not None and (shown.model_version, shown.variant) != (engine.version, engine.variant):
+            self.stale_label.setText(
+                self.tr("This result is from model version %1 (%2); the model is now version %3 (%4).")
+                .replace("%1", str(shown.model_version))
+                .replace("%2", shown.variant)
+                .replace("%3", str(engine.version))
+                .replace("%4", engine.variant)
+            )
+            self.reanalyse_button.setText(self.tr("Analyse again with version %1").replace("%1", str(engine.version)))
+            self.stale_label.setVisible(True)
+            self.reanalyse_button.setVisible(True)
         self.engineChanged.emit(engine)
+
+    @Slot()
+    def reanalyse(self) -> bool:
+        """Analyse the image on screen again with the current model (a new result, audited as such)."""
+        if not self.files:
+            return False
+        return self._open_index()
 
     def set_model_status(self, text: str, tooltip: str = "") -> None:
         self.model_status_label.setText(text)
@@ -379,16 +425,26 @@ class MainWindow(QMainWindow):
         dialog.deleteLater()
 
     def open_files(self, paths: list[str | os.PathLike]) -> bool:
-        """Make ``paths`` the list browsed with next/previous and open the first; False if empty."""
-        self.files = [Path(p) for p in paths]
-        if not self.files:
+        """Make ``paths`` the list browsed with next/previous and open the first; False if empty.
+
+        One file (File › Open, a drop, the command line) browses the images of its folder instead,
+        starting at that file, so the neighbouring films page with PgDown/PgUp as they would in a
+        reading list."""
+        files = [Path(p) for p in paths]
+        if not files:
             return False
-        self.index = 0
+        self.files, self.index = files, 0
+        if len(files) == 1:
+            neighbours = folder_images(files[0].parent)
+            if files[0] in neighbours:
+                self.files, self.index = neighbours, neighbours.index(files[0])
         return self._open_index()
 
     def open_file(self, path: str | os.PathLike) -> bool:
-        """Open one file; the prediction arrives later (``resultShown`` or ``errorShown``). False if missing."""
-        return self.open_files([path])
+        """Open one file alone (a triage row: the triage table is the list); the prediction arrives later
+        (``resultShown`` or ``errorShown``). False if missing."""
+        self.files, self.index = [Path(path)], 0
+        return self._open_index()
 
     @Slot()
     def next_image(self) -> None:
@@ -405,6 +461,12 @@ class MainWindow(QMainWindow):
     def _open_index(self) -> bool:
         path = self.files[self.index]
         self._update_actions()
+        self.setWindowTitle(
+            self.tr("%1 (%2 / %3) — PneumoScan")
+            .replace("%1", path.name)
+            .replace("%2", str(self.index + 1))
+            .replace("%3", str(len(self.files)))
+        )
         self.file_label.setText(path.name)
         self.file_label.setToolTip(str(path))
         try:

@@ -32,7 +32,7 @@ from desktop_app.images import load_image
 from desktop_app.models import ModelStore
 from desktop_app.ui.update_controller import UpdateController
 from desktop_app.ui.window import MainWindow
-from desktop_app.updater import ModelUpdater, Status
+from desktop_app.updater import ModelUpdater, Outcome, Status
 from feed.repository import init_feed, publish
 from feed.server import FeedServer, serve
 from tests.conftest import free_port
@@ -251,6 +251,35 @@ def test_rolled_back_version_is_not_taken_again_but_a_newer_one_is(feed, store, 
     assert outcome.status is Status.UPDATED and outcome.version == 9 and store.active_version() == 9
 
 
+def test_a_rolled_back_version_the_feed_still_serves_is_said_and_can_be_allowed_again(
+    feed, store, tmp_path, package_v8, package_dir, capsys
+):
+    """Before: `update` said "up to date" and `--check` reported version 8 as installed while the app ran 7."""
+    from desktop_app.main import main
+
+    up = updater(store, feed.url, feed.root, tmp_path)
+    feed.publish(package_v8)
+    assert up.update_once().status is Status.UPDATED
+    assert up.roll_back().version == 7
+    outcome = up.update_once()
+    assert outcome.status is Status.UP_TO_DATE and outcome.version == 7 and outcome.rolled_back == 8
+    assert "version 8, which was rolled back on this computer" in outcome.reason
+    assert "Allow version 8 again" in outcome.reason and "update --allow 8" in outcome.reason
+
+    # the command line says the same, and takes it back on request (the installed copy: no download)
+    (tmp_path / "admin" / "config.toml").write_text(f"builtin_model = {json.dumps(str(package_dir))}\n")
+    args = ["update", "--feed-url", feed.url, "--root", str(feed.root), "--cache", str(tmp_path / "user-data" / "feed")]
+    assert main([*args, "--check"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out) == {"update": False, "installed_version": 7, "rolled_back": 8}
+    assert "update --allow 8" in out.err
+    feed.server.clear_requests()
+    assert main([*args, "--allow", "8"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == 8
+    assert store.active_version() == 8 and feed.model_downloads() == []
+    assert up.update_once() == Outcome(Status.UP_TO_DATE, 8)
+
+
 def test_a_model_damaged_on_disk_is_downloaded_again_by_the_next_check(feed, store, tmp_path, package_v8, jpeg):
     """Before: the app fell back to the older model, and `update` said "up to date" for ever."""
     up = updater(store, feed.url, feed.root, tmp_path)
@@ -376,8 +405,9 @@ def test_model_published_while_running_is_used_for_the_next_prediction_then_roll
     qtbot, window, feed, store, tmp_path, package_v8, jpeg
 ):
     c = controller(window, store, feed.url, feed.root, tmp_path, interval_hours=0.3 / 3600)  # every 0.3 s
-    check_action, rollback_action = window.model_menu.actions()[-2:]
+    check_action, rollback_action, allow_action = window.model_menu.actions()[-3:]
     assert check_action.text() == "Check for updates now" and rollback_action.text() == "Roll back to previous model"
+    assert not allow_action.isVisible()
     with qtbot.waitSignal(c.checkFinished, timeout=TIMEOUT_MS):
         c.start()
     assert status(window) == "Model version 7 — up to date" and not rollback_action.isEnabled()
@@ -390,7 +420,14 @@ def test_model_published_while_running_is_used_for_the_next_prediction_then_roll
     qtbot.waitUntil(lambda: not c.is_busy(), timeout=TIMEOUT_MS)
     assert status(window) == "Updated to model version 8"
     assert "model version 8" in window.statusBar().currentMessage()
-    pred = predict(qtbot, window, jpeg)
+    # the result on screen is version 7's: the panel says so and offers to analyse again
+    assert window.stale_label.isVisible() and window.result_label.text() in ("NORMAL", "PNEUMONIA")
+    assert window.stale_label.text() == "This result is from model version 7 (fp32); the model is now version 8 (fp32)."
+    assert window.reanalyse_button.text() == "Analyse again with version 8"
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT_MS) as blocker:
+        window.reanalyse_button.click()
+    pred = blocker.args[0].prediction
+    assert not window.stale_label.isVisible() and not window.reanalyse_button.isVisible()
     assert pred.model_version == 8 and pred.threshold == pytest.approx(0.3)
     assert pred.probability == pytest.approx(probability(Engine(package_v8), jpeg), abs=1e-6)
     assert window.model_label.text().startswith("version 8")
@@ -400,10 +437,17 @@ def test_model_published_while_running_is_used_for_the_next_prediction_then_roll
         rollback_action.trigger()
     assert status(window) == "Rolled back to model version 7" and not rollback_action.isEnabled()
     assert predict(qtbot, window, jpeg).model_version == 7
-    # A later check does not switch back to the version the user rolled back from.
+    # A later check does not switch back to the version the user rolled back from, and says so.
     assert check(qtbot, c).status is Status.UP_TO_DATE
-    assert window.engine.version == 7 and status(window) == "Model version 7 — up to date"
+    assert window.engine.version == 7 and status(window) == "Model version 7 — version 8 rolled back"
+    assert "The feed's model is version 8, which was rolled back" in window.model_status_label.toolTip()
     assert predict(qtbot, window, jpeg).model_version == 7
+    # Model › Allow version 8 again takes it back, for the next analysis
+    assert allow_action.isVisible() and allow_action.text() == "Allow version 8 again"
+    with qtbot.waitSignal(window.engineChanged, timeout=TIMEOUT_MS):
+        allow_action.trigger()
+    assert window.engine.version == 8 and store.active_version() == 8 and not allow_action.isVisible()
+    assert predict(qtbot, window, jpeg).model_version == 8
 
 
 def test_tampered_update_is_refused_and_the_old_model_keeps_working(

@@ -478,3 +478,36 @@ def test_paging_past_a_film_skips_its_full_decode_and_never_shows_it(qtbot, wind
     assert shown.path == jpeg and window.current is shown and not late
     assert (window.image_item.pixmap().width(), window.image_item.pixmap().height()) == load_image(jpeg).size
     qtbot.waitUntil(lambda: not window._displaying, timeout=TIMEOUT_MS)  # nothing kept alive for the film
+
+
+def test_one_opened_file_pages_through_its_folder_with_the_position_in_the_title(qtbot, window, tmp_path):
+    """Before: File › Open of one film could not page to its neighbours, and the title said only "PneumoScan"."""
+    import shutil
+
+    from PIL import Image
+
+    folder = tmp_path / "reading-list"
+    folder.mkdir()
+    names = ["a-first.jpeg", "B-second.png", "c-third.jpg"]
+    shutil.copyfile(sample_files("NORMAL", 1)[0], folder / names[0])
+    Image.open(sample_files("PNEUMONIA", 1)[0]).save(folder / names[1])
+    shutil.copyfile(sample_files("NORMAL", 1, offset=1)[0], folder / names[2])
+    (folder / "report.txt").write_text("not an image")
+    (folder / ".hidden.jpeg").write_bytes(b"")
+
+    def page(action=None, path=None) -> str:
+        with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT_MS):
+            action.trigger() if action else window.open_files([path])
+        return window.windowTitle()
+
+    assert page(path=folder / names[1]) == "B-second.png (2 / 3) — PneumoScan"
+    assert [p.name for p in window.files] == names  # name order, case-blind; no text or hidden files
+    assert window.prev_action.isEnabled() and window.next_action.isEnabled()
+    assert page(window.next_action) == "c-third.jpg (3 / 3) — PneumoScan" and not window.next_action.isEnabled()
+    page(window.prev_action)
+    assert page(window.prev_action) == "a-first.jpeg (1 / 3) — PneumoScan" and not window.prev_action.isEnabled()
+    assert window.file_label.text() == names[0]
+    # a triage row opens its film alone: the triage table is the list there
+    with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT_MS):
+        window.open_file(folder / names[2])
+    assert window.windowTitle() == "c-third.jpg (1 / 1) — PneumoScan"
