@@ -151,7 +151,7 @@ class AuditLog:
                 self.path.with_name(self.path.name + "-wal"),
                 self.path.with_name(self.path.name + "-shm"),
             ):
-                if f == self.path or f.exists():
+                if str(self.path) != ":memory:" and (f == self.path or f.exists()):
                     make_private(f)
             self._db = sqlite3.connect(self.path, check_same_thread=False)
         except (OSError, sqlite3.Error) as e:

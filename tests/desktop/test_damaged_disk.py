@@ -130,9 +130,12 @@ def test_an_audit_log_that_cannot_be_set_aside_keeps_the_session_in_memory(tmp_p
 
     # a folder read-only for this user (simulated: the tests run as root, whom permissions do not stop)
     monkeypatch.setattr(os, "replace", refuse)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     log = AuditLog.open_or_recover(audit)
     assert "results are NOT being recorded" in log.problem
     assert audit.read_bytes() == GARBAGE and log.rows() == []
+    assert list((tmp_path / "cwd").iterdir()) == []  # in memory: no file named ":memory:" where the app runs
 
 
 def test_the_data_folder_and_audit_log_are_private_under_a_permissive_umask(tmp_path, package_dir, jpeg, monkeypatch):
