@@ -2,6 +2,177 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="fr_FR">
 <context>
+    <name>AboutModel</name>
+    <message>
+        <source>accuracy</source>
+        <translation>exactitude</translation>
+    </message>
+    <message>
+        <source>sensitivity</source>
+        <translation>sensibilité</translation>
+    </message>
+    <message>
+        <source>specificity</source>
+        <translation>spécificité</translation>
+    </message>
+    <message>
+        <source>ROC AUC</source>
+        <translation>AUC ROC</translation>
+    </message>
+    <message>
+        <source>all sites</source>
+        <translation>tous les sites</translation>
+    </message>
+    <message>
+        <source>site</source>
+        <translation>site</translation>
+    </message>
+    <message>
+        <source>images</source>
+        <translation>images</translation>
+    </message>
+    <message>
+        <source>patients (N/P)</source>
+        <translation>patients (N/P)</translation>
+    </message>
+    <message>
+        <source>Operating threshold</source>
+        <translation>Seuil de décision</translation>
+    </message>
+    <message>
+        <source>%1 (PNEUMONIA at or above)</source>
+        <translation>%1 (PNEUMONIE à partir de ce seuil)</translation>
+    </message>
+    <message>
+        <source>Calibration</source>
+        <translation>Calibration</translation>
+    </message>
+    <message>
+        <source>temperature %1, fitted on the validation images</source>
+        <translation>température %1, ajustée sur les images de validation</translation>
+    </message>
+    <message>
+        <source>Site %1</source>
+        <translation>Site %1</translation>
+    </message>
+    <message>
+        <source>threshold %1, temperature %2 (from %3 validation images)</source>
+        <translation>seuil %1, température %2 (sur %3 images de validation)</translation>
+    </message>
+    <message>
+        <source>This computer uses</source>
+        <translation>Cet ordinateur utilise</translation>
+    </message>
+    <message>
+        <source>the pooled operating point</source>
+        <translation>le point de fonctionnement commun</translation>
+    </message>
+    <message>
+        <source>site %1&apos;s operating point</source>
+        <translation>le point de fonctionnement du site %1</translation>
+    </message>
+    <message>
+        <source>Created</source>
+        <translation>Créé</translation>
+    </message>
+    <message>
+        <source>Installed on this computer</source>
+        <translation>Installé sur cet ordinateur</translation>
+    </message>
+    <message>
+        <source>Source</source>
+        <translation>Origine</translation>
+    </message>
+    <message>
+        <source>Folder</source>
+        <translation>Dossier</translation>
+    </message>
+    <message>
+        <source>Training data</source>
+        <translation>Données d&apos;entraînement</translation>
+    </message>
+    <message>
+        <source>Data version (DVC)</source>
+        <translation>Version des données (DVC)</translation>
+    </message>
+    <message>
+        <source>Registry</source>
+        <translation>Registre</translation>
+    </message>
+    <message>
+        <source>Training run (MLflow)</source>
+        <translation>Entraînement (MLflow)</translation>
+    </message>
+    <message>
+        <source>Code version</source>
+        <translation>Version du code</translation>
+    </message>
+    <message>
+        <source>Intended use</source>
+        <translation>Usage prévu</translation>
+    </message>
+    <message>
+        <source>Measured on the gold sets (95 % confidence intervals)</source>
+        <translation>Mesuré sur les ensembles de référence (intervalles de confiance à 95 %)</translation>
+    </message>
+    <message>
+        <source>Threshold and calibration</source>
+        <translation>Seuil et calibration</translation>
+    </message>
+    <message>
+        <source>Suitability check</source>
+        <translation>Contrôle d&apos;aptitude</translation>
+    </message>
+    <message>
+        <source>Origin</source>
+        <translation>Provenance</translation>
+    </message>
+    <message>
+        <source>Model version %1 (%2)</source>
+        <translation>Modèle version %1 (%2)</translation>
+    </message>
+    <message>
+        <source>A second opinion on frontal chest X-rays (PA or AP views): NORMAL or PNEUMONIA with a calibrated probability and a heat map of the evidence. For investigational use — not a diagnosis: a radiologist reads every image. Images the model is not fit to judge (other body parts or modalities, lateral views, images unlike its training data) get no result.</source>
+        <translation>Un second avis sur les radiographies thoraciques de face (incidences PA ou AP) : NORMAL ou PNEUMONIE avec une probabilité calibrée et une carte de chaleur des indices. À usage expérimental — pas un diagnostic : un radiologue lit chaque image. Les images que le modèle n&apos;est pas apte à juger (autres régions ou modalités, incidences de profil, images différentes de ses données d&apos;entraînement) n&apos;ont pas de résultat.</translation>
+    </message>
+    <message>
+        <source>Gold sets are patients kept out of training at each hospital; a site not listed was not measured, and results there may differ.</source>
+        <translation>Les ensembles de référence sont des patients tenus hors de l&apos;entraînement dans chaque hôpital ; un site absent n&apos;a pas été mesuré, et les résultats peuvent y être différents.</translation>
+    </message>
+    <message>
+        <source>Method</source>
+        <translation>Méthode</translation>
+    </message>
+    <message>
+        <source>Out-of-distribution threshold</source>
+        <translation>Seuil hors distribution</translation>
+    </message>
+    <message>
+        <source>About model version %1</source>
+        <translation>À propos du modèle version %1</translation>
+    </message>
+    <message>
+        <source>the folder given with --model-dir (updates are off)</source>
+        <translation>le dossier donné par --model-dir (mises à jour désactivées)</translation>
+    </message>
+    <message>
+        <source>installed with the app</source>
+        <translation>installé avec l&apos;application</translation>
+    </message>
+    <message>
+        <source>the model feed %1 (signed, verified on download)</source>
+        <translation>le flux de modèles %1 (signé, vérifié au téléchargement)</translation>
+    </message>
+    <message>
+        <source>the app&apos;s model store</source>
+        <translation>le magasin de modèles de l&apos;application</translation>
+    </message>
+    <message>
+        <source>About this model…</source>
+        <translation>À propos de ce modèle…</translation>
+    </message>
+</context>
+<context>
     <name>AuditDialog</name>
     <message>
         <source>Audit log</source>

@@ -58,11 +58,12 @@ def log_to_file(path) -> None:
 def build_window(engine, audit, settings, managed_model: bool = True):
     """The main window with every part attached: feedback, audit log, settings and, when the model
     comes from the app's store (``managed_model``), background updates and rollback."""
-    from desktop_app.ui import audit_view, feedback, settings_dialog
+    from desktop_app.ui import about_model, audit_view, feedback, settings_dialog
     from desktop_app.ui.update_controller import UpdateController
     from desktop_app.ui.window import MainWindow
 
     window = MainWindow(engine, audit)
+    about_model.attach(window, lambda e: about_model.model_source(e, settings, managed_model))
     feedback.attach(window, audit)
     audit_view.attach(window, audit)
     prefs = settings_dialog.attach(window, settings)
