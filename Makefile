@@ -37,6 +37,14 @@ bench: install
 
 # The desktop bundle for hospital IT (docs/install.md): dist/pneumoscan/ and, on Linux, its .tar.gz.
 # The model is the feed's champion: FEED (a feed folder, default the demo's), or FEED_URL with ROOT.
+# Built from its own venv with only the desktop and installer extras: no torch, MLflow or Airflow
+# to install on a build machine that never runs the hub, and none for PyInstaller to find.
 FEED ?= .pneumo-demo/feed
-bundle: install
-	$(PY) installer/build.py $(if $(FEED_URL),--feed-url $(FEED_URL) --root $(ROOT),--feed $(FEED))
+BUNDLE_VENV ?= .venv-bundle
+$(BUNDLE_VENV)/.installed: pyproject.toml
+	python3.11 -m venv $(BUNDLE_VENV) || python3 -m venv $(BUNDLE_VENV)
+	$(BUNDLE_VENV)/bin/python -m pip install --quiet -e ".[desktop,installer]"
+	touch $@
+
+bundle: $(BUNDLE_VENV)/.installed
+	$(BUNDLE_VENV)/bin/python installer/build.py $(if $(FEED_URL),--feed-url $(FEED_URL) --root $(ROOT),--feed $(FEED))

@@ -31,12 +31,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cryptography.hazmat.primitives.serialization import (
-    BestAvailableEncryption,
-    Encoding,
-    PrivateFormat,
-    load_pem_private_key,
-)
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import (
     TOP_LEVEL_ROLE_NAMES,
@@ -158,6 +152,19 @@ ROOT_PASSPHRASE_ENV = "PNEUMO_FEED_ROOT_PASSPHRASE"
 MIN_PASSPHRASE = 12  # characters; the root key's file may be copied anywhere once it is offline
 
 
+def _crypto():
+    """``cryptography``'s serialization module, imported where keys are handled: the hub has it (the
+    ``hub`` extra); serving and reading a feed (``feed.server``, ``status``, the bundle build's ``--feed``)
+    does not need it."""
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization
+
+
+def load_pem_private_key(data: bytes, password: bytes | None):
+    return _crypto().load_pem_private_key(data, password)
+
+
 def offline_key_path(keys_dir: Path) -> Path:
     """Where ``init_feed`` writes the root key: a folder beside the online keys, to be taken away."""
     keys_dir = Path(keys_dir)
@@ -186,8 +193,9 @@ def _pem(signer: CryptoSigner, passphrase: bytes | None) -> bytes:
     if passphrase is None:
         return signer.private_bytes
     check_passphrase(passphrase)
-    key = load_pem_private_key(signer.private_bytes, None)
-    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(passphrase))
+    ser = _crypto()
+    key = ser.load_pem_private_key(signer.private_bytes, None)
+    return key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.BestAvailableEncryption(passphrase))
 
 
 def _write_key(path: Path, signer: CryptoSigner, passphrase: bytes | None = None) -> None:

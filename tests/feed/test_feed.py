@@ -692,3 +692,19 @@ def test_client_imports_no_hub_torch_mlflow_or_airflow():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_feed_is_served_and_read_without_the_hubs_cryptography_package(feed):
+    """The bundle's build venv (desktop + installer extras) has no `cryptography`: `build.py --feed`
+    serves and reads a feed folder all the same (before: ModuleNotFoundError at import)."""
+    feed.publish(1)
+    code = (
+        "import sys; sys.modules['cryptography'] = None\n"  # as if not installed
+        "from feed.server import serve\nfrom feed.repository import status\nfrom feed.client import FeedClient\n"
+        f"srv = serve({str(feed.dir)!r}, '127.0.0.1', 0).start()\n"
+        f"offer = FeedClient({str(feed.root)!r}, srv.url, {str(feed.tmp / 'nocrypto-cache')!r}).check()\n"
+        f"print(offer.version, status({str(feed.dir)!r}).champion)\nsrv.close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1"]
