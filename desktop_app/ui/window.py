@@ -39,6 +39,10 @@ from desktop_app.ui.worker import PredictWorker, ViewResult
 logger = logging.getLogger(__name__)
 
 
+# a result withheld, or from the previous model
+NOTICE_STYLE = "color: #5d4200; background: #fff4ce; border: 1px solid #e0c060; border-radius: 4px; padding: 6px;"
+
+
 def folder_images(folder: Path) -> list[Path]:
     """The images directly in ``folder`` (what the viewer opens, by suffix), in name order; [] if unreadable."""
     try:
@@ -189,9 +193,7 @@ class MainWindow(QMainWindow):
         self.withheld_label = QLabel()  # why the model gave no verdict (unsuitable image)
         self.withheld_label.setObjectName("withheld-reason")
         self.withheld_label.setWordWrap(True)
-        self.withheld_label.setStyleSheet(
-            "color: #5d4200; background: #fff4ce; border: 1px solid #e0c060; border-radius: 4px; padding: 6px;"
-        )
+        self.withheld_label.setStyleSheet(NOTICE_STYLE)
         self.withheld_label.setVisible(False)
         self.probability_label = QLabel()
         self.probability_label.setStyleSheet("font-size: 20px; font-weight: bold;")
@@ -221,9 +223,7 @@ class MainWindow(QMainWindow):
         self.stale_label = QLabel()
         self.stale_label.setObjectName("stale-result")
         self.stale_label.setWordWrap(True)
-        self.stale_label.setStyleSheet(
-            "color: #5d4200; background: #fff4ce; border: 1px solid #e0c060; border-radius: 4px; padding: 6px;"
-        )
+        self.stale_label.setStyleSheet(NOTICE_STYLE)
         self.stale_label.setVisible(False)
         self.reanalyse_button = QPushButton()
         self.reanalyse_button.setVisible(False)
