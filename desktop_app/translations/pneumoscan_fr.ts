@@ -428,6 +428,10 @@
         <translation>Confirmer PNEUMONIE</translation>
     </message>
     <message>
+        <source>Record %1 as your read (%2)</source>
+        <translation>Enregistrer %1 comme votre lecture (%2)</translation>
+    </message>
+    <message>
         <source>Your read could not be recorded: %1</source>
         <translation>Votre interprétation n’a pas pu être enregistrée : %1</translation>
     </message>
@@ -454,6 +458,10 @@
     <message>
         <source>Recorded: corrected to %1 (the model said %2).</source>
         <translation>Enregistré : corrigé en %1 (le modèle indiquait %2).</translation>
+    </message>
+    <message>
+        <source>&amp;Result</source>
+        <translation>&amp;Résultat</translation>
     </message>
 </context>
 <context>
@@ -1051,6 +1059,18 @@
         <translation>PneumoScan a rencontré une erreur inattendue et continue de fonctionner ; elle a été consignée dans le journal.
 
 %1</translation>
+    </message>
+    <message>
+        <source>Cannot switch the model to %1: %2</source>
+        <translation>Impossible de passer le modèle en %1 : %2</translation>
+    </message>
+    <message>
+        <source>This model folder has no %1 file: the model stays %2.</source>
+        <translation>Ce dossier de modèle n&apos;a pas de fichier %1 : le modèle reste %2.</translation>
+    </message>
+    <message>
+        <source>Model version %3 (%1) in use from the next analysis.</source>
+        <translation>Modèle version %3 (%1) utilisé dès la prochaine analyse.</translation>
     </message>
     <message>
         <source>Audit log damaged</source>

@@ -82,7 +82,38 @@ def build_window(engine, audit, settings, managed_model: bool = True):
 
         prefs.settingsChanged.connect(on_saved)
         updates.start()
+    else:
+        prefs.settingsChanged.connect(lambda new: switch_variant(window, new.variant, settings.site))
     return window
+
+
+def switch_variant(window, variant: str, site: str | None) -> None:
+    """A model given with ``--model-dir`` (no store, no updates): reopen its folder as ``variant`` and say
+    what runs now (before: the change was ignored while the settings said it applied)."""
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_app.engine import Engine, EngineError
+
+    if variant == window.engine.variant:
+        return
+    try:
+        engine = Engine(window.engine.package.directory, variant, site=site)
+    except EngineError as e:
+        window.statusBar().showMessage(
+            QApplication.translate("app", "Cannot switch the model to %1: %2")
+            .replace("%1", variant)
+            .replace("%2", str(e)),
+            30_000,
+        )
+        return
+    window.set_engine(engine)
+    if engine.variant != variant:
+        text = QApplication.translate("app", "This model folder has no %1 file: the model stays %2.")
+    else:
+        text = QApplication.translate("app", "Model version %3 (%1) in use from the next analysis.")
+    window.statusBar().showMessage(
+        text.replace("%1", variant).replace("%2", engine.variant).replace("%3", str(engine.version)), 30_000
+    )
 
 
 def run_viewer(

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 from desktop_app.audit import LABELS
 from desktop_app.labelled_export import BatchExportError, ExportResult, Skipped, export_labelled_batch, plan_export
 from desktop_app.ui.audit_model import AuditModel, AuditProxy
+from desktop_app.ui.feedback import CONFIRM_KEYS
 from desktop_app.ui.format import label_text
 from desktop_app.ui.worker import Job
 
@@ -141,8 +142,8 @@ class AuditDialog(QDialog):
         self.confirm_buttons: dict[str, QPushButton] = {}
         self.confirm_actions: dict[str, QAction] = {}
         for label, text, key in (
-            ("NORMAL", self.tr("Confirm NORMAL"), "Ctrl+1"),
-            ("PNEUMONIA", self.tr("Confirm PNEUMONIA"), "Ctrl+2"),
+            ("NORMAL", self.tr("Confirm NORMAL"), CONFIRM_KEYS["NORMAL"]),
+            ("PNEUMONIA", self.tr("Confirm PNEUMONIA"), CONFIRM_KEYS["PNEUMONIA"]),
         ):
             b = QPushButton(text)
             b.setToolTip(

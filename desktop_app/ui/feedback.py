@@ -10,13 +10,18 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QButtonGroup, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QButtonGroup, QFrame, QHBoxLayout, QLabel, QMenu, QPushButton, QVBoxLayout, QWidget
 
 from desktop_app.audit import LABELS
 from desktop_app.ui.format import label_text
 
 logger = logging.getLogger(__name__)
+
+
+# One scheme in the main window and the audit log: Ctrl+1 confirms NORMAL, Ctrl+2 PNEUMONIA (the labels' order).
+CONFIRM_KEYS = {"NORMAL": "Ctrl+1", "PNEUMONIA": "Ctrl+2"}
 
 
 class FeedbackBox(QFrame):
@@ -39,9 +44,20 @@ class FeedbackBox(QFrame):
         self.group.setExclusive(True)
         row = QHBoxLayout()
         texts = {"NORMAL": self.tr("Confirm NORMAL"), "PNEUMONIA": self.tr("Confirm PNEUMONIA")}
+        # the same keys as in the audit log's dialog (``CONFIRM_KEYS``), shown in the Result menu
+        self.actions: dict[str, QAction] = {}
         for label in LABELS:
             b = QPushButton(texts[label])
             b.setCheckable(True)
+            b.setToolTip(
+                self.tr("Record %1 as your read (%2)")
+                .replace("%1", label_text(label))
+                .replace("%2", QKeySequence(CONFIRM_KEYS[label]).toString(QKeySequence.SequenceFormat.NativeText))
+            )
+            a = QAction(texts[label], self)
+            a.setShortcut(QKeySequence(CONFIRM_KEYS[label]))
+            a.triggered.connect(lambda _=False, lab=label: self.confirm(label=lab))
+            self.actions[label] = a
             b.clicked.connect(lambda _=False, lab=label: self.confirm(label=lab))
             self.group.addButton(b)
             self.buttons[label] = b
@@ -119,6 +135,7 @@ class FeedbackBox(QFrame):
         for label, b in self.buttons.items():
             b.setEnabled(self.row is not None)
             b.setChecked(label == read)
+            self.actions[label].setEnabled(self.row is not None)
         self.group.setExclusive(True)
         self.state_label.setText(error or self.state_text())
         self.state_label.setStyleSheet("color: #b00020;" if error else "")
@@ -130,6 +147,10 @@ def attach(window, audit) -> FeedbackBox | None:
         return None
     box = FeedbackBox(audit)
     window.feedback_layout.addWidget(box)
+    menu = QMenu(QCoreApplication.translate("FeedbackBox", "&Result"), window)  # between View and Model: what the radiologist does with a result
+    menu.addActions(list(box.actions.values()))
+    window.menuBar().insertMenu(window.model_menu.menuAction(), menu)
+    window.result_menu = menu
     window.resultShown.connect(box.set_result)
     window.errorShown.connect(lambda _message: box.set_result(None))
     window.analysisStarted.connect(lambda _path: box.set_result(None))  # no confirming A while B loads

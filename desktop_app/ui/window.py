@@ -141,7 +141,8 @@ class MainWindow(QMainWindow):
             self.tr("Zoom &out"), lambda: self.view.zoom(1 / ZOOM_STEP), K(K.StandardKey.ZoomOut)
         )
         self.fit_action = self._action(self.tr("&Fit to window"), self.view.fit, [K("Ctrl+0"), K("F")])
-        self.actual_action = self._action(self.tr("&Actual size"), self.view.actual_size, K("Ctrl+1"))
+        # "1", not Ctrl+1: Ctrl+1 / Ctrl+2 confirm NORMAL / PNEUMONIA here as in the audit log (ui.feedback)
+        self.actual_action = self._action(self.tr("&Actual size"), self.view.actual_size, K("1"))
         self.heatmap_action = self._action(self.tr("&Heat map"), self.set_heatmap_visible, K("H"), checkable=True)
         self.wl_reset_action = self._action(self.tr("&Reset window/level"), self.reset_window_level, K("R"))
         self.heatmap_action.blockSignals(True)  # the panel does not exist yet; on by default

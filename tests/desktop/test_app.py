@@ -121,3 +121,45 @@ def test_while_the_next_image_is_analysed_the_previous_result_cannot_be_confirme
         assert not any(b.isEnabled() for b in box.buttons.values())
     assert blocker.args[0].path == second and all(b.isEnabled() for b in box.buttons.values())
     assert [r["confirmed_label"] for r in w.audit.rows()] == [None, None]
+
+
+def test_with_a_model_dir_a_variant_change_switches_that_folders_model_or_says_why_not(
+    qtbot, package_dir, tmp_path, jpeg
+):
+    """Before: with --model-dir a variant change was silently ignored while the settings said it applied."""
+    import shutil
+
+    from desktop_app.engine import Engine
+    from desktop_app.ui import settings_dialog
+
+    def save_variant(w, variant: str) -> None:
+        controller = next(c for c in w.findChildren(settings_dialog.SettingsController))
+        controller.open()
+        dialog = controller.dialog
+        dialog.variant_combo.setCurrentIndex(dialog.variant_combo.findData(variant))
+        dialog.save()
+
+    audit = AuditLog(tmp_path / "audit.sqlite")
+    fp32_only = tmp_path / "fp32-only"
+    shutil.copytree(package_dir, fp32_only)
+    (fp32_only / "model.int8.onnx").unlink()  # as a clinic that installed fp32 alone would have it
+    try:
+        w = build_window(Engine(package_dir), audit, load_settings(), managed_model=False)
+        qtbot.addWidget(w)
+        with qtbot.waitSignal(w.engineChanged, timeout=TIMEOUT_MS):
+            save_variant(w, "int8")
+        assert w.engine.variant == "int8" and "Model version 7 (int8) in use" in w.statusBar().currentMessage()
+        with qtbot.waitSignal(w.resultShown, timeout=TIMEOUT_MS) as blocker:
+            w.open_file(jpeg)
+        assert blocker.args[0].prediction.variant == "int8"
+        w.close()
+
+        w = build_window(Engine(fp32_only), audit, load_settings(), managed_model=False)
+        qtbot.addWidget(w)
+        save_variant(w, "fp32")  # the settings saved int8 above; back to fp32 first
+        save_variant(w, "int8")
+        assert w.engine.variant == "fp32"
+        assert "Cannot switch the model to int8" in w.statusBar().currentMessage()
+        w.close()
+    finally:
+        audit.close()

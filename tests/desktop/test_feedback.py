@@ -649,6 +649,31 @@ def test_feedback_box_confirms_and_corrects_the_shown_result(qtbot, window, jpeg
     assert window.audit.row(second.audit_row["id"])["confirmed_label"] is None
 
 
+def test_ctrl_1_and_ctrl_2_confirm_in_the_main_window_as_in_the_audit_log(qtbot, window, jpeg):
+    """Before: Ctrl+1 meant "confirm NORMAL" in the audit dialog but "actual size" in the main window."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QKeySequence
+
+    titles = [a.text() for a in window.menuBar().actions()]
+    assert titles.index("&Result") == titles.index("&Model") - 1
+    shown = {a.text(): a.shortcut().toString() for a in window.result_menu.actions()}
+    assert shown == {"Confirm NORMAL": "Ctrl+1", "Confirm PNEUMONIA": "Ctrl+2"}
+    assert window.actual_action.shortcut() == QKeySequence("1")
+    dialog_keys = {a.text(): a.shortcut().toString() for a in window.tools.dialog().confirm_actions.values()}
+    assert dialog_keys == shown  # the audit log: the same keys for the same reads
+    assert not any(a.isEnabled() for a in window.result_menu.actions())  # nothing to confirm yet
+
+    result = open_and_wait(qtbot, window, jpeg)
+    window.view.zoom(2.0)
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.audit.row(result.audit_row["id"])["confirmed_label"] == "PNEUMONIA"
+    assert checked(window.box) == ["PNEUMONIA"] and window.view.scale_factor() != 1.0  # no zoom change
+    qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert window.audit.row(result.audit_row["id"])["confirmed_label"] == "NORMAL"
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    assert window.view.scale_factor() == 1.0  # "1": actual size
+
+
 def test_audit_dialog_lists_confirms_filters_and_exports_a_batch_the_hub_accepts(qtbot, window, tmp_path):
     files = sample_files("NORMAL", 2, offset=70) + sample_files("PNEUMONIA", 2, offset=70)
     for f in files[:3]:

@@ -31,14 +31,14 @@ TIMEOUT_MS = 30_000
 PLACEHOLDER = re.compile(r"%(?:\d|[vm])")
 EXPECTED = {
     "fr": {
-        "menus": ["&Fichier", "&Affichage", "&Modèle", "&Outils"],
+        "menus": ["&Fichier", "&Affichage", "&Résultat", "&Modèle", "&Outils"],
         "disclaimer": "Usage expérimental — ne constitue pas un diagnostic",
         "labels": {"NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIE"},
         "caption": "Probabilité calibrée de pneumonie",
         "threshold": "(PNEUMONIE à partir de ce seuil)",
     },
     "en": {
-        "menus": ["&File", "&View", "&Model", "&Tools"],
+        "menus": ["&File", "&View", "&Result", "&Model", "&Tools"],
         "disclaimer": "For investigational use — not a diagnosis",
         "labels": {"NORMAL": "NORMAL", "PNEUMONIA": "PNEUMONIA"},
         "caption": "Calibrated probability of pneumonia",
