@@ -147,7 +147,8 @@ def attach(window, audit) -> FeedbackBox | None:
         return None
     box = FeedbackBox(audit)
     window.feedback_layout.addWidget(box)
-    menu = QMenu(QCoreApplication.translate("FeedbackBox", "&Result"), window)  # between View and Model: what the radiologist does with a result
+    # between View and Model: what the radiologist does with a result
+    menu = QMenu(QCoreApplication.translate("FeedbackBox", "&Result"), window)
     menu.addActions(list(box.actions.values()))
     window.menuBar().insertMenu(window.model_menu.menuAction(), menu)
     window.result_menu = menu
