@@ -58,6 +58,8 @@ COLUMNS = (
     "withheld_reason",
     "ood_score",
     "variant",
+    "views",
+    "last_viewed_at",
 )
 # added after the first release: migrated in place (``AuditLog._migrate``); older rows keep NULL there
 ADDED_COLUMNS = {
@@ -69,6 +71,8 @@ ADDED_COLUMNS = {
     "withheld_reason": "TEXT",
     "ood_score": "REAL",
     "variant": "TEXT",
+    "views": "INTEGER",  # how often this file was shown with this model and variant; NULL (older rows): once
+    "last_viewed_at": "TEXT",
 }
 LABELS = CLASSES
 
@@ -92,7 +96,9 @@ CREATE TABLE IF NOT EXISTS results (
     suitable INTEGER,
     withheld_reason TEXT,
     ood_score REAL,
-    variant TEXT
+    variant TEXT,
+    views INTEGER,
+    last_viewed_at TEXT
 )"""
 
 
@@ -284,14 +290,43 @@ class AuditLog:
 
     # ----- rows ---------------------------------------------------------------------------------
     def record(self, prediction: Prediction, file: str | os.PathLike) -> dict:
-        """Store one result (the file's sha256 is computed here); return the row as a dict."""
+        """Store one result (the file's sha256 is computed here); return the row as a dict.
+
+        One row per file and model: the same file (path and content) shown again by the same model
+        version and variant, with the same threshold and result, counts a view on its row (``views``,
+        ``last_viewed_at``) instead of adding one, and keeps the read recorded there. Another model,
+        variant or operating point, or changed content, is a new row.
+        """
         rec = result_record(prediction, file)
         with self._lock:
             with self._db:
-                cur = self._db.execute(
-                    f"INSERT INTO results ({', '.join(rec)}) VALUES ({', '.join('?' * len(rec))})", tuple(rec.values())
-                )
-            row = self.row(cur.lastrowid)
+                same = self._db.execute(
+                    "SELECT id FROM results WHERE file_path = ? AND sha256 = ? AND model_version = ? "
+                    "AND COALESCE(variant, 'fp32') = ? AND threshold = ? AND label = ? AND ABS(probability - ?) < 1e-9 "
+                    "ORDER BY id DESC LIMIT 1",
+                    (
+                        rec["file_path"],
+                        rec["sha256"],
+                        rec["model_version"],
+                        rec["variant"],
+                        rec["threshold"],
+                        rec["label"],
+                        rec["probability"],
+                    ),
+                ).fetchone()
+                if same is not None:
+                    row_id = same[0]
+                    self._db.execute(
+                        "UPDATE results SET views = COALESCE(views, 1) + 1, last_viewed_at = ? WHERE id = ?",
+                        (rec["time"], row_id),
+                    )
+                else:
+                    rec |= {"views": 1, "last_viewed_at": rec["time"]}
+                    row_id = self._db.execute(
+                        f"INSERT INTO results ({', '.join(rec)}) VALUES ({', '.join('?' * len(rec))})",
+                        tuple(rec.values()),
+                    ).lastrowid
+            row = self.row(row_id)
         self._notify(row)
         return row
 

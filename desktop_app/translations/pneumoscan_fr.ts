@@ -382,12 +382,20 @@
         <translation>Interprété le</translation>
     </message>
     <message>
+        <source>Views</source>
+        <translation>Affichages</translation>
+    </message>
+    <message>
         <source>SHA-256</source>
         <translation>SHA-256</translation>
     </message>
     <message>
         <source>No result (withheld)</source>
         <translation>Pas de résultat (retenu)</translation>
+    </message>
+    <message>
+        <source>Last shown %1</source>
+        <translation>Dernier affichage %1</translation>
     </message>
     <message>
         <source>Sent in batch</source>

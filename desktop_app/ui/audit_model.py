@@ -27,8 +27,9 @@ class AuditModel(RowsTableModel):
         COL_READ,
         COL_CONFIRMED_AT,
         COL_EXPORTED,
+        COL_VIEWS,
         COL_SHA256,
-    ) = range(10)
+    ) = range(11)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(
@@ -42,6 +43,7 @@ class AuditModel(RowsTableModel):
                 self.tr("Your read"),
                 self.tr("Read at"),
                 self.tr("Sent in batch"),
+                self.tr("Views"),
                 self.tr("SHA-256"),
             ],
             parent,
@@ -110,7 +112,8 @@ class AuditModel(RowsTableModel):
                 ),
                 self.COL_PROBABILITY: lambda: "" if self.withheld(row) else percent(row["probability"]),
                 self.COL_THRESHOLD: lambda: percent(row["threshold"]),
-                self.COL_MODEL: lambda: str(row["model_version"]),
+                self.COL_MODEL: lambda: f"{row['model_version']} ({row.get('variant') or 'fp32'})",
+                self.COL_VIEWS: lambda: str(row.get("views") or 1),
                 self.COL_READ: lambda: self.read_text(row),
                 self.COL_CONFIRMED_AT: lambda: self.local_time(row["confirmed_at"]),
                 self.COL_EXPORTED: lambda: row.get("exported_batch") or "",
@@ -121,7 +124,8 @@ class AuditModel(RowsTableModel):
                 self.COL_TIME: row["id"],
                 self.COL_PROBABILITY: row["probability"],
                 self.COL_THRESHOLD: row["threshold"],
-                self.COL_MODEL: row["model_version"],
+                self.COL_MODEL: row["model_version"] * 2 + (row.get("variant") == "int8"),
+                self.COL_VIEWS: row.get("views") or 1,
                 self.COL_CONFIRMED_AT: row["confirmed_at"] or "",
             }.get(col, self.data(index))
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -129,6 +133,9 @@ class AuditModel(RowsTableModel):
                 self.COL_FILE: row["file_path"],
                 self.COL_SHA256: row["sha256"],
                 self.COL_TIME: row["time"],
+                self.COL_VIEWS: self.tr("Last shown %1").replace(
+                    "%1", self.local_time(row.get("last_viewed_at") or row["time"])
+                ),
                 self.COL_EXPORTED: self.exported_tip(row),
                 self.COL_LABEL: row.get("withheld_reason") if self.withheld(row) else None,
             }.get(col)

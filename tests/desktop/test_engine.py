@@ -237,7 +237,13 @@ def test_audit_log_records_exports_and_confirms(engine, jpeg, tmp_path, package_
         assert rows[0]["sha256"] == __import__("hashlib").sha256(jpeg.read_bytes()).hexdigest()
         assert rows[0]["model_version"] == 7 and rows[0]["confirmed_label"] is None
         assert rows[0]["time"].endswith("+00:00")
-        log.record(engine.predict(load_image(jpeg)), jpeg)
+        # the same file shown again by the same model and variant: a view counted on its row, not a new row
+        again = log.record(engine.predict(load_image(jpeg)), jpeg)
+        assert again["id"] == rows[0]["id"] and again["views"] == 2 and again["last_viewed_at"] >= rows[0]["time"]
+        # another variant of the model is another result: its own row, variant recorded
+        int8 = Engine(package_dir, "int8")
+        other = log.record(int8.predict(load_image(jpeg)), jpeg)
+        assert other["id"] != rows[0]["id"] and (other["variant"], other["views"]) == ("int8", 1)
         confirmed = log.confirm(rows[1]["id"], "PNEUMONIA")
         assert confirmed["confirmed_label"] == "PNEUMONIA" and confirmed["confirmed_at"]
         with pytest.raises(ValueError, match="Supported: NORMAL, PNEUMONIA"):

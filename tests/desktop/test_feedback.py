@@ -649,6 +649,22 @@ def test_feedback_box_confirms_and_corrects_the_shown_result(qtbot, window, jpeg
     assert window.audit.row(second.audit_row["id"])["confirmed_label"] is None
 
 
+def test_a_file_viewed_again_is_one_audit_row_with_its_views_counted_and_its_read_kept(qtbot, window, jpeg):
+    """Before: every re-view added a row (one file had 3 rows, 1 of them confirmed)."""
+    first = open_and_wait(qtbot, window, jpeg)
+    assert window.box.confirm("PNEUMONIA")
+    open_and_wait(qtbot, window, sample_files("NORMAL", 1, offset=61)[0])
+    again = open_and_wait(qtbot, window, jpeg)
+    again = open_and_wait(qtbot, window, jpeg)
+    assert again.audit_row["id"] == first.audit_row["id"] and again.audit_row["views"] == 3
+    assert checked(window.box) == ["PNEUMONIA"] and "Recorded" in window.box.state_label.text()
+    assert len(window.audit.rows()) == 2
+    dialog = window.tools.dialog()
+    m = dialog.model
+    r = next(i for i, row in enumerate(m.rows) if row["id"] == first.audit_row["id"])
+    assert m.index(r, m.COL_VIEWS).data() == "3" and m.index(r, m.COL_MODEL).data() == "7 (fp32)"
+
+
 def test_ctrl_1_and_ctrl_2_confirm_in_the_main_window_as_in_the_audit_log(qtbot, window, jpeg):
     """Before: Ctrl+1 meant "confirm NORMAL" in the audit dialog but "actual size" in the main window."""
     from PySide6.QtCore import Qt
