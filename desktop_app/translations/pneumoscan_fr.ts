@@ -711,6 +711,61 @@
     </message>
 </context>
 <context>
+    <name>Reasons</name>
+    <message>
+        <source>image data is corrupt or truncated%1</source>
+        <translation>les données de l&apos;image sont corrompues ou tronquées%1</translation>
+    </message>
+    <message>
+        <source>not an image file (format not recognised)</source>
+        <translation>ce n&apos;est pas un fichier image (format non reconnu)</translation>
+    </message>
+    <message>
+        <source>empty file (0 bytes)</source>
+        <translation>fichier vide (0 octet)</translation>
+    </message>
+    <message>
+        <source>cannot read file: permission denied (this user may not read it; ask IT)</source>
+        <translation>lecture impossible : permission refusée (cet utilisateur ne peut pas le lire ; contactez l&apos;informatique)</translation>
+    </message>
+    <message>
+        <source>cannot read file: %1 does not exist</source>
+        <translation>lecture impossible : %1 n&apos;existe pas</translation>
+    </message>
+    <message>
+        <source>cannot read file: %1 is a folder, not a file</source>
+        <translation>lecture impossible : %1 est un dossier, pas un fichier</translation>
+    </message>
+    <message>
+        <source>image too small: %1x%2 (minimum side %3 px)</source>
+        <translation>image trop petite : %1×%2 (côté minimal %3 px)</translation>
+    </message>
+    <message>
+        <source>image too large: %1x%2 pixels (limit %3)</source>
+        <translation>image trop grande : %1×%2 pixels (limite %3)</translation>
+    </message>
+    <message>
+        <source>unsupported colour mode %1: expected grayscale or RGB</source>
+        <translation>mode de couleur %1 non pris en charge : niveaux de gris ou RVB attendus</translation>
+    </message>
+    <message>
+        <source>not a DICOM file (no DICM preamble or readable header)</source>
+        <translation>ce n&apos;est pas un fichier DICOM (pas de préambule DICM ni d&apos;en-tête lisible)</translation>
+    </message>
+    <message>
+        <source>DICOM header is corrupt or truncated%1</source>
+        <translation>l&apos;en-tête DICOM est corrompu ou tronqué%1</translation>
+    </message>
+    <message>
+        <source>DICOM file holds no image (no Pixel Data)</source>
+        <translation>le fichier DICOM ne contient pas d&apos;image (pas de Pixel Data)</translation>
+    </message>
+    <message>
+        <source>DICOM pixel data cannot be decoded%1</source>
+        <translation>les pixels DICOM ne peuvent pas être décodés%1</translation>
+    </message>
+</context>
+<context>
     <name>SettingsController</name>
     <message>
         <source>&amp;Settings…</source>

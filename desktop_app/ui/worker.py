@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, QRunnable, Signal
 from contract.preprocess import REDUCED_FROM, ImageError
 from desktop_app.engine import Engine, Prediction, PredictionError
 from desktop_app.images import LoadedImage, is_dicom, load_image
+from desktop_app.ui.format import error_text
 from desktop_app.ui.heatmap import gray_levels, overlay_rgba, overlay_size
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class ViewResult:
 def failure_reason(e: BaseException) -> str:
     """A one-line, user-facing reason for a file that could not be read or predicted."""
     if isinstance(e, (ImageError, PredictionError)):
-        return str(e)
+        return error_text(str(e))  # in the UI's language where the reason is one the app knows
     if isinstance(e, OSError):
         return f"cannot read file: {e.strerror or e}"
     return f"prediction failed ({type(e).__name__}: {e})"

@@ -135,6 +135,30 @@ def test_main_window_speaks_the_chosen_language(qtbot, language, make_window, jp
     window.close()
 
 
+@pytest.mark.parametrize(
+    ("lang", "corrupt", "missing"),
+    [
+        ("fr", "les données de l'image sont corrompues ou tronquées (", "est un dossier, pas un fichier"),
+        ("en", "image data is corrupt or truncated (", "is a folder, not a file"),
+    ],
+)
+def test_why_a_file_cannot_be_opened_is_said_in_the_chosen_language(
+    qtbot, language, make_window, tmp_path, jpeg, lang, corrupt, missing
+):
+    """Before: the reasons stayed in English in the French UI ("image data is corrupt or truncated")."""
+    assert language(lang) == lang
+    window = make_window()
+    bad = tmp_path / "cut.jpeg"
+    bad.write_bytes(jpeg.read_bytes()[:600])  # a transfer cut short
+    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT_MS):
+        window.open_file(bad)
+    assert corrupt in window.error_label.text() and "cut.jpeg" in window.error_label.text()
+    (tmp_path / "film.jpeg").mkdir()  # a folder named like a film
+    with qtbot.waitSignal(window.errorShown, timeout=TIMEOUT_MS):
+        window.open_file(tmp_path / "film.jpeg")
+    assert missing in window.error_label.text()
+
+
 def test_auto_follows_the_os_locale_and_a_missing_translation_falls_back_to_english(
     qapp, language, monkeypatch, tmp_path
 ):
