@@ -55,7 +55,17 @@ while (($#)); do
 done
 
 app="$prefix/lib/pneumoscan"
-[[ -x "$app/pneumo-desktop" && -d "$app/_internal" ]] || die "no PneumoScan install in $app"
+here="$(dirname "$self")"
+exe="$app/pneumo-desktop"  # what says where each user's data is (self-test --paths)
+if [[ ! -x "$app/pneumo-desktop" || ! -d "$app/_internal" ]]; then
+    # Uninstalled before without --purge: the release's own copy (this script beside its pneumo-desktop)
+    # can still delete the data that was kept, and there is no app left to remove.
+    [[ -x "$here/pneumo-desktop" && -d "$here/_internal" && $purge -eq 1 ]] \
+        || die "no PneumoScan install in $app" \
+            "(to delete the data an earlier uninstall kept: run pneumoscan/uninstall.sh --purge from the unpacked release)"
+    exe="$here/pneumo-desktop" keep_app=1
+    echo "No PneumoScan install in $app: deleting the data it left only (paths from $exe)"
+fi
 me="$(id -un)" own=0 others=()
 if ((purge)) && [[ ${#users[@]} -eq 0 ]]; then
     # sudo sets HOME to root's: purging "the running user" would silently miss the radiologist's data
@@ -76,11 +86,11 @@ field() { printf '%s\n' "$1" | sed -n "s/^$2: //p" | head -n 1; }
 
 plan_own_purge() {  # fills `doomed` and `folders` for the running account, or dies having changed nothing
     local where bare name f
-    where="$("$app/pneumo-desktop" self-test --paths 2>/dev/null)" \
-        || die "$app/pneumo-desktop does not say where $me's data is; nothing was changed"
+    where="$("$exe" self-test --paths 2>/dev/null)" \
+        || die "$exe does not say where $me's data is; nothing was changed"
     # Asked again without any admin config: a data folder that differs was set by the admin config.
-    bare="$(PNEUMO_DESKTOP_CONFIG=/dev/null "$app/pneumo-desktop" self-test --paths 2>/dev/null)" \
-        || die "$app/pneumo-desktop does not say where $me's data is; nothing was changed"
+    bare="$(PNEUMO_DESKTOP_CONFIG=/dev/null "$exe" self-test --paths 2>/dev/null)" \
+        || die "$exe does not say where $me's data is; nothing was changed"
     data="$(field "$where" data_dir)" settings="$(field "$where" user_settings)"
     if [[ "$data" != "$(field "$bare" data_dir)" ]]; then
         die "not purging $data: the admin config $(field "$where" admin_config) sets data_dir, a folder that" \
@@ -168,9 +178,14 @@ if [[ -f "$desktop" ]] && grep -qF "$app/pneumo-desktop" "$desktop"; then
     command -v update-desktop-database >/dev/null && update-desktop-database -q "$prefix/share/applications" || true
 fi
 rm -rf "$app"
+# the folders install.sh made for it, when nothing else is in them (never a folder something else uses)
+for d in "$prefix/bin" "$prefix/share/applications" "$prefix/share" "$prefix/lib"; do
+    [[ -d "$d" && ! -L "$d" ]] && rmdir -- "$d" 2>/dev/null || true
+done
 echo "Removed PneumoScan from $app"
 if ((!purge)) && [[ $EUID -ne 0 ]]; then
     echo "Kept the audit log and data in $(field "$kept" data_dir)"
+    echo "To delete them later: pneumoscan/uninstall.sh --prefix $prefix --purge, from the unpacked release"
 elif ((!purge)); then
     echo "Kept each user's audit log and data (~NAME/.local/share/pneumoscan unless data_dir moves it)"
 fi

@@ -377,6 +377,16 @@ def test_uninstall_keeps_the_audit_log_and_purge_deletes_only_the_apps_files(unp
     with sqlite3.connect(data / "audit.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 1
     assert f"Kept the audit log and data in {data}" in run.stdout
+    # nothing left of the install: not even the folders install.sh made for it
+    assert not (prefix / "bin").exists() and not (prefix / "lib").exists() and not (prefix / "share").exists()
+    # the kept data can still be purged later, by the release's own copy of the script
+    cmd = ["bash", str(unpacked / "pneumoscan" / "uninstall.sh"), "--prefix", str(prefix), "--purge"]
+    late = subprocess.run(_as_user(cmd), capture_output=True, text=True, env=_env(home), timeout=60)
+    assert late.returncode == 0, late.stderr
+    assert "deleting the data it left only" in late.stdout and not (data / "audit.sqlite").exists()
+    cmd = ["bash", str(unpacked / "pneumoscan" / "uninstall.sh"), "--prefix", str(prefix)]
+    nothing = subprocess.run(_as_user(cmd), capture_output=True, text=True, env=_env(home), timeout=60)
+    assert nothing.returncode == 2 and "run pneumoscan/uninstall.sh --purge from the unpacked release" in nothing.stderr
 
     assert _install(unpacked, prefix).returncode == 0
     # What the app writes in its data folder, beside a file of the user's and a link out of the folder.
