@@ -658,8 +658,8 @@
         <translation>Ce résultat vient du modèle version %1 (%2) ; le modèle est maintenant la version %3 (%4).</translation>
     </message>
     <message>
-        <source>Analyse again with version %1</source>
-        <translation>Analyser de nouveau avec la version %1</translation>
+        <source>Analyse again with version %1 (%2)</source>
+        <translation>Analyser de nouveau avec la version %1 (%2)</translation>
     </message>
     <message>
         <source>Open chest X-ray</source>

@@ -375,7 +375,11 @@ class MainWindow(QMainWindow):
                 .replace("%3", str(engine.version))
                 .replace("%4", engine.variant)
             )
-            self.reanalyse_button.setText(self.tr("Analyse again with version %1").replace("%1", str(engine.version)))
+            self.reanalyse_button.setText(
+                self.tr("Analyse again with version %1 (%2)")
+                .replace("%1", str(engine.version))
+                .replace("%2", engine.variant)
+            )
             self.stale_label.setVisible(True)
             self.reanalyse_button.setVisible(True)
         self.engineChanged.emit(engine)

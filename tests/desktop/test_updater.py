@@ -423,7 +423,7 @@ def test_model_published_while_running_is_used_for_the_next_prediction_then_roll
     # the result on screen is version 7's: the panel says so and offers to analyse again
     assert window.stale_label.isVisible() and window.result_label.text() in ("NORMAL", "PNEUMONIA")
     assert window.stale_label.text() == "This result is from model version 7 (fp32); the model is now version 8 (fp32)."
-    assert window.reanalyse_button.text() == "Analyse again with version 8"
+    assert window.reanalyse_button.text() == "Analyse again with version 8 (fp32)"
     with qtbot.waitSignal(window.resultShown, timeout=TIMEOUT_MS) as blocker:
         window.reanalyse_button.click()
     pred = blocker.args[0].prediction
