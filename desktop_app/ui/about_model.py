@@ -19,12 +19,7 @@ from desktop_app.ui.format import percent
 SITE_METRICS = ("accuracy", "recall", "specificity", "roc_auc")
 
 
-def _tr(context: str, text: str) -> str:
-    """``QCoreApplication.translate`` (lupdate finds the strings by this name: ``translate("AboutModel", …)``)."""
-    return QCoreApplication.translate(context, text)
-
-
-translate = _tr
+translate = QCoreApplication.translate  # lupdate finds the strings by this name: translate("AboutModel", …)
 
 
 def _number(v) -> str:
